@@ -1,0 +1,1 @@
+"""Channel adapters, the runtime that wires everything together, the CLI and settings."""

@@ -1,0 +1,98 @@
+"""One typed settings object, read from the environment and an optional `.env` file.
+
+Names follow ../shared/DESIGN.md. A missing or malformed value is reported by `SettingsError`
+as one line naming the variable; secrets are `SecretStr` so they never reach a log or a repr.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_NLU_DIR = PACKAGE_ROOT / "nlu" / "data"
+DEFAULT_FLOWS_DIR = PACKAGE_ROOT / "flows" / "data"
+APP_NAME = "supportbot"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; `str()` is a single line fit for a terminal."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="forbid",
+        case_sensitive=False,
+        frozen=True,
+    )
+
+    # Telegram customer channel
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    operator_chat_id: int | None = None
+
+    # Redis
+    redis_url: str | None = None
+    redis_prefix: str = "sb:"
+    ingest_shards: int = Field(default=8, ge=1, le=1024)
+    stream_maxlen: int = Field(default=100_000, ge=1000)
+    dedup_ttl_seconds: int = Field(default=48 * 3600, ge=60)
+
+    # NLU and flows
+    nlu_backend: Literal["embedded", "rasa"] = "embedded"
+    rasa_url: str = "http://127.0.0.1:5005"
+    nlu_data_dir: Path = DEFAULT_NLU_DIR
+    flows_dir: Path = DEFAULT_FLOWS_DIR
+    nlu_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    misses_before_handoff: int = Field(default=2, ge=1, le=10)
+    language: Literal["ru", "en"] = "ru"
+
+    # Local storage
+    data_dir: Path = Path(platformdirs.user_data_dir(APP_NAME))
+    cache_dir: Path = Path(platformdirs.user_cache_dir(APP_NAME))
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not value or "{" in value or "}" in value:
+            raise ValueError("must be non-empty and contain no braces (braces are hash tags)")
+        return value
+
+    @field_validator("telegram_api_url", "rasa_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one line per bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            if error["type"] == "extra_forbidden":
+                lines.append(f"{name}: unknown setting (check the spelling in .env)")
+            else:
+                lines.append(f"{name}: {error['msg']}")
+        raise SettingsError("; ".join(lines)) from None

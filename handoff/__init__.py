@@ -1,0 +1,1 @@
+"""Channel-neutral conversation store on Redis: ingest streams, state machine, outbox, journal."""

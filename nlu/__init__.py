@@ -1,0 +1,1 @@
+"""Natural-language understanding: training data, the embedded classifier, backends, evaluation."""
