@@ -1,0 +1,72 @@
+"""Token buckets for outbound pacing, with priorities so customer replies go before desk chores."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+
+
+class TokenBucket:
+    """`rate` tokens per second, holding at most `burst`; `delay()` says how long to wait."""
+
+    def __init__(
+        self, rate: float, burst: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = burst
+        self._updated = clock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+
+    def delay(self) -> float:
+        """Seconds until one token is available (0 when one is there now)."""
+        self._refill()
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+
+    def take(self) -> None:
+        self._refill()
+        self._tokens -= 1
+
+    def pause(self, seconds: float) -> None:
+        """The platform said 'retry after N': spend the budget for that long."""
+        self._refill()
+        self._tokens = min(self._tokens, 0.0) - seconds * self.rate
+
+
+class PriorityLimiter:
+    """A shared bucket whose waiters are served by priority (lower first), then arrival."""
+
+    def __init__(self, bucket: TokenBucket) -> None:
+        self.bucket = bucket
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+        self._pump: asyncio.Task[None] | None = None
+
+    async def acquire(self, priority: int = 0) -> None:
+        if not self._waiters and self.bucket.delay() == 0:
+            self.bucket.take()
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._seq), future))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._serve())
+        await future
+
+    async def _serve(self) -> None:
+        while self._waiters:
+            wait = self.bucket.delay()
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            _priority, _seq, future = heapq.heappop(self._waiters)
+            if not future.done():
+                self.bucket.take()
+                future.set_result(None)

@@ -1,0 +1,92 @@
+"""Long polling of getUpdates under a Redis lease (Telegram allows one poller per token).
+
+getUpdates is called over plain aiohttp rather than through aiogram's Bot so that each update is
+validated on its own: one malformed update must not make the whole batch unreadable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import aiohttp
+
+from bots.telegram.ingress import TelegramIngress
+from bots.telegram.updates import ALLOWED_UPDATES
+from handoff.lease import Lease
+
+log = logging.getLogger(__name__)
+
+
+class PollingError(RuntimeError):
+    """Polling cannot go on (the token was rejected)."""
+
+
+class TelegramPoller:
+    def __init__(
+        self, api_url: str, token: str, ingress: TelegramIngress, lease: Lease, *,
+        timeout: int = 25, limit: int = 100,
+    ) -> None:
+        self._url = f"{api_url}/bot{token}/getUpdates"
+        self._ingress = ingress
+        self._lease = lease
+        self.timeout = timeout
+        self.limit = limit
+        self.offset: int | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await self._lease.acquire(stop):
+            return
+        log.info("polling Telegram (lease %s)", self._lease.key)
+        backoff = 0.5
+        client_timeout = aiohttp.ClientTimeout(total=self.timeout + 15)
+        try:
+            async with aiohttp.ClientSession(timeout=client_timeout) as session:
+                while not stop.is_set() and not self._lease.lost.is_set():
+                    try:
+                        await self._poll_once(session, stop)
+                        backoff = 0.5
+                    except PollingError:
+                        raise
+                    except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
+                        log.warning("getUpdates failed (%s); retrying in %.1fs", exc, backoff)
+                        await asyncio.sleep(backoff)
+                        backoff = min(backoff * 2, 30.0)
+        finally:
+            await self._lease.release()
+
+    async def _poll_once(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        params: dict[str, Any] = {
+            "timeout": self.timeout, "limit": self.limit, "allowed_updates": ALLOWED_UPDATES,
+        }
+        if self.offset is not None:
+            params["offset"] = self.offset
+        request = asyncio.ensure_future(session.post(self._url, json=params))
+        stopping = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if request not in done:
+            request.cancel()
+            return
+        async with request.result() as response:
+            body = await response.json(content_type=None)
+        if not isinstance(body, dict) or not body.get("ok"):
+            self._fail(body)
+            return
+        updates = body.get("result") or []
+        highest = await self._ingress.accept(updates)  # stored before the offset moves on
+        if highest is not None:
+            self.offset = highest + 1
+
+    def _fail(self, body: Any) -> None:
+        code = body.get("error_code") if isinstance(body, dict) else None
+        description = body.get("description", body) if isinstance(body, dict) else body
+        if code == 401:
+            raise PollingError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized)")
+        if code == 409:
+            raise RuntimeError(f"conflict: {description}")
+        retry_after = (body.get("parameters") or {}).get("retry_after") if isinstance(body, dict) \
+            else None
+        raise RuntimeError(f"getUpdates error {code}: {description}"
+                           + (f" (retry after {retry_after}s)" if retry_after else ""))

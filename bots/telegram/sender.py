@@ -1,0 +1,200 @@
+"""The Telegram outbox sender: the one place outbound Bot API calls are made.
+
+Messages of one chat go out in order through a per-chat lane; lanes run concurrently, so a chat
+that waits on `retry_after` never holds up the others. Pacing follows Telegram's published limits
+(about 1 message/s per chat with a short burst, 20/min per group, 30/s overall), customer replies
+take the overall budget before desk messages. 429 waits `retry_after`; transient errors are retried
+with back-off; 403 marks the customer unreachable instead of retrying forever; anything else that
+fails for good is logged and written to the journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bots import metrics
+from bots.callbacks import CallbackSigner
+from bots.ratelimit import PriorityLimiter, TokenBucket
+from handoff.conversations import ConversationStore
+from handoff.events import OutboundMessage
+from handoff.outbox import OutboxItem, OutboxReader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SendLimits:
+    per_chat_rate: float = 1.0
+    per_chat_burst: float = 3.0
+    per_group_per_minute: float = 20.0
+    overall_rate: float = 30.0
+    max_attempts: int = 5
+    max_retry_after_waits: int = 10
+    backoff_base: float = 0.5
+    reclaim_every: float = 30.0
+
+
+@dataclass(slots=True)
+class _ChatLane:
+    queue: deque[OutboxItem] = field(default_factory=deque)
+    bucket: TokenBucket | None = None
+    task: asyncio.Task[None] | None = None
+
+
+class TelegramSender:
+    def __init__(
+        self, bot: Bot, reader: OutboxReader, store: ConversationStore, signer: CallbackSigner,
+        limits: SendLimits = SendLimits(), *, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._bot = bot
+        self._reader = reader
+        self._store = store
+        self._signer = signer
+        self.limits = limits
+        self._clock = clock
+        self._overall = PriorityLimiter(TokenBucket(limits.overall_rate, limits.overall_rate,
+                                                    clock=clock))
+        self._lanes: dict[int, _ChatLane] = {}
+        self.sent = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self._reader.start()
+        for item in await self._reader.pending() + await self._reader.reclaim():
+            await self._dispatch(item)
+        last_reclaim = self._clock()
+        while not stop.is_set():
+            for item in await self._reader.read(block_ms=500):
+                await self._dispatch(item)
+            if self._clock() - last_reclaim > self.limits.reclaim_every:
+                last_reclaim = self._clock()
+                for item in await self._reader.reclaim():
+                    await self._dispatch(item)
+        await self.drain()
+
+    async def drain(self) -> None:
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _dispatch(self, item: OutboxItem) -> None:
+        try:
+            chat_id = int(item.message.peer)
+        except ValueError:
+            log.error("outbox entry %s: bad chat id %r", item.entry_id, item.message.peer)
+            await self._reader.ack(item)
+            return
+        lane = self._lanes.get(chat_id)
+        if lane is None:
+            lane = self._lanes[chat_id] = _ChatLane(bucket=self._chat_bucket(chat_id))
+        lane.queue.append(item)
+        if lane.task is None or lane.task.done():
+            lane.task = asyncio.create_task(self._run_lane(chat_id, lane))
+
+    def _chat_bucket(self, chat_id: int) -> TokenBucket:
+        if chat_id < 0:  # groups and supergroups share a per-minute budget
+            per_minute = self.limits.per_group_per_minute
+            return TokenBucket(per_minute / 60, per_minute / 60 * 3, clock=self._clock)
+        return TokenBucket(self.limits.per_chat_rate, self.limits.per_chat_burst, clock=self._clock)
+
+    async def _run_lane(self, chat_id: int, lane: _ChatLane) -> None:
+        while lane.queue:
+            item = lane.queue[0]
+            try:
+                await self._deliver(chat_id, lane, item)
+            except Exception:
+                log.exception("tg:%d: unexpected failure delivering %s", chat_id, item.message.id)
+            lane.queue.popleft()
+            await self._reader.ack(item)
+        if self._lanes.get(chat_id) is lane and not lane.queue:
+            del self._lanes[chat_id]
+
+    async def _deliver(self, chat_id: int, lane: _ChatLane, item: OutboxItem) -> None:
+        message = item.message
+        attempts = waits = 0
+        assert lane.bucket is not None
+        while True:
+            try:
+                if message.kind == "callback_answer":
+                    await self._answer_callback(message)
+                else:
+                    await self._pace(lane.bucket, item)
+                    await self._send(chat_id, message)
+                metrics.OUTBOUND.labels("telegram", message.lane, "sent").inc()
+                if message.created_at:
+                    metrics.OUTBOUND_DELAY.observe(max(0.0, time.time() - message.created_at))
+                return
+            except TelegramRetryAfter as exc:
+                waits += 1
+                lane.bucket.pause(exc.retry_after)
+                log.warning("tg:%d: 429, retry after %ss", chat_id, exc.retry_after)
+                if waits > self.limits.max_retry_after_waits:
+                    return await self._give_up(message, f"still rate limited after {waits} waits")
+            except TelegramForbiddenError as exc:
+                log.warning("tg:%d: unreachable (%s)", chat_id, exc.message)
+                metrics.OUTBOUND.labels("telegram", message.lane, "unreachable").inc()
+                await self._store.mark_unreachable(message.conversation, exc.message)
+                return
+            except TelegramBadRequest as exc:
+                return await self._give_up(message, f"rejected: {exc.message}")
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                attempts += 1
+                if attempts >= self.limits.max_attempts:
+                    return await self._give_up(message, f"{attempts} attempts failed: {exc}")
+                delay = self.limits.backoff_base * 2 ** (attempts - 1)
+                log.warning("tg:%d: %s; retry %d in %.1fs", chat_id, exc, attempts, delay)
+                await asyncio.sleep(delay)
+
+    async def _pace(self, bucket: TokenBucket, item: OutboxItem) -> None:
+        wait = bucket.delay()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        bucket.take()
+        await self._overall.acquire(0 if item.lane == "customer" else 1)
+
+    async def _send(self, chat_id: int, message: OutboundMessage) -> None:
+        markup = await self._keyboard(message)
+        await self._bot.send_message(chat_id, message.text, reply_markup=markup)
+        self.sent += 1
+
+    async def _answer_callback(self, message: OutboundMessage) -> None:
+        try:
+            await self._bot.answer_callback_query(
+                message.callback_id, text=message.text or None, show_alert=message.alert
+            )
+        except TelegramBadRequest as exc:  # the query expired: nothing left to stop spinning
+            log.info("callback %s not answered: %s", message.callback_id, exc.message)
+
+    async def _keyboard(self, message: OutboundMessage) -> InlineKeyboardMarkup | None:
+        if not message.buttons:
+            return None
+        rows = []
+        for row in message.buttons:
+            buttons = []
+            for button in row:
+                if button.url:
+                    buttons.append(InlineKeyboardButton(text=button.title, url=button.url))
+                else:
+                    data = await self._signer.encode(button.payload)
+                    buttons.append(InlineKeyboardButton(text=button.title, callback_data=data))
+            rows.append(buttons)
+        return InlineKeyboardMarkup(inline_keyboard=rows)
+
+    async def _give_up(self, message: OutboundMessage, reason: str) -> None:
+        log.error("%s: message %s not delivered: %s", message.conversation, message.id, reason)
+        metrics.OUTBOUND.labels("telegram", message.lane, "failed").inc()
+        await self._store.report_delivery_failure(message.conversation, message.id, reason)

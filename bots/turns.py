@@ -1,0 +1,162 @@
+"""Deciding what one inbound event does to its conversation (no I/O besides the NLU).
+
+The gate lives here: only a conversation in state `bot` gets NLU + flows; in any other state the
+bot stays silent and the message is only recorded, so it never talks over a human.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from bots import texts
+from bots.callbacks import CallbackSigner, ForgedCallback
+from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
+from handoff.conversations import Conversation, Handoff
+from handoff.events import InboundEvent, OutboundMessage, OutButton
+from nlu.types import NLUBackend
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096  # longer customer texts are cut here before the NLU sees them
+
+
+@dataclass(frozen=True, slots=True)
+class Brain:
+    """What answers: swapped as a whole on reload, never mutated."""
+
+    nlu: NLUBackend
+    engine: FlowEngine
+    language: str = "ru"
+
+
+@dataclass(slots=True)
+class Decision:
+    dialogue: dict[str, Any] | None = None
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[OutboundMessage] = field(default_factory=list)
+    handoff: Handoff | None = None
+    unreachable: str = ""
+
+
+class TurnDecider:
+    def __init__(self, brain: Brain, signer: CallbackSigner) -> None:
+        self.brain = brain
+        self._signer = signer
+
+    async def decide(self, conv: Conversation, event: InboundEvent) -> Decision:
+        decision = Decision()
+        decision.transcript.append(_inbound_entry(event))
+        if event.kind == "blocked":
+            decision.unreachable = "blocked by the customer"
+            return decision
+        if event.kind == "button":
+            # The spinner on the customer's button stops only when the query is answered.
+            decision.outbox.append(self._callback_answer(event))
+        if conv.state != "bot":
+            return decision  # a human owns this conversation: record, never answer
+        turn = await self._turn(event, decision)
+        if turn is None:
+            return decision
+        result = self._run_engine(conv, event, turn)
+        self._apply(result, conv, event, decision)
+        return decision
+
+    async def _turn(self, event: InboundEvent, decision: Decision) -> Turn | None:
+        language = self.brain.language
+        if event.kind == "media":
+            decision.outbox.append(self._say(event, texts.text("non_text", language)))
+            return None
+        if event.kind == "button":
+            try:
+                payload = await self._signer.decode(event.payload)
+            except ForgedCallback as exc:
+                log.warning("%s: rejected callback data (%s)", event.conversation, exc)
+                decision.outbox[-1] = self._callback_answer(
+                    event, texts.text("stale_button", language), alert=True
+                )
+                return None
+            if not self.brain.engine.is_valid_payload(payload):
+                log.warning("%s: callback payload %r unknown to flows", event.conversation, payload)
+                decision.outbox[-1] = self._callback_answer(
+                    event, texts.text("stale_button", language), alert=True
+                )
+                return None
+            return Turn(payload=payload)
+        if event.kind == "command" and event.text.split()[0].split("@")[0] == "/start":
+            return Turn(payload="flow:start")
+        text = event.text.lstrip("/") if event.kind == "command" else event.text
+        if len(text) > MAX_TEXT:
+            log.info("%s: text of %d chars cut to %d", event.conversation, len(text), MAX_TEXT)
+            text = text[:MAX_TEXT]
+        parse = await self.brain.nlu.parse(text)
+        return Turn(text=text, parse=parse)
+
+    def _run_engine(self, conv: Conversation, event: InboundEvent, turn: Turn) -> TurnResult:
+        try:
+            state = DialogueState.from_dict(conv.dialogue) if conv.dialogue else DialogueState()
+        except (KeyError, TypeError, ValueError):
+            log.warning("%s: unreadable dialogue state, starting fresh", conv.id)
+            state = DialogueState()
+        first_name = event.profile.first_name or (conv.profile.first_name if conv.profile else "")
+        state.slots["first_name"] = first_name
+        return self.brain.engine.handle(state, turn)
+
+    def _apply(
+        self, result: TurnResult, conv: Conversation, event: InboundEvent, decision: Decision
+    ) -> None:
+        meta = {
+            "intent": result.intent, "confidence": round(result.confidence, 4),
+            "trace": list(result.trace), "received_at": event.received_at,
+        }
+        decision.transcript[0].update(intent=result.intent, confidence=meta["confidence"])
+        decision.dialogue = result.state.to_dict()
+        for reply in result.replies:
+            decision.outbox.append(self._reply(event, reply, meta))
+            decision.transcript.append({"at": time.time(), "dir": "out", "text": reply.text})
+        if result.handoff is not None:
+            notice_text = texts.text("handoff_queued", self.brain.language, position="{position}")
+            decision.handoff = Handoff(
+                reason=result.handoff.reason, priority=result.handoff.priority,
+                tags=tuple(result.handoff.tags),
+                notice=self._say(event, notice_text, meta={**meta, "handoff": True}),
+            )
+            decision.transcript.append(
+                {"at": time.time(), "dir": "system", "text": f"handoff: {result.handoff.reason}"}
+            )
+
+    def _reply(self, event: InboundEvent, reply: Reply, meta: dict[str, Any]) -> OutboundMessage:
+        rows = tuple((_out_button(button),) for button in reply.buttons)
+        return OutboundMessage(
+            conversation=event.conversation, text=reply.text, buttons=rows,
+            created_at=time.time(), meta=meta,
+        )
+
+    def _say(
+        self, event: InboundEvent, text: str, meta: dict[str, Any] | None = None
+    ) -> OutboundMessage:
+        return OutboundMessage(
+            conversation=event.conversation, text=text, created_at=time.time(), meta=meta or {}
+        )
+
+    def _callback_answer(
+        self, event: InboundEvent, text: str = "", *, alert: bool = False
+    ) -> OutboundMessage:
+        return OutboundMessage(
+            conversation=event.conversation, kind="callback_answer", text=text,
+            callback_id=event.callback_id, alert=alert, created_at=time.time(),
+        )
+
+
+def _out_button(button: Button) -> OutButton:
+    return OutButton(title=button.title, payload=button.payload or "", url=button.url or "")
+
+
+def _inbound_entry(event: InboundEvent) -> dict[str, Any]:
+    entry: dict[str, Any] = {"at": event.received_at or time.time(), "dir": "in"}
+    if event.kind == "media":
+        entry["media"] = event.media
+    entry["text"] = event.text if event.kind != "button" else f"[button] {event.payload[:64]}"
+    return entry

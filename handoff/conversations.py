@@ -1,0 +1,144 @@
+"""The conversation store: reads a conversation and commits a processed event atomically."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+
+from handoff.events import OutboundMessage, Profile
+from handoff.keys import Keys
+from handoff.scripts import Scripts
+
+State = Literal["bot", "queued", "assigned"]
+PRIORITIES = ("low", "normal", "high", "urgent")
+_SCORE_BAND = 10**13  # priority bands above millisecond timestamps (~1.8e12)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    state: State = "bot"
+    version: int = 0
+    dialogue: dict[str, Any] = field(default_factory=dict)
+    profile: Profile | None = None
+    last_event: str = ""
+    unreachable: str = ""
+    handoffs: int = 0
+
+    @classmethod
+    def from_hash(cls, conv: str, raw: dict[str, str]) -> Conversation:
+        profile = json.loads(raw["profile"]) if raw.get("profile") else None
+        return cls(
+            id=conv,
+            state=raw.get("state", "bot"),  # type: ignore[arg-type]
+            version=int(raw.get("version", 0)),
+            dialogue=json.loads(raw["dialogue"]) if raw.get("dialogue") else {},
+            profile=Profile(**profile) if profile else None,
+            last_event=raw.get("last_event", ""),
+            unreachable=raw.get("unreachable", ""),
+            handoffs=int(raw.get("handoffs", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    reason: str
+    priority: str = "normal"
+    tags: tuple[str, ...] = ()
+    notice: OutboundMessage | None = None  # its text may hold "{position}"
+
+    def score(self, now: float) -> float:
+        """Lower first: urgent before high before normal before low, then oldest first."""
+        rank = PRIORITIES.index(self.priority) if self.priority in PRIORITIES else 1
+        return (len(PRIORITIES) - 1 - rank) * _SCORE_BAND + int(now * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class CommitResult:
+    status: Literal["ok", "duplicate", "conflict"]
+    version: int
+    state: str
+    queue_position: int
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    transcript_max: int = 200
+    outbox_maxlen: int = 100_000
+    journal_maxlen: int = 100_000
+
+
+class ConversationStore:
+    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, limits: Limits) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._scripts = scripts
+        self._limits = limits
+
+    async def load(self, conv: str) -> Conversation:
+        raw = await self._redis.hgetall(self._keys.conversation(conv))
+        return Conversation.from_hash(conv, raw)
+
+    async def transcript(self, conv: str, last: int = 50) -> list[dict[str, Any]]:
+        entries = await self._redis.lrange(self._keys.transcript(conv), -last, -1)
+        return [json.loads(entry) for entry in entries]
+
+    async def commit(
+        self, conv: Conversation, *, shard_stream: str, group: str, entry: str,
+        dialogue: dict[str, Any] | None = None, profile: Profile | None = None,
+        transcript: Sequence[dict[str, Any]] = (), outbox: Sequence[OutboundMessage] = (),
+        handoff: Handoff | None = None, clear_unreachable: bool = False,
+        unreachable: str = "",
+    ) -> CommitResult:
+        now = time.time()
+        channel = conv.id.split(":", 1)[0]
+        args: dict[str, Any] = {
+            "conv": conv.id, "group": group, "entry": entry,
+            "version": conv.version, "state": conv.state, "now": now,
+            "transcript": [json.dumps(item, ensure_ascii=False) for item in transcript],
+            "transcript_max": self._limits.transcript_max,
+            "outbox": [message.to_json() for message in outbox],
+            "outbox_maxlen": self._limits.outbox_maxlen,
+            "journal_maxlen": self._limits.journal_maxlen,
+            "clear_unreachable": clear_unreachable,
+        }
+        if unreachable:
+            args["unreachable"] = unreachable
+        if dialogue is not None:
+            args["dialogue"] = json.dumps(dialogue, ensure_ascii=False)
+        if profile is not None:
+            args["profile"] = json.dumps(asdict(profile), ensure_ascii=False)
+        if handoff is not None:
+            args["handoff"] = {
+                "reason": handoff.reason, "priority": handoff.priority,
+                "tags": ",".join(handoff.tags), "score": handoff.score(now),
+                "notice": handoff.notice.to_json() if handoff.notice else "",
+            }
+        keys = [
+            self._keys.conversation(conv.id), self._keys.transcript(conv.id), shard_stream,
+            self._keys.outbox(channel, "customer"), self._keys.journal(), self._keys.queue(),
+        ]
+        status, version, state, position = await self._scripts["commit_turn"](
+            keys=keys, args=[json.dumps(args, ensure_ascii=False)]
+        )
+        return CommitResult(str(status), int(version), str(state), int(position))
+
+    async def mark_unreachable(self, conv: str, reason: str) -> None:
+        await self._scripts["mark_unreachable"](
+            keys=[self._keys.conversation(conv), self._keys.journal()],
+            args=[conv, reason, time.time(), self._limits.journal_maxlen],
+        )
+
+    async def report_delivery_failure(self, conv: str, message_id: str, reason: str) -> None:
+        """A message that could not be delivered is journaled, never silently lost."""
+        await self._redis.xadd(
+            self._keys.journal(),
+            {"conv": conv, "action": "delivery_failed", "actor": "outbox", "message": message_id,
+             "reason": reason[:500], "at": str(time.time())},
+            maxlen=self._limits.journal_maxlen, approximate=True,
+        )

@@ -1,0 +1,112 @@
+"""Channel-neutral messages: what adapters put into the inbound stream and take from the outbox.
+
+Stored as JSON with a version field (never pickle), so a newer process can refuse what it does
+not understand instead of misreading it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FORMAT_VERSION = 1
+
+InboundKind = Literal["text", "command", "button", "media", "blocked"]
+OutboundKind = Literal["text", "callback_answer"]
+Lane = Literal["customer", "desk"]
+
+
+class EventFormatError(ValueError):
+    """A stored event is not something this version can read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    user_id: str
+    first_name: str = ""
+    last_name: str = ""
+    username: str = ""
+    language_code: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part) or self.user_id
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    event_id: str  # platform-unique: dedup key
+    conversation: str  # "tg:42", "vk:2000000001", "shell:local"
+    kind: InboundKind
+    profile: Profile
+    text: str = ""
+    payload: str = ""  # raw callback data: untrusted until verified by the worker
+    callback_id: str = ""
+    message_id: int = 0
+    media: str = ""  # photo, document, voice, sticker, location, ...
+    received_at: float = 0.0  # wall clock, seconds
+
+    @property
+    def channel(self) -> str:
+        return self.conversation.split(":", 1)[0]
+
+    def to_json(self) -> str:
+        return json.dumps({"v": FORMAT_VERSION, **asdict(self)}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> InboundEvent:
+        data = _versioned(raw)
+        data["profile"] = Profile(**data["profile"])
+        return cls(**data)
+
+
+@dataclass(frozen=True, slots=True)
+class OutButton:
+    title: str
+    payload: str = ""  # flow payload; the channel signs it into callback data
+    url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    conversation: str
+    kind: OutboundKind = "text"
+    text: str = ""
+    buttons: tuple[tuple[OutButton, ...], ...] = ()
+    callback_id: str = ""
+    alert: bool = False
+    lane: Lane = "customer"
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)  # intent, confidence, trace (for shell)
+
+    @property
+    def channel(self) -> str:
+        return self.conversation.split(":", 1)[0]
+
+    @property
+    def peer(self) -> str:
+        return self.conversation.split(":", 1)[1]
+
+    def to_json(self) -> str:
+        return json.dumps({"v": FORMAT_VERSION, **asdict(self)}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> OutboundMessage:
+        data = _versioned(raw)
+        data["buttons"] = tuple(
+            tuple(OutButton(**button) for button in row) for row in data.get("buttons", ())
+        )
+        return cls(**data)
+
+
+def _versioned(raw: str | bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except (TypeError, ValueError) as exc:
+        raise EventFormatError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.pop("v", None) != FORMAT_VERSION:
+        raise EventFormatError("unknown event format version")
+    return data

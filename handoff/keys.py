@@ -1,0 +1,62 @@
+"""Every Redis key the product uses, in one place.
+
+Keys of one conversation share the hash tag `{channel:peer}` (e.g. `sb:{tg:42}:conv`) so the
+layout maps onto Redis Cluster slots. An inbound shard's stream and its dedup markers share the
+tag `{in:N}`, so the ingest script touches a single slot.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "sb:"
+
+    # --- one conversation -------------------------------------------------------------
+    def conversation(self, conv: str) -> str:
+        """Hash: state, version, dialogue JSON, profile JSON, handoff fields, last event."""
+        return f"{self.prefix}{{{conv}}}:conv"
+
+    def transcript(self, conv: str) -> str:
+        """List of JSON entries (in/out/system), capped."""
+        return f"{self.prefix}{{{conv}}}:transcript"
+
+    # --- inbound ----------------------------------------------------------------------
+    def inbound_stream(self, shard: int) -> str:
+        return f"{self.prefix}{{in:{shard}}}:events"
+
+    def seen(self, shard: int, event_id: str) -> str:
+        """Dedup marker of a platform event (update_id / event_id), kept for a TTL."""
+        return f"{self.prefix}{{in:{shard}}}:seen:{event_id}"
+
+    def shard_lease(self, shard: int) -> str:
+        return f"{self.prefix}{{in:{shard}}}:lease"
+
+    # --- outbound ---------------------------------------------------------------------
+    def outbox(self, channel: str, lane: str) -> str:
+        """Stream of outbound calls for one channel; lane is `customer` or `desk`."""
+        return f"{self.prefix}out:{{{channel}}}:{lane}"
+
+    def callback_payloads(self) -> str:
+        """Hash digest -> button payload, for payloads too long for a platform's callback data."""
+        return f"{self.prefix}callbacks"
+
+    # --- shared -----------------------------------------------------------------------
+    def journal(self) -> str:
+        """Stream of state transitions: who, what, when, why."""
+        return f"{self.prefix}journal"
+
+    def queue(self) -> str:
+        """Sorted set of queued conversations; the score orders by priority, then age."""
+        return f"{self.prefix}queue"
+
+    def lease(self, name: str) -> str:
+        return f"{self.prefix}lease:{name}"
+
+
+def shard_of(conv: str, shards: int) -> int:
+    """Stable shard for a conversation: every event of one conversation lands in one stream."""
+    return zlib.crc32(conv.encode()) % shards

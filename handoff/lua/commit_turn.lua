@@ -1,0 +1,69 @@
+-- Commit one processed inbound event: the conversation's new state, its transcript, the replies
+-- and an optional handoff, and acknowledge the event, all at once. A crash before this script
+-- leaves the event pending (it is processed again); after it, nothing is processed twice.
+-- KEYS[1] conversation hash, KEYS[2] transcript list, KEYS[3] inbound stream,
+-- KEYS[4] customer outbox stream, KEYS[5] journal stream, KEYS[6] queue zset
+-- ARGV[1] JSON: conv, group, entry, version, state, dialogue?, profile?, now,
+--   transcript[], transcript_max, outbox[], outbox_maxlen, journal_maxlen,
+--   clear_unreachable?, unreachable? (reason),
+--   handoff? {reason, priority, tags, score, notice}
+local a = cjson.decode(ARGV[1])
+local cur = redis.call('HMGET', KEYS[1], 'version', 'state', 'last_event')
+local version = tonumber(cur[1]) or 0
+local state = cur[2] or 'bot'
+
+if a.entry ~= '' and cur[3] == a.entry then
+  redis.call('XACK', KEYS[3], a.group, a.entry)
+  return {'duplicate', version, state, 0}
+end
+if version ~= a.version or state ~= a.state then
+  return {'conflict', version, state, 0}
+end
+
+local function replace(text, needle, value)
+  local i, j = string.find(text, needle, 1, true)
+  if not i then return text end
+  return string.sub(text, 1, i - 1) .. value .. string.sub(text, j + 1)
+end
+
+version = version + 1
+local now = tostring(a.now)
+redis.call('HSET', KEYS[1], 'version', version, 'updated_at', now, 'last_event', a.entry)
+redis.call('HSETNX', KEYS[1], 'created_at', now)
+if a.dialogue then redis.call('HSET', KEYS[1], 'dialogue', a.dialogue) end
+if a.profile then redis.call('HSET', KEYS[1], 'profile', a.profile) end
+if a.clear_unreachable then redis.call('HDEL', KEYS[1], 'unreachable') end
+if a.unreachable then redis.call('HSET', KEYS[1], 'unreachable', a.unreachable) end
+
+for _, entry in ipairs(a.transcript) do
+  redis.call('RPUSH', KEYS[2], entry)
+end
+if #a.transcript > 0 then
+  redis.call('LTRIM', KEYS[2], -a.transcript_max, -1)
+end
+
+local position = 0
+local outbox = a.outbox
+if type(a.handoff) == 'table' then
+  local h = a.handoff
+  redis.call('HSET', KEYS[1], 'state', 'queued', 'handoff_reason', h.reason,
+    'handoff_priority', h.priority, 'handoff_tags', h.tags, 'queued_at', now)
+  redis.call('HINCRBY', KEYS[1], 'handoffs', 1)
+  redis.call('ZADD', KEYS[6], h.score, a.conv)
+  position = redis.call('ZRANK', KEYS[6], a.conv) + 1
+  redis.call('XADD', KEYS[5], 'MAXLEN', '~', a.journal_maxlen, '*',
+    'conv', a.conv, 'action', 'handoff', 'from', state, 'to', 'queued', 'actor', 'bot',
+    'reason', h.reason, 'priority', h.priority, 'at', now, 'version', version)
+  if h.notice ~= '' then
+    outbox[#outbox + 1] = replace(h.notice, '{position}', tostring(position))
+  end
+  state = 'queued'
+end
+
+for _, message in ipairs(outbox) do
+  redis.call('XADD', KEYS[4], 'MAXLEN', '~', a.outbox_maxlen, '*', 'm', message)
+end
+if a.entry ~= '' then
+  redis.call('XACK', KEYS[3], a.group, a.entry)
+end
+return {'ok', version, state, position}

@@ -1,0 +1,8 @@
+-- Take or renew a lease: succeeds when the key is free or already ours.
+-- KEYS[1] lease key; ARGV[1] owner token, ARGV[2] TTL in ms
+local holder = redis.call('GET', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
