@@ -73,6 +73,7 @@ class EmbeddedRedis:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 err = self._process.stderr.read().decode() if self._process.stderr else ""
+                self.stop()
                 raise EmbeddedRedisError(f"redis-server exited: {err.strip() or 'see redis.log'}")
             if self._ping():
                 log.info("embedded redis on %s (data in %s)", self.url, self.data_dir)
@@ -91,14 +92,17 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        process.terminate()  # SIGTERM: redis-server saves (when persisting) and exits
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process.poll() is None:
+            process.terminate()  # SIGTERM: redis-server saves (when persisting) and exits
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
 
     def __enter__(self) -> EmbeddedRedis:
         return self.start()

@@ -1,0 +1,229 @@
+"""The runtime: one lifespan that opens Redis, loads the brain and runs the configured roles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bots.callbacks import CallbackSigner
+from bots.settings import Settings
+from bots.telegram.ingress import TelegramIngress
+from bots.telegram.polling import TelegramPoller
+from bots.telegram.sender import SendLimits, TelegramSender
+from bots.telegram.updates import ALLOWED_UPDATES
+from bots.telegram.webhook import WEBHOOK_PATH, webhook_routes
+from bots.turns import Brain, TurnDecider
+from bots.worker import Worker, WorkerConfig
+from flows.engine import FlowEngine
+from flows.loader import load_flows
+from handoff.conversations import ConversationStore, Limits
+from handoff.embedded_redis import EmbeddedRedis
+from handoff.ingest import IngestConfig, Ingestor
+from handoff.keys import Keys
+from handoff.lease import Lease, owner_token
+from handoff.outbox import OutboxReader
+from handoff.scripts import Scripts
+from nlu.data import load_training_data
+from nlu.embedded import load_or_train
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def load_brain(settings: Settings, progress: Progress | None = None) -> Brain:
+    """Read NLU data and flows, train (or load the cached model) and build the engine."""
+    say = progress or (lambda _msg: None)
+    say(f"reading NLU data from {settings.nlu_data_dir}")
+    data = load_training_data(settings.nlu_data_dir)
+    say("loading the NLU model (trains when the data changed)")
+    classifier, trained = load_or_train(
+        data, cache_dir=settings.model_cache_dir, threshold=settings.nlu_threshold
+    )
+    say(("trained" if trained else "loaded cached") + f" model: {len(data.intents)} intents")
+    flows = load_flows(settings.flows_dir)
+    engine = FlowEngine(
+        flows, language=settings.language,
+        misses_before_handoff=settings.misses_before_handoff, rng=random.Random(),
+    )
+    return Brain(nlu=classifier, engine=engine, language=settings.language)
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Knobs tests and benchmarks turn (production uses the defaults)."""
+
+    lease_ttl: float = 10.0
+    poll_timeout: int = 25
+    send_limits: SendLimits = SendLimits()
+
+
+class Runtime:
+    def __init__(
+        self, settings: Settings, redis: aioredis.Redis, brain: Brain,
+        embedded: EmbeddedRedis | None = None, tuning: Tuning = Tuning(),
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.brain = brain
+        self.tuning = tuning
+        self._embedded = embedded
+        self.keys = Keys(settings.redis_prefix)
+        self.scripts = Scripts(redis)
+        self.store = ConversationStore(
+            redis, self.keys, self.scripts, Limits(outbox_maxlen=settings.stream_maxlen,
+                                                   journal_maxlen=settings.stream_maxlen),
+        )
+        self.ingestor = Ingestor(
+            redis, self.keys, self.scripts,
+            IngestConfig(settings.ingest_shards, settings.dedup_ttl_seconds, settings.stream_maxlen),
+        )
+        self.owner = owner_token()
+        self._signer: CallbackSigner | None = None
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, *, brain: Brain | None = None, tuning: Tuning = Tuning(),
+        progress: Progress | None = None,
+    ) -> Runtime:
+        embedded = None
+        url = settings.redis_url
+        if url is None:
+            embedded = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
+            url = embedded.url
+            if progress:
+                progress(f"no REDIS_URL: started an embedded Redis at {url}")
+        redis = aioredis.Redis.from_url(url, decode_responses=True)
+        try:
+            await redis.ping()
+            brain = brain or await asyncio.to_thread(load_brain, settings, progress)
+        except BaseException:
+            await redis.aclose()
+            if embedded:
+                embedded.stop()
+            raise
+        return cls(settings, redis, brain, embedded, tuning)
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+        if self._embedded is not None:
+            self._embedded.stop()
+
+    async def signer(self, max_bytes: int = 64) -> CallbackSigner:
+        """Callback signing key: made once, kept in Redis, shared by every process."""
+        if self._signer is None:
+            key = f"{self.keys.prefix}callback-secret"
+            await self.redis.set(key, secrets.token_hex(32), nx=True)
+            secret = bytes.fromhex(await self.redis.get(key) or "")
+            self._signer = CallbackSigner(secret, self.redis, self.keys, max_bytes=max_bytes)
+        return self._signer
+
+    async def worker(self) -> Worker:
+        return Worker(
+            self.redis, self.keys, self.scripts, self.store,
+            TurnDecider(self.brain, await self.signer()),
+            WorkerConfig(shards=self.settings.ingest_shards, lease_ttl=self.tuning.lease_ttl),
+            self.owner,
+        )
+
+    # --- Telegram -----------------------------------------------------------------------
+    def telegram_bot(self) -> Bot:
+        token = self.settings.telegram_bot_token
+        if token is None:
+            raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
+        api = TelegramAPIServer.from_base(self.settings.telegram_api_url)
+        return Bot(token.get_secret_value(), session=AiohttpSession(api=api))
+
+    async def run_telegram(self, stop: asyncio.Event, roles: set[str]) -> None:
+        """Run the roles (`ingress`, `worker`, `sender`) until `stop` is set."""
+        bot = self.telegram_bot()
+        tasks: list[asyncio.Task[None]] = []
+        runner: web.AppRunner | None = None
+        try:
+            if "ingress" in roles:
+                runner = await self._start_ingress(bot, stop, tasks)
+            if "worker" in roles:
+                tasks.append(asyncio.create_task((await self.worker()).run(stop), name="worker"))
+            if "sender" in roles:
+                sender = TelegramSender(
+                    bot, OutboxReader(self.redis, self.keys, "tg", f"sender-{self.owner}"),
+                    self.store, await self.signer(), self.tuning.send_limits,
+                )
+                tasks.append(asyncio.create_task(sender.run(stop), name="sender"))
+            await _until_stopped_or_failed(stop, tasks)
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if runner is not None:
+                await runner.cleanup()
+            await bot.session.close()
+
+    async def _start_ingress(
+        self, bot: Bot, stop: asyncio.Event, tasks: list[asyncio.Task[None]]
+    ) -> web.AppRunner:
+        me = await bot.get_me()
+        log.info("Telegram bot @%s (id %d)", me.username, me.id)
+        ingress = TelegramIngress(self.ingestor, me.id)
+        app = web.Application()
+        app.router.add_get("/metrics", _metrics)
+        app.router.add_get("/healthz", _health)
+        if self.settings.telegram_mode == "webhook":
+            secret = self.settings.telegram_webhook_secret
+            if self.settings.telegram_webhook_url is None or secret is None:
+                raise RuntimeError(
+                    "webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET"
+                )
+            app.add_routes(webhook_routes(ingress, secret.get_secret_value()))
+            await bot.set_webhook(
+                self.settings.telegram_webhook_url.rstrip("/") + WEBHOOK_PATH,
+                secret_token=secret.get_secret_value(), allowed_updates=ALLOWED_UPDATES,
+            )
+        else:
+            await bot.delete_webhook(drop_pending_updates=False)
+            lease = Lease(self.redis, self.scripts, self.keys.lease(f"tg-poll:{me.id}"),
+                          ttl=self.tuning.lease_ttl, owner=self.owner)
+            poller = TelegramPoller(
+                self.settings.telegram_api_url, bot.token, ingress, lease,
+                timeout=self.tuning.poll_timeout,
+            )
+            tasks.append(asyncio.create_task(poller.run(stop), name="poller"))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, self.settings.http_host, self.settings.http_port).start()
+        log.info("HTTP on %s:%d", self.settings.http_host, self.settings.http_port)
+        return runner
+
+
+async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    for task in done:
+        if task is not waiter and not task.cancelled():
+            with contextlib.suppress(asyncio.CancelledError):
+                task.result()  # re-raise a role's fatal error
+
+
+async def _metrics(_request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _health(_request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})

@@ -1,0 +1,72 @@
+"""Shared fixtures: a real Redis, the trained demo brain, settings isolated per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+import redis.asyncio as aioredis
+
+from bots.settings import Settings, load_settings
+from handoff.embedded_redis import EmbeddedRedis, free_port
+
+if TYPE_CHECKING:
+    from bots.turns import Brain
+
+FAKE_TOKEN = "123456:TEST-token"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when set; otherwise a throw-away server on a free port, nothing on disk."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    with EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+def make_settings(redis_url: str, cache_dir: Path, data_dir: Path, **overrides: object) -> Settings:
+    """Settings for one test: its own key prefix, so tests never see each other's keys."""
+    values: dict[str, object] = {
+        "_env_file": None,
+        "redis_url": redis_url,
+        "redis_prefix": f"t{uuid.uuid4().hex[:10]}:",
+        "cache_dir": cache_dir,
+        "data_dir": data_dir,
+        "http_port": free_port(),
+        "ingest_shards": 4,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture(scope="session")
+def brain(redis_url: str, model_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Brain:
+    """The demo domain's NLU + flows, trained once per test session."""
+    from bots.runtime import load_brain
+
+    settings = make_settings(redis_url, model_cache, tmp_path_factory.mktemp("data"))
+    return load_brain(settings)
+
+
+@pytest.fixture
+def settings(redis_url: str, model_cache: Path, tmp_path: Path) -> Settings:
+    return make_settings(redis_url, model_cache, tmp_path)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()

@@ -1,0 +1,65 @@
+"""Token buckets and the priority limiter, on an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bots.ratelimit import PriorityLimiter, TokenBucket
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_bucket_allows_a_burst_then_the_rate() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=1.0, burst=3.0, clock=clock)
+    for _ in range(3):
+        assert bucket.delay() == 0
+        bucket.take()
+    assert bucket.delay() == 1.0
+    clock.now += 0.5
+    assert bucket.delay() == 0.5
+    clock.now += 0.5
+    assert bucket.delay() == 0
+
+
+def test_retry_after_pauses_the_bucket() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=1.0, burst=3.0, clock=clock)
+    bucket.pause(5)
+    assert bucket.delay() == 6.0  # five seconds of silence, then one token's worth
+    clock.now += 6
+    assert bucket.delay() == 0
+
+
+def test_group_budget_is_twenty_a_minute() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=20 / 60, burst=1.0, clock=clock)
+    sent = 0
+    for _ in range(60 * 10):  # ten seconds' worth of attempts, 0.1 s apart, for a minute
+        if bucket.delay() == 0:
+            bucket.take()
+            sent += 1
+        clock.now += 0.1
+    assert 20 <= sent <= 21
+
+
+async def test_priority_limiter_serves_customers_before_the_desk() -> None:
+    limiter = PriorityLimiter(TokenBucket(rate=200.0, burst=1.0))
+    await limiter.acquire()  # the only token: everyone after this waits
+    order: list[str] = []
+
+    async def take(name: str, priority: int) -> None:
+        await limiter.acquire(priority)
+        order.append(name)
+
+    tasks = [asyncio.create_task(take(f"desk{i}", 1)) for i in range(3)]
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(take(f"customer{i}", 0)) for i in range(2)]
+    await asyncio.gather(*tasks)
+    assert order == ["customer0", "customer1", "desk0", "desk1", "desk2"]
