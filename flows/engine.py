@@ -144,7 +144,7 @@ class FlowEngine:
         flow = self._flow_for(parse.intent)
         label = f"intent {parse.intent} ({parse.confidence:.2f})"
         if flow is None:
-            run.trace.append(f"{label}: no flow")
+            run.trace.append(_unhandled(parse))
             return _Route(False, parse.intent, parse.confidence)
         run.trace.append(f"{label} → flow {flow.id}")
         run.run(flow)
@@ -222,3 +222,13 @@ class FlowEngine:
                          f" → flow {FALLBACK_FLOW}")  # fmt: skip
         run.run(self._flows[FALLBACK_FLOW])
         return misses
+
+
+def _unhandled(parse: ParseResult) -> str:
+    if parse.in_scope:
+        return f"intent {parse.intent} ({parse.confidence:.2f}): no flow"
+    guess = parse.top_guess
+    # The best guess tells a trainer which intent needs more examples.
+    if guess is None:
+        return "out of scope"
+    return f"out of scope (best guess {guess.name} {guess.confidence:.2f})"
