@@ -214,12 +214,15 @@ class FlowEngine:
         run.waiting = None
         run.retries = 0
         if misses >= self.misses_before_handoff:
-            run.trace.append(f"not understood (miss {misses}/{self.misses_before_handoff})"
-                             f" → flow {FALLBACK_HANDOFF_FLOW}")  # fmt: skip
+            run.trace.append(
+                f"not understood (miss {misses}/{self.misses_before_handoff})"
+                f" → flow {FALLBACK_HANDOFF_FLOW}"
+            )
             run.run(self._flows[FALLBACK_HANDOFF_FLOW])
             return 0  # counting starts over once a human has been asked for
-        run.trace.append(f"not understood (miss {misses}/{self.misses_before_handoff})"
-                         f" → flow {FALLBACK_FLOW}")  # fmt: skip
+        run.trace.append(
+            f"not understood (miss {misses}/{self.misses_before_handoff}) → flow {FALLBACK_FLOW}"
+        )
         run.run(self._flows[FALLBACK_FLOW])
         return misses
 

@@ -79,3 +79,58 @@ def reference_problems(flows: FlowSet) -> list[Problem]:
 
 def _error(pos: Pos, message: str) -> Problem:
     return Problem(pos.file, pos.line, message)
+
+
+def reachable(flows: FlowSet, start: Node, cross_flows: bool = False) -> set[Node]:
+    """The steps that can run from `start` in any number of turns (ends of flows included)."""
+    seen = {start}
+    pending = [start]
+    while pending:
+        flow_id, index = pending.pop()
+        flow = flows[flow_id]
+        if index >= len(flow.steps):
+            continue
+        for node in successors(flows, flow, index):
+            if (cross_flows or node[0] == flow_id) and node not in seen:
+                seen.add(node)
+                pending.append(node)
+    return seen
+
+
+def loops(flows: FlowSet) -> list[list[Node]]:
+    """Cycles of steps that run within one turn: no `ask` on them to wait for the customer."""
+    found: list[list[Node]] = []
+    done: set[Node] = set()
+    for flow in flows:
+        for index in range(len(flow.steps)):
+            if (flow.id, index) not in done:
+                found.extend(_loops_from(flows, (flow.id, index), done))
+    return found
+
+
+def _loops_from(flows: FlowSet, root: Node, done: set[Node]) -> list[list[Node]]:
+    # Iterative depth-first search; a successor still on the path closes a cycle.
+    found: list[list[Node]] = []
+    path: list[Node] = [root]
+    on_path = {root}
+    stack = [iter(_turn_successors(flows, root))]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+            done.add(path[-1])
+            on_path.discard(path.pop())
+        elif node in on_path:
+            found.append(path[path.index(node) :])
+        elif node not in done:
+            path.append(node)
+            on_path.add(node)
+            stack.append(iter(_turn_successors(flows, node)))
+    return found
+
+
+def _turn_successors(flows: FlowSet, node: Node) -> list[Node]:
+    flow = flows[node[0]]
+    if node[1] >= len(flow.steps) or isinstance(flow.steps[node[1]], Ask):
+        return []  # a flow's end and a question both end the turn
+    return list(successors(flows, flow, node[1]))

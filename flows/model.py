@@ -29,8 +29,14 @@ PRIORITIES: tuple[Priority, ...] = ("low", "normal", "high", "urgent")
 ButtonKind = Literal["intent", "flow", "value", "url"]
 ConditionOp = Literal["equals", "not_equals", "in", "matches", "exists", "gt", "lt"]
 CONDITION_OPS: tuple[ConditionOp, ...] = (
-    "equals", "not_equals", "in", "matches", "exists", "gt", "lt",
-)  # fmt: skip
+    "equals",
+    "not_equals",
+    "in",
+    "matches",
+    "exists",
+    "gt",
+    "lt",
+)
 
 
 @dataclass(frozen=True, slots=True)

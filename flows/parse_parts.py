@@ -75,8 +75,11 @@ def text(r: Reader, node: Node, what: str, allow_list: bool = True) -> Text | No
         if language not in LANGUAGES:
             # `say: {first_name}, hello` is a YAML mapping, not a text: say so.
             hint = "; quote a text that starts with '{'" if is_null(value_node) else ""
-            r.error(value_node, f"unknown language '{language}' in {what} "
-                    f"(languages: {', '.join(LANGUAGES)}){hint}")  # fmt: skip
+            r.error(
+                value_node,
+                f"unknown language '{language}' in {what} "
+                f"(languages: {', '.join(LANGUAGES)}){hint}",
+            )
             continue
         variants = _variants(r, value_node, f"{what} ({language})", allow_list)
         if variants is not None:
@@ -162,7 +165,7 @@ def rule(r: Reader, node: Node) -> Rule | None:
     if len(entries) != 1:
         r.error(node, "validate needs exactly one of regex, number, choice")
         return None
-    (kind, value), = entries.items()  # fmt: skip
+    ((kind, value),) = entries.items()
     if kind == "regex":
         pattern = regex(r, value, "validate")
         return None if pattern is None else RegexRule(pattern)

@@ -95,8 +95,9 @@ def test_language_picks_its_text_and_falls_back_to_ru(flows: FlowSet) -> None:
     assert english.replies[0].buttons[0].title == "Где мой заказ"  # written without languages
     german = FlowEngine(flows, language="de", rng=random.Random(1))
     assert texts(german.handle(state, Turn(payload="flow:start")))[0] in {
-        "Здравствуйте, Ann!", "Добрый день, Ann!",
-    }  # fmt: skip
+        "Здравствуйте, Ann!",
+        "Добрый день, Ann!",
+    }
     refund = FlowEngine(flows, language="en").handle(DialogueState(), say("верните деньги"))
     assert texts(refund) == ["What amount?"]
 
@@ -161,8 +162,10 @@ def test_choice_answers_are_canonical_and_button_values_count(
 def test_value_payload_answers_the_waiting_ask(engine: FlowEngine) -> None:
     asked = converse(engine, say("оценка"))
     assert [b.payload for b in asked.replies[0].buttons] == [
-        "value:хорошо", "value:Плохо", "value:skip",
-    ]  # fmt: skip
+        "value:хорошо",
+        "value:Плохо",
+        "value:skip",
+    ]
     result = engine.handle(asked.state, Turn(payload="value:хорошо"))
     assert result.understood and result.intent is None
     assert result.state.slots["mark"] == "Хорошо" and texts(result) == ["Спасибо!"]
@@ -317,9 +320,13 @@ def test_state_round_trips_through_a_json_safe_dict(engine: FlowEngine) -> None:
     state = converse(engine, say("где мой заказ"), say("12"), state=DialogueState(slots={"a": "b"}))
     data = state.state.to_dict()
     assert data == {
-        "version": 1, "flow": "order_status", "step": 0, "slots": {"a": "b"}, "retries": 1,
+        "version": 1,
+        "flow": "order_status",
+        "step": 0,
+        "slots": {"a": "b"},
+        "retries": 1,
         "misses": 0,
-    }  # fmt: skip
+    }
     assert DialogueState.from_dict(data) == state.state
 
 
