@@ -1,0 +1,99 @@
+"""Entities from regexes and lookup tables, with synonyms mapped to their canonical value.
+
+Lookup tables also learn from the data: a synonym variant of a value in a table, and every value
+annotated in an example (`[мск]{"entity": "city", "value": "Москва"}`), are matched like table
+entries. Matching ignores case and ё/е; offsets refer to the original text.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from nlu.data import TrainingData
+from nlu.types import Entity
+
+FORMAT = 1
+
+
+def fold(text: str) -> str:
+    """Lowercase with ё→е, keeping the length so offsets stay valid."""
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text).replace("ё", "е")
+
+
+class EntityExtractor:
+    def __init__(
+        self,
+        regexes: dict[str, list[str]],
+        lookups: dict[str, list[str]],
+        synonyms: dict[str, str],
+    ) -> None:
+        self.regexes = regexes
+        self.lookups = lookups
+        self.synonyms = synonyms
+        self._patterns = [
+            (name, re.compile(p, re.IGNORECASE)) for name, ps in regexes.items() for p in ps
+        ]
+        for name, values in lookups.items():
+            # longest first so that "нижний новгород" wins over "новгород"
+            alternatives = "|".join(re.escape(fold(v)) for v in sorted(values, key=len)[::-1])
+            self._patterns.append((name, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")))
+
+    @classmethod
+    def from_data(cls, data: TrainingData) -> EntityExtractor:
+        """Raises re.error for a bad regex (nlu.validate reports them with file:line first)."""
+        regexes: dict[str, list[str]] = {}
+        for entry in data.regexes:
+            re.compile(entry.value)
+            regexes.setdefault(entry.name, []).append(entry.value)
+        synonyms = data.synonym_map()
+        lookups: dict[str, set[str]] = {}
+        for entry in data.lookups:
+            lookups.setdefault(entry.name, set()).add(entry.value.strip())
+        for example in data.examples:
+            for entity in example.entities:
+                table = lookups.setdefault(entity.entity, set())
+                table.add(example.text[entity.start : entity.end])
+                table.add(entity.value)
+        for variant, canonical in synonyms.items():
+            for table in lookups.values():
+                if canonical in table:
+                    table.add(variant)
+        tables = {name: sorted(v for v in values if v) for name, values in lookups.items()}
+        return cls(regexes, {k: v for k, v in tables.items() if v}, synonyms)
+
+    def extract(self, text: str) -> tuple[Entity, ...]:
+        if not self._patterns:
+            return ()
+        folded = fold(text)
+        found: list[Entity] = []
+        for name, pattern in self._patterns:
+            for match in pattern.finditer(folded):
+                if match.end() > match.start():
+                    surface = text[match.start() : match.end()]
+                    value = self.synonyms.get(fold(surface).strip(), surface)
+                    found.append(Entity(name, value, match.start(), match.end()))
+        return _without_overlaps(found)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "regexes": self.regexes,
+            "lookups": self.lookups,
+            "synonyms": self.synonyms,
+        }
+
+    @classmethod
+    def from_json(cls, blob: dict[str, Any]) -> EntityExtractor:
+        if blob.get("format") != FORMAT:
+            raise ValueError("unknown entity extractor format")
+        return cls(blob["regexes"], blob["lookups"], blob["synonyms"])
+
+
+def _without_overlaps(entities: list[Entity]) -> tuple[Entity, ...]:
+    """Longest match wins; ties go to the earlier one (regexes come before lookups)."""
+    kept: list[Entity] = []
+    for entity in sorted(entities, key=lambda e: (e.start - e.end, e.start)):
+        if all(entity.end <= k.start or entity.start >= k.end for k in kept):
+            kept.append(entity)
+    return tuple(sorted(kept, key=lambda e: e.start))

@@ -1,0 +1,130 @@
+"""Fitting the embedded model: normalise, vectorise, logistic regression, temperature."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from sklearn.linear_model import LogisticRegression
+
+from nlu.data import DataError, TrainingData
+from nlu.embedded import Model, Progress, check_trainable, softmax
+from nlu.entities import EntityExtractor
+from nlu.features import Vectorizer
+from nlu.normalize import Normalized, analyze
+from nlu.types import Problem
+
+# Measured by cross-validation on the demo data: C from 3 to 100 is flat, character n-grams
+# weighted like words beat half or double weight, and LinearSVC is faster but ranks worse.
+REGULARIZATION_C = 10.0
+CHAR_WEIGHT = 1.0
+BIG_DATA = 5000  # examples from which rare character n-grams are dropped and one split calibrates
+_TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(5.0), 60))
+_SEED = 20240601
+
+IntArray = npt.NDArray[np.int64]
+
+
+def fit_model(data: TrainingData, *, progress: Progress | None = None) -> Model:
+    check_trainable(data)
+    entities = _entity_extractor(data)
+    examples = list(data.examples)
+    latin_to_cyrillic = _mostly_cyrillic(e.text for e in examples)
+    report = progress or (lambda _what, _done, _total: None)
+    normalized: list[Normalized] = []
+    for number, example in enumerate(examples, start=1):
+        normalized.append(analyze(example.text, latin_to_cyrillic=latin_to_cyrillic))
+        if number % 200 == 0 or number == len(examples):
+            report("normalising", number, len(examples))
+    big = len(examples) >= BIG_DATA
+    vectorizer = Vectorizer.fit(normalized, char_min_df=2 if big else 1, char_weight=CHAR_WEIGHT)
+    features = vectorizer.transform(normalized)
+    intents = tuple(sorted({e.intent for e in examples}))
+    labels = np.array([intents.index(e.intent) for e in examples])
+    report("calibrating", 0, 1)
+    temperature = _fit_temperature(features, labels, folds=1 if big else 3)
+    report("fitting", 0, 1)
+    classifier = _classifier(features, labels)
+    report("fitting", 1, 1)
+    return Model(
+        vectorizer=vectorizer,
+        coef=np.ascontiguousarray(classifier.coef_.T, dtype=np.float32),
+        intercept=classifier.intercept_.astype(np.float32),
+        intents=intents,
+        temperature=temperature,
+        latin_to_cyrillic=latin_to_cyrillic,
+        entities=entities,
+    )
+
+
+def _entity_extractor(data: TrainingData) -> EntityExtractor:
+    problems = []
+    for entry in data.regexes:
+        try:
+            re.compile(entry.value)
+        except re.error as exc:
+            problems.append(Problem(entry.file, entry.line, f"bad regex {entry.name!r}: {exc}"))
+    if problems:
+        raise DataError(problems)
+    return EntityExtractor.from_data(data)
+
+
+def _mostly_cyrillic(texts: Iterable[str]) -> bool:
+    """Latin words are read back as Russian only for a model trained on Russian."""
+    cyrillic = latin = 0
+    for text in texts:
+        for char in text.lower():
+            if "а" <= char <= "я" or char == "ё":
+                cyrillic += 1
+            elif "a" <= char <= "z":
+                latin += 1
+    return cyrillic > latin
+
+
+def _classifier(features: sparse.csr_matrix, labels: IntArray) -> LogisticRegression:
+    # newton-cg with a loose tolerance: same held-out accuracy as lbfgs at a tenth of the time
+    classifier = LogisticRegression(C=REGULARIZATION_C, solver="newton-cg", tol=1e-3, max_iter=200)
+    classifier.fit(features, labels)
+    return classifier
+
+
+def _fit_temperature(features: sparse.csr_matrix, labels: IntArray, folds: int) -> float:
+    """The softmax temperature that best predicts held-out examples (lowest log-loss).
+
+    A model scores its own training examples overconfidently, so the temperature is fitted on
+    out-of-fold logits: k folds for small data, one 80/20 split for big data.
+    """
+    logits, truth = [], []
+    for train, test in _splits(labels, folds):
+        if len(np.unique(labels[train])) < 2 or len(test) == 0:
+            continue
+        classifier = _classifier(features[train], labels[train])
+        known = np.isin(labels[test], classifier.classes_)
+        scores = np.full((int(known.sum()), labels.max() + 1), -1e9)
+        scores[:, classifier.classes_] = classifier.decision_function(features[test][known])
+        logits.append(scores)
+        truth.append(labels[test][known])
+    if not logits:
+        return 1.0
+    all_logits, all_truth = np.concatenate(logits), np.concatenate(truth)
+    losses = [
+        -np.log(softmax(all_logits / t)[np.arange(len(all_truth)), all_truth] + 1e-12).mean()
+        for t in _TEMPERATURES
+    ]
+    return float(_TEMPERATURES[int(np.argmin(losses))])
+
+
+def _splits(labels: IntArray, folds: int) -> list[tuple[IntArray, IntArray]]:
+    """Stratified folds by dealing each intent's shuffled examples round-robin."""
+    rng = np.random.default_rng(_SEED)
+    parts = max(folds, 5) if folds == 1 else folds
+    assignment = np.empty(len(labels), dtype=np.int64)
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        assignment[members] = np.arange(len(members)) % parts
+    chosen = range(1) if folds == 1 else range(folds)
+    everything = np.arange(len(labels))
+    return [(everything[assignment != k], everything[assignment == k]) for k in chosen]
