@@ -8,7 +8,7 @@ import logging
 import random
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -36,8 +36,8 @@ from handoff.keys import Keys
 from handoff.lease import Lease, owner_token
 from handoff.outbox import OutboxReader
 from handoff.scripts import Scripts
+from nlu.cache import load_or_train
 from nlu.data import load_training_data
-from nlu.embedded import load_or_train
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,7 @@ def load_brain(settings: Settings, progress: Progress | None = None) -> Brain:
 class Tuning:
     """Knobs tests and benchmarks turn (production uses the defaults)."""
 
-    lease_ttl: float = 10.0
-    poll_timeout: int = 25
-    send_limits: SendLimits = SendLimits()
+    send_limits: SendLimits = field(default_factory=SendLimits)
 
 
 class Runtime:
@@ -89,7 +87,9 @@ class Runtime:
         )
         self.ingestor = Ingestor(
             redis, self.keys, self.scripts,
-            IngestConfig(settings.ingest_shards, settings.dedup_ttl_seconds, settings.stream_maxlen),
+            IngestConfig(
+                settings.ingest_shards, settings.dedup_ttl_seconds, settings.stream_maxlen
+            ),
         )
         self.owner = owner_token()
         self._signer: CallbackSigner | None = None
@@ -109,7 +109,8 @@ class Runtime:
         redis = aioredis.Redis.from_url(url, decode_responses=True)
         try:
             await redis.ping()
-            brain = brain or await asyncio.to_thread(load_brain, settings, progress)
+            if brain is None:
+                brain = await asyncio.to_thread(load_brain, settings, progress)
         except BaseException:
             await redis.aclose()
             if embedded:
@@ -127,7 +128,7 @@ class Runtime:
         if self._signer is None:
             key = f"{self.keys.prefix}callback-secret"
             await self.redis.set(key, secrets.token_hex(32), nx=True)
-            secret = bytes.fromhex(await self.redis.get(key) or "")
+            secret = bytes.fromhex(str(await self.redis.get(key)))
             self._signer = CallbackSigner(secret, self.redis, self.keys, max_bytes=max_bytes)
         return self._signer
 
@@ -135,7 +136,9 @@ class Runtime:
         return Worker(
             self.redis, self.keys, self.scripts, self.store,
             TurnDecider(self.brain, await self.signer()),
-            WorkerConfig(shards=self.settings.ingest_shards, lease_ttl=self.tuning.lease_ttl),
+            WorkerConfig(
+                shards=self.settings.ingest_shards, lease_ttl=self.settings.lease_seconds
+            ),
             self.owner,
         )
 
@@ -196,10 +199,10 @@ class Runtime:
         else:
             await bot.delete_webhook(drop_pending_updates=False)
             lease = Lease(self.redis, self.scripts, self.keys.lease(f"tg-poll:{me.id}"),
-                          ttl=self.tuning.lease_ttl, owner=self.owner)
+                          ttl=self.settings.lease_seconds, owner=self.owner)
             poller = TelegramPoller(
                 self.settings.telegram_api_url, bot.token, ingress, lease,
-                timeout=self.tuning.poll_timeout,
+                timeout=self.settings.telegram_poll_timeout,
             )
             tasks.append(asyncio.create_task(poller.run(stop), name="poller"))
         runner = web.AppRunner(app, access_log=None)

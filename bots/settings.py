@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     ingest_shards: int = Field(default=8, ge=1, le=1024)
     stream_maxlen: int = Field(default=100_000, ge=1000)
     dedup_ttl_seconds: int = Field(default=48 * 3600, ge=60)
+    # How long a dead worker's shards (or a dead poller's token) stay locked before another
+    # process takes over: the failover time.
+    lease_seconds: float = Field(default=10.0, ge=0.2, le=600)
+    telegram_poll_timeout: int = Field(default=25, ge=0, le=50)
 
     # NLU and flows
     nlu_backend: Literal["embedded", "rasa"] = "embedded"

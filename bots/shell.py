@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from rich.console import Console
 
 from bots.runtime import Runtime
-from handoff.events import InboundEvent, OutboundMessage, OutButton, Profile
+from handoff.events import InboundEvent, InboundKind, OutboundMessage, OutButton, Profile
 from handoff.outbox import OutboxReader
 
 HELP = (
@@ -39,7 +39,7 @@ class ShellSession:
         await self._reader.start()
 
     async def say(self, text: str) -> list[OutboundMessage]:
-        kind = "command" if text.startswith("/") else "text"
+        kind: InboundKind = "command" if text.startswith("/") else "text"
         return await self._send(InboundEvent(
             event_id=f"shell:{uuid.uuid4().hex}", conversation=self.conversation, kind=kind,
             profile=self.profile, text=text, received_at=time.time(),
@@ -115,7 +115,9 @@ async def _handle_line(session: ShellSession, console: Console, line: str) -> No
         return
     if line == "/state":
         conv = await session.runtime.store.load(session.conversation)
-        console.print(f"[dim]state={conv.state} version={conv.version} dialogue={conv.dialogue}[/dim]")
+        console.print(
+            f"[dim]state={conv.state} version={conv.version} dialogue={conv.dialogue}[/dim]"
+        )
         return
     if line.isdigit() and 1 <= int(line) <= len(session.buttons):
         replies = await session.press(int(line) - 1)
@@ -134,7 +136,9 @@ async def _show(console: Console, replies: list[OutboundMessage]) -> None:
         meta = reply.meta
         if meta.get("intent") is not None and not shown_meta:
             shown_meta = True
-            console.print(f"[dim]  intent={meta['intent']} confidence={meta['confidence']:.2f}[/dim]")
+            console.print(
+                f"[dim]  intent={meta['intent']} confidence={meta['confidence']:.2f}[/dim]"
+            )
             for step in meta.get("trace", []):
                 console.print(f"[dim]  · {step}[/dim]")
         console.print(f"[bold green]бот>[/bold green] {reply.text}", highlight=False)

@@ -101,8 +101,7 @@ class TurnDecider:
             log.warning("%s: unreadable dialogue state, starting fresh", conv.id)
             state = DialogueState()
         first_name = event.profile.first_name or (conv.profile.first_name if conv.profile else "")
-        state.slots["first_name"] = first_name
-        return self.brain.engine.handle(state, turn)
+        return self.brain.engine.handle(state.with_slot("first_name", first_name), turn)
 
     def _apply(
         self, result: TurnResult, conv: Conversation, event: InboundEvent, decision: Decision

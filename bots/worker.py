@@ -99,7 +99,7 @@ class Worker:
         try:
             event = InboundEvent.from_json(fields["e"])
         except (EventFormatError, KeyError, TypeError) as exc:
-            log.error("%s %s: unreadable event (%s): acknowledged and skipped", stream, entry_id, exc)
+            log.error("%s %s: unreadable event (%s): acked and skipped", stream, entry_id, exc)
             await self._redis.xack(stream, GROUP, entry_id)
             return
         conv = await self._store.load(event.conversation)
@@ -107,7 +107,8 @@ class Worker:
             decision = await self.decider.decide(conv, event)
             result = await self._store.commit(
                 conv, shard_stream=stream, group=GROUP, entry=entry_id,
-                dialogue=decision.dialogue, profile=event.profile if event.kind != "blocked" else None,
+                dialogue=decision.dialogue,
+                profile=event.profile if event.kind != "blocked" else None,
                 transcript=decision.transcript, outbox=decision.outbox, handoff=decision.handoff,
                 clear_unreachable=event.kind != "blocked", unreachable=decision.unreachable,
             )
@@ -116,7 +117,7 @@ class Worker:
             # Someone (an operator, the API) changed the conversation meanwhile: decide again.
             conv = await self._store.load(event.conversation)
         else:
-            log.error("%s: gave up after repeated conflicts; event stays pending", event.conversation)
+            log.error("%s: repeated conflicts; event stays pending", event.conversation)
             return
         self.processed += 1
         if result.status == "duplicate":

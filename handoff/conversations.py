@@ -60,7 +60,7 @@ class Handoff:
 
 @dataclass(frozen=True, slots=True)
 class CommitResult:
-    status: Literal["ok", "duplicate", "conflict"]
+    status: str  # "ok" | "duplicate" | "conflict"
     version: int
     state: str
     queue_position: int
@@ -81,7 +81,7 @@ class ConversationStore:
         self._limits = limits
 
     async def load(self, conv: str) -> Conversation:
-        raw = await self._redis.hgetall(self._keys.conversation(conv))
+        raw: dict[str, str] = await self._redis.hgetall(self._keys.conversation(conv))  # type: ignore[assignment]
         return Conversation.from_hash(conv, raw)
 
     async def transcript(self, conv: str, last: int = 50) -> list[dict[str, Any]]:
@@ -126,7 +126,7 @@ class ConversationStore:
         status, version, state, position = await self._scripts["commit_turn"](
             keys=keys, args=[json.dumps(args, ensure_ascii=False)]
         )
-        return CommitResult(str(status), int(version), str(state), int(position))
+        return CommitResult(status, int(version), str(state), int(position))
 
     async def mark_unreachable(self, conv: str, reason: str) -> None:
         await self._scripts["mark_unreachable"](

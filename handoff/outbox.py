@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -57,7 +58,9 @@ class OutboxReader:
         """Entries this consumer took but never acked (a restart under the same name)."""
         items: list[OutboxItem] = []
         for stream in self._streams.values():
-            reply = await self._redis.xreadgroup(GROUP, self.consumer, {stream: "0"}, count=1000)
+            reply: Any = await self._redis.xreadgroup(
+                GROUP, self.consumer, {stream: "0"}, count=1000
+            )
             for _name, entries in reply or []:
                 items.extend(await self._decode(stream, entries))
         return items
@@ -66,10 +69,10 @@ class OutboxReader:
         """Take over entries other (dead) senders left unacknowledged for too long."""
         items: list[OutboxItem] = []
         for stream in self._streams.values():
-            _next, entries, *_ = await self._redis.xautoclaim(
+            reply = await self._redis.xautoclaim(
                 stream, GROUP, self.consumer, self.claim_idle_ms, start_id="0-0", count=500
             )
-            items.extend(await self._decode(stream, entries))
+            items.extend(await self._decode(stream, reply[1]))
         return items
 
     async def ack(self, item: OutboxItem) -> None:

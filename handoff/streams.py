@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -21,8 +23,10 @@ async def read_group(
     redis: Redis, group: str, consumer: str, streams: dict[str, str], *, count: int, block_ms: int
 ) -> list[tuple[str, list[Entry]]]:
     """XREADGROUP returning (stream, entries) pairs in the order of `streams`."""
-    reply = await redis.xreadgroup(group, consumer, streams, count=count, block=block_ms)  # type: ignore[arg-type]
+    reply: Any = await redis.xreadgroup(
+        group, consumer, streams, count=count, block=block_ms  # type: ignore[arg-type]
+    )
     if not reply:
         return []
-    by_stream = {name: entries for name, entries in reply}
+    by_stream: dict[str, list[Entry]] = {str(item[0]): item[1] for item in reply}
     return [(name, by_stream[name]) for name in streams if by_stream.get(name)]

@@ -46,6 +46,9 @@ def make_settings(redis_url: str, cache_dir: Path, data_dir: Path, **overrides: 
         "data_dir": data_dir,
         "http_port": free_port(),
         "ingest_shards": 4,
+        "telegram_bot_token": FAKE_TOKEN,
+        "telegram_poll_timeout": 1,
+        "lease_seconds": 1.0,
     }
     values.update(overrides)
     return load_settings(**values)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from enum import Enum
+from typing import Annotated
 
 import typer
 
@@ -41,7 +42,7 @@ outbox). To connect Telegram: create a bot with @BotFather, put TELEGRAM_BOT_TOK
 
 @app.command()
 def run(
-    role: Role = typer.Option(Role.all, help="Run only one part (for scaling out)."),
+    role: Annotated[Role, typer.Option(help="Run only one part (for scaling out).")] = Role.all,
 ) -> None:
     """Run the configured channels; with no tokens, the local demo shell."""
     settings = settings_or_exit()

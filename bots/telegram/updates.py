@@ -69,8 +69,9 @@ def _from_message(message: Message, event_id: str) -> InboundEvent | None:
         "received_at": time.time(),
     }
     if message.text is not None:
-        kind = "command" if message.text.startswith("/") else "text"
-        return InboundEvent(kind=kind, text=message.text, **common)
+        if message.text.startswith("/"):
+            return InboundEvent(kind="command", text=message.text, **common)
+        return InboundEvent(kind="text", text=message.text, **common)
     media = next((name for name in MEDIA_FIELDS if getattr(message, name, None)), "other")
     return InboundEvent(kind="media", media=media, text=message.caption or "", **common)
 
