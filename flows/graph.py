@@ -68,8 +68,10 @@ def reference_problems(flows: FlowSet) -> list[Problem]:
     for flow in flows:
         for target in flow.targets():
             if resolve(flows, flow, target) is None:
-                what = "flow" if target.is_flow else f"step in flow '{flow.id}'"
-                problems.append(_error(target.pos, f"no {what} '{target.name}'"))
+                missing = f"flow '{target.name}'"
+                if not target.is_flow:
+                    missing = f"step '{target.name}' in flow '{flow.id}'"
+                problems.append(_error(target.pos, f"no {missing}"))
         for step in flow.steps:
             for button in step_buttons(step):
                 if button.kind == "flow" and button.target not in flows:

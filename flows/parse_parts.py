@@ -159,8 +159,9 @@ def regex(r: Reader, node: Node, what: str) -> re.Pattern[str] | None:
 
 
 def rule(r: Reader, node: Node) -> Rule | None:
+    reported = len(r.problems)
     entries = r.mapping(node, "validate", ("regex", "number", "choice"))
-    if entries is None:
+    if entries is None or len(r.problems) > reported:
         return None
     if len(entries) != 1:
         r.error(node, "validate needs exactly one of regex, number, choice")
