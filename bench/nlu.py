@@ -1,0 +1,150 @@
+"""NLU benchmark: training time, parse latency, accuracy on the demo data and held-out phrasings.
+
+    python -m bench.nlu [--data DIR] [--heldout FILE] [--threshold T] [--clinc]
+
+Parse latency is measured twice after a warm-up: on texts seen before (the steady state: word
+analyses are cached) and on texts with fresh random typos (every typo is a cache miss in the
+morphological analyser, the slow case). `--clinc` adds the public CLINC150 benchmark (about a
+minute: 18,000 training examples, 150 intents).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+import nlu
+from nlu.data import TrainingData, load_training_data
+from nlu.embedded import EmbeddedClassifier
+from nlu.evaluate import EvaluationReport, cross_validate, train_test
+from nlu.types import OUT_OF_SCOPE
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_DATA = Path(nlu.__file__).resolve().parent / "data"
+HELDOUT = REPO / "tests" / "data" / "nlu_heldout.yml"
+CLINC_DIR = Path("/work/shared/data/clinc150")
+DEFAULT_THRESHOLD = 0.35  # bots.settings.Settings.nlu_threshold's default
+PARSES = 4000
+TRAIN_RUNS = 3
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _arguments(argv)
+    data = load_training_data(args.data)
+    print(f"data: {args.data} ({len(data.intents)} intents, {len(data)} examples)")
+    classifier = _bench_training(data, args.threshold)
+    _bench_parsing(classifier, [e.text for e in data.examples])
+    _print_report("cross-validation (5 folds)", cross_validate(data, threshold=args.threshold))
+    if args.heldout.exists():
+        test = load_training_data(args.heldout)
+        report = train_test(data, test, threshold=args.threshold)
+        _print_report(f"held-out {args.heldout.name} (trained on all of {args.data})", report)
+    else:
+        print(f"held-out: {args.heldout} not found, skipped")
+    if args.clinc:
+        _bench_clinc(args.clinc_dir)
+
+
+def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.nlu", description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DEMO_DATA, help="training data directory")
+    parser.add_argument("--heldout", type=Path, default=HELDOUT, help="held-out test file")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    parser.add_argument("--clinc", action="store_true", help="also run CLINC150 (slow)")
+    parser.add_argument("--clinc-dir", type=Path, default=CLINC_DIR)
+    return parser.parse_args(argv)
+
+
+def _bench_training(data: TrainingData, threshold: float) -> EmbeddedClassifier:
+    import sklearn  # noqa: F401  (imported once up front so that it is not timed as training)
+
+    seconds = []
+    classifier = None
+    for _ in range(TRAIN_RUNS):
+        start = time.perf_counter()
+        classifier = EmbeddedClassifier.train(data, threshold=threshold)
+        seconds.append(time.perf_counter() - start)
+    assert classifier is not None
+    print(f"train: median {statistics.median(seconds):.2f} s over {TRAIN_RUNS} runs")
+    return classifier
+
+
+def _bench_parsing(classifier: EmbeddedClassifier, texts: list[str]) -> None:
+    rng = random.Random(1)
+    for text in texts:
+        classifier.parse_sync(text)
+    seen = [texts[rng.randrange(len(texts))] for _ in range(PARSES)]
+    fresh = [_typo(texts[rng.randrange(len(texts))], rng) for _ in range(PARSES)]
+    for label, batch in (("seen texts", seen), ("fresh typos", fresh)):
+        p50, p99 = _latencies(classifier, batch)
+        print(f"parse ({label}, {PARSES}): p50 {p50:.3f} ms, p99 {p99:.3f} ms")
+
+
+def _latencies(classifier: EmbeddedClassifier, texts: list[str]) -> tuple[float, float]:
+    timings = np.empty(len(texts))
+    for index, text in enumerate(texts):
+        start = time.perf_counter()
+        classifier.parse_sync(text)
+        timings[index] = time.perf_counter() - start
+    return float(np.percentile(timings, 50) * 1e3), float(np.percentile(timings, 99) * 1e3)
+
+
+def _typo(text: str, rng: random.Random) -> str:
+    """Drop, double or swap one letter of the text: what thumbs do on a phone."""
+    if len(text) < 4:
+        return text + text[-1]
+    i = rng.randrange(1, len(text) - 2)
+    match rng.randrange(3):
+        case 0:
+            return text[:i] + text[i + 1 :]
+        case 1:
+            return text[:i] + text[i] + text[i:]
+        case _:
+            return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+
+
+def _print_report(title: str, report: EvaluationReport) -> None:
+    line = (
+        f"{title}: accuracy {report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}"
+        f" over {report.items} items"
+    )
+    if report.in_scope_accuracy is not None:
+        line += f", in-scope accuracy {report.in_scope_accuracy:.3f}"
+    if report.oos_recall is not None:
+        line += f", out-of-scope recall {report.oos_recall:.3f}"
+    print(line)
+
+
+def _bench_clinc(directory: Path) -> None:
+    train = load_training_data(directory / "clinc150_train.yml")
+    test = load_training_data(directory / "clinc150_test.yml")
+    start = time.perf_counter()
+    classifier = EmbeddedClassifier.train(train, threshold=0.0)
+    print(
+        f"CLINC150: {len(train)} training examples, trained in {time.perf_counter() - start:.1f} s"
+    )
+    # parsed once without a threshold; each threshold below is applied to the top confidence
+    results = []
+    for example in test.examples:
+        top = classifier.parse_sync(example.text).top_guess
+        results.append((example.intent, top.name if top else "", top.confidence if top else 0.0))
+    texts = [e.text for e in test.examples]
+    p50, p99 = _latencies(classifier, texts)
+    print(f"CLINC150 parse ({len(texts)} test texts): p50 {p50:.3f} ms, p99 {p99:.3f} ms")
+    for threshold in (0.0, 0.35, 0.5, 0.7):
+        in_scope = [g == t and c >= threshold for t, g, c in results if t != OUT_OF_SCOPE]
+        oos = [c < threshold for t, _, c in results if t == OUT_OF_SCOPE]
+        print(
+            f"CLINC150 threshold {threshold:.2f}: in-scope accuracy {np.mean(in_scope):.3f}"
+            f" ({len(in_scope)}), out-of-scope recall {np.mean(oos):.3f} ({len(oos)})"
+        )
+
+
+if __name__ == "__main__":
+    main()
