@@ -185,6 +185,7 @@ class Runtime:
         app = web.Application()
         app.router.add_get("/metrics", _metrics)
         app.router.add_get("/healthz", _health)
+        runner = web.AppRunner(app, access_log=None)
         if self.settings.telegram_mode == "webhook":
             secret = self.settings.telegram_webhook_secret
             if self.settings.telegram_webhook_url is None or secret is None:
@@ -192,6 +193,7 @@ class Runtime:
                     "webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET"
                 )
             app.add_routes(webhook_routes(ingress, secret.get_secret_value()))
+            await _serve_http(runner, self.settings)  # ready before Telegram is told the URL
             await bot.set_webhook(
                 self.settings.telegram_webhook_url.rstrip("/") + WEBHOOK_PATH,
                 secret_token=secret.get_secret_value(), allowed_updates=ALLOWED_UPDATES,
@@ -205,10 +207,7 @@ class Runtime:
                 timeout=self.settings.telegram_poll_timeout,
             )
             tasks.append(asyncio.create_task(poller.run(stop), name="poller"))
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, self.settings.http_host, self.settings.http_port).start()
-        log.info("HTTP on %s:%d", self.settings.http_host, self.settings.http_port)
+            await _serve_http(runner, self.settings)
         return runner
 
 
@@ -222,6 +221,12 @@ async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task
         if task is not waiter and not task.cancelled():
             with contextlib.suppress(asyncio.CancelledError):
                 task.result()  # re-raise a role's fatal error
+
+
+async def _serve_http(runner: web.AppRunner, settings: Settings) -> None:
+    await runner.setup()
+    await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+    log.info("HTTP on %s:%d", settings.http_host, settings.http_port)
 
 
 async def _metrics(_request: web.Request) -> web.Response:

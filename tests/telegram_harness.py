@@ -12,6 +12,7 @@ from typing import Any
 from bots.runtime import Runtime, Tuning
 from bots.settings import Settings
 from bots.turns import Brain
+from handoff.keys import shard_of
 from tests.fakes.telegram import FakeTelegram
 
 ALL_ROLES = frozenset({"ingress", "worker", "sender"})
@@ -36,6 +37,33 @@ class BotUnderTest:
 
     async def say(self, user_id: int, text: str, **kwargs: Any) -> dict[str, Any]:
         return self.fake.push_update(self.fake.text_update(user_id, text, **kwargs))
+
+    async def exchange(self, user_id: int, text: str, timeout: float = 5.0) -> list[str]:
+        """Send one message and return every reply the bot decided for it, once delivered."""
+        before = len(self.texts_to(user_id))
+        update = await self.say(user_id, text)
+        event_id = f"tg:{self.fake.bot_id}:{update['update_id']}"
+        conv_key = self.runtime.keys.conversation(f"tg:{user_id}")
+
+        async def committed() -> bool:
+            entry = await self.runtime.redis.hget(conv_key, "last_event")
+            if not entry:
+                return False
+            stream_entries = await self.runtime.redis.xrange(
+                self.runtime.keys.inbound_stream(
+                    shard_of(f"tg:{user_id}", self.runtime.settings.ingest_shards)
+                ), entry, entry,
+            )
+            return bool(stream_entries) and event_id in stream_entries[0][1]["e"]
+
+        await wait_until(committed, bool, timeout, f"the bot's turn for {text!r}")
+        transcript = await self.runtime.store.transcript(f"tg:{user_id}", last=200)
+        last_in = max(i for i, entry in enumerate(transcript) if entry["dir"] == "in")
+        replies = sum(1 for entry in transcript[last_in:] if entry["dir"] == "out")
+        queued = (await self.conversation(user_id)).state == "queued"
+        expected = before + replies + (1 if queued and transcript[-1]["dir"] == "system" else 0)
+        texts = await self.wait_texts(user_id, expected, timeout)
+        return texts[before:]
 
     async def conversation(self, user_id: int) -> Any:
         return await self.runtime.store.load(f"tg:{user_id}")

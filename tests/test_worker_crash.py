@@ -14,8 +14,8 @@ from bots.turns import Brain
 from flows.engine import DialogueState, Turn
 from tests.telegram_harness import running_bot, wait_until
 
-USERS = range(7001, 7041)
-MESSAGES_PER_USER = 12
+USERS = range(7001, 7081)
+MESSAGES_PER_USER = 5
 TEXTS = ["спасибо", "привет", "какой у вас график работы", "спасибо большое"]
 
 

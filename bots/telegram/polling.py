@@ -7,6 +7,7 @@ validated on its own: one malformed update must not make the whole batch unreada
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -62,15 +63,9 @@ class TelegramPoller:
         }
         if self.offset is not None:
             params["offset"] = self.offset
-        request = asyncio.ensure_future(session.post(self._url, json=params))
-        stopping = asyncio.ensure_future(stop.wait())
-        done, _ = await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if request not in done:
-            request.cancel()
+        body = await self._request(session, params, stop)
+        if body is None:  # stopping: the long poll was abandoned
             return
-        async with request.result() as response:
-            body = await response.json(content_type=None)
         if not isinstance(body, dict) or not body.get("ok"):
             self._fail(body)
             return
@@ -78,6 +73,27 @@ class TelegramPoller:
         highest = await self._ingress.accept(updates)  # stored before the offset moves on
         if highest is not None:
             self.offset = highest + 1
+
+    async def _request(
+        self, session: aiohttp.ClientSession, params: dict[str, Any], stop: asyncio.Event
+    ) -> Any:
+        """The JSON answer, or None when `stop` was set first (a long poll can take 25 s)."""
+
+        async def call() -> Any:
+            async with session.post(self._url, json=params) as response:
+                return await response.json(content_type=None)
+
+        request = asyncio.ensure_future(call())
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            done, _ = await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            return request.result() if request in done else None
+        finally:
+            for future in (request, stopping):
+                if not future.done():
+                    future.cancel()
+                    with contextlib.suppress(BaseException):
+                        await future
 
     def _fail(self, body: Any) -> None:
         code = body.get("error_code") if isinstance(body, dict) else None
