@@ -78,7 +78,7 @@ def _read_file(r: Reader, file: Path) -> list[ConversationTest]:
         return []
     if root is None:
         return []
-    entries = r.mapping(root, "a conversation-test file", ("version", "tests"))
+    entries = r.mapping(root, "a conversation-test file", ("tests",))
     if entries is None:
         return []
     if "tests" not in entries:

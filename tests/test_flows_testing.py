@@ -161,16 +161,14 @@ async def test_each_test_starts_from_a_fresh_state(tmp_path: Path) -> None:
 
 def test_files_load_with_positions(tmp_path: Path) -> None:
     (tmp_path / "b.yml").write_text("tests:\n  - name: b\n    steps: [{user: x}]\n")
-    (tmp_path / "a.yml").write_text(
-        "version: 1\ntests:\n  - name: a\n    steps:\n      - {click: X, bot: y}\n"
-    )
+    (tmp_path / "a.yml").write_text("tests:\n  - name: a\n    steps:\n      - {click: X, bot: y}\n")
     cases = load_conversation_tests(tmp_path)
     assert [(case.name, Path(case.file).name, case.line) for case in cases] == [
-        ("a", "a.yml", 3),
+        ("a", "a.yml", 2),
         ("b", "b.yml", 2),
     ]
     step = cases[0].steps[0]
-    assert (step.click, step.user, step.line, step.expect.bot) == ("X", None, 5, ("y",))
+    assert (step.click, step.user, step.line, step.expect.bot) == ("X", None, 4, ("y",))
 
 
 @pytest.mark.parametrize(
