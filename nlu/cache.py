@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy as np
 from nlu.data import TrainingData
 from nlu.embedded import EmbeddedClassifier, Model, Progress
 from nlu.entities import EntityExtractor
-from nlu.features import Vectorizer
+from nlu.features import FloatArray, Vectorizer
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +94,11 @@ def save_model(model: Model, path: Path, fingerprint: str) -> None:
 
 
 def load_model(path: Path, fingerprint: str) -> Model:
-    with np.load(path, allow_pickle=False) as arrays:
-        header: dict[str, Any] = json.loads(arrays["header"].tobytes().decode())
-        if header.get("format") != FORMAT:
-            raise CacheError(f"format {header.get('format')!r}, expected {FORMAT}")
-        if header.get("fingerprint") != fingerprint:
-            raise CacheError("made from other training data")
-        coef = arrays["coef"].astype(np.float32)
-        intercept = arrays["intercept"].astype(np.float32)
-        idf = arrays["idf"].astype(np.float32)
+    header, coef, intercept, idf = _read(path)
+    if header.get("format") != FORMAT:
+        raise CacheError(f"format {header.get('format')!r}, expected {FORMAT}")
+    if header.get("fingerprint") != fingerprint:
+        raise CacheError("made from other training data")
     vectorizer = Vectorizer(header["words"], header["chars"], idf, float(header["char_weight"]))
     intents = tuple(str(i) for i in header["intents"])
     if coef.shape != (vectorizer.size, len(intents)) or intercept.shape != (len(intents),):
@@ -119,9 +116,25 @@ def load_model(path: Path, fingerprint: str) -> Model:
     )
 
 
+def _read(path: Path) -> tuple[dict[str, Any], FloatArray, FloatArray, FloatArray]:
+    with path.open("rb") as file:
+        # checked first: np.load would read a bare .npy (or try a pickle) from other files
+        if not zipfile.is_zipfile(file):
+            raise CacheError("not an .npz archive")
+        file.seek(0)
+        with np.load(file, allow_pickle=False) as arrays:
+            header = json.loads(arrays["header"].tobytes().decode())
+            if not isinstance(header, dict):
+                raise CacheError("header is not an object")
+            return (
+                header,
+                arrays["coef"].astype(np.float32),
+                arrays["intercept"].astype(np.float32),
+                arrays["idf"].astype(np.float32),
+            )
+
+
 def _prune(cache_dir: Path, keep: Path) -> None:
-    models = sorted(
-        cache_dir.glob(f"{PREFIX}*.npz"), key=lambda p: p.stat().st_mtime, reverse=True
-    )
+    models = sorted(cache_dir.glob(f"{PREFIX}*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in [m for m in models if m != keep][KEEP - 1 :]:
         old.unlink(missing_ok=True)

@@ -31,6 +31,9 @@ class EntityExtractor:
         self.regexes = regexes
         self.lookups = lookups
         self.synonyms = synonyms
+        # a match is reported as the table's own spelling unless a synonym says otherwise
+        self._values = {fold(v).strip(): v for values in lookups.values() for v in values}
+        self._values.update(synonyms)
         self._patterns = [
             (name, re.compile(p, re.IGNORECASE)) for name, ps in regexes.items() for p in ps
         ]
@@ -71,7 +74,7 @@ class EntityExtractor:
             for match in pattern.finditer(folded):
                 if match.end() > match.start():
                     surface = text[match.start() : match.end()]
-                    value = self.synonyms.get(fold(surface).strip(), surface)
+                    value = self._values.get(fold(surface).strip(), surface)
                     found.append(Entity(name, value, match.start(), match.end()))
         return _without_overlaps(found)
 

@@ -81,7 +81,8 @@ def analyze(text: str, *, latin_to_cyrillic: bool = True) -> Normalized:
 
 
 def _clean(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).lower().replace("ё", "е")
+    # "№" first: NFKC would turn it into "No", a Latin word
+    return unicodedata.normalize("NFKC", text.replace("№", " ")).lower().replace("ё", "е")
 
 
 def _split(chunk: str) -> list[str]:

@@ -47,12 +47,12 @@ def fit_model(data: TrainingData, *, progress: Progress | None = None) -> Model:
     report("calibrating", 0, 1)
     temperature = _fit_temperature(features, labels, folds=1 if big else 3)
     report("fitting", 0, 1)
-    classifier = _classifier(features, labels)
+    coef, intercept = _softmax_weights(_classifier(features, labels))
     report("fitting", 1, 1)
     return Model(
         vectorizer=vectorizer,
-        coef=np.ascontiguousarray(classifier.coef_.T, dtype=np.float32),
-        intercept=classifier.intercept_.astype(np.float32),
+        coef=np.ascontiguousarray(coef.T, dtype=np.float32),
+        intercept=intercept.astype(np.float32),
         intents=intents,
         temperature=temperature,
         latin_to_cyrillic=latin_to_cyrillic,
@@ -91,6 +91,18 @@ def _classifier(features: sparse.csr_matrix, labels: IntArray) -> LogisticRegres
     return classifier
 
 
+def _softmax_weights(
+    classifier: LogisticRegression,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """One row of weights per class; a two-class model has one row, for the second class
+    (softmax over logits 0 and z is the sigmoid of z, so the first row is zeros)."""
+    coef, intercept = classifier.coef_, classifier.intercept_
+    if len(classifier.classes_) == 2 and coef.shape[0] == 1:
+        coef = np.vstack((np.zeros_like(coef), coef))
+        intercept = np.concatenate(([0.0], intercept))
+    return coef, intercept
+
+
 def _fit_temperature(features: sparse.csr_matrix, labels: IntArray, folds: int) -> float:
     """The softmax temperature that best predicts held-out examples (lowest log-loss).
 
@@ -104,7 +116,8 @@ def _fit_temperature(features: sparse.csr_matrix, labels: IntArray, folds: int) 
         classifier = _classifier(features[train], labels[train])
         known = np.isin(labels[test], classifier.classes_)
         scores = np.full((int(known.sum()), labels.max() + 1), -1e9)
-        scores[:, classifier.classes_] = classifier.decision_function(features[test][known])
+        coef, intercept = _softmax_weights(classifier)
+        scores[:, classifier.classes_] = features[test][known] @ coef.T + intercept
         logits.append(scores)
         truth.append(labels[test][known])
     if not logits:
