@@ -301,6 +301,28 @@ async def test_answer_callback_query_only_once(fake: FakeTelegram, bot: Bot) -> 
         await bot.answer_callback_query("123")
 
 
+async def test_operator_button_in_a_topic_and_keyboard_edit(fake: FakeTelegram, bot: Bot) -> None:
+    fake.add_group(OPERATORS, "Operators")
+    thread = (await bot.create_forum_topic(OPERATORS, "Иван")).message_thread_id
+    take = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="Взять", callback_data="take:4242")]]
+    )
+    card = await bot.send_message(OPERATORS, "Клиент ждёт", message_thread_id=thread,
+                                  reply_markup=take)  # fmt: skip
+    press = fake.push_update(fake.callback_update(77, "take:4242", chat_id=OPERATORS))
+    query = press["callback_query"]
+    assert query["message"]["message_id"] == card.message_id
+    assert query["message"]["chat"]["id"] == OPERATORS and query["from"]["id"] == 77
+    assert await bot.answer_callback_query(query["id"], text="Диалог ваш") is True
+    await bot.edit_message_reply_markup(chat_id=OPERATORS, message_id=card.message_id)
+    [stored] = fake.messages_to(OPERATORS, thread)
+    assert "reply_markup" not in stored and stored["edit_date"]
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        too_long = InlineKeyboardButton(text="x", callback_data="x" * 65)
+        await bot.send_message(USER, "x", reply_markup=InlineKeyboardMarkup(
+            inline_keyboard=[[too_long]]))  # fmt: skip
+
+
 async def test_send_photo_upload_and_media_group(fake: FakeTelegram, bot: Bot) -> None:
     photo = BufferedInputFile(b"\xff\xd8\xff\xe0jpeg-bytes", filename="receipt.jpg")
     sent = await bot.send_photo(USER, photo, caption="Чек")

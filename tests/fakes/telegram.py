@@ -39,12 +39,13 @@ from typing_extensions import Self
 
 from tests.fakes.telegram_chats import ChatMethods
 from tests.fakes.telegram_delivery import UpdateDelivery, dumps
+from tests.fakes.telegram_limits import LimitViolation
 from tests.fakes.telegram_methods import CONTENT_KEYS
 from tests.fakes.telegram_state import Call, ChatState
 from tests.fakes.telegram_updates import UpdateBuilders
 from tests.fakes.telegram_wire import ApiError, UploadedFile, ok, read_request
 
-__all__ = ["Call", "FakeTelegram", "WaitTimeout"]
+__all__ = ["Call", "FakeTelegram", "LimitViolation", "UploadedFile", "WaitTimeout"]
 
 
 class WaitTimeout(AssertionError, TimeoutError):

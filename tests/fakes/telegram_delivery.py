@@ -39,8 +39,8 @@ _SECRET = re.compile(r"[A-Za-z0-9_-]*")
 dumps = partial(json.dumps, ensure_ascii=False)
 
 
-def _well_formed(message: Any) -> bool:
-    if not isinstance(message, dict) or not isinstance(message.get("message_id"), int):
+def _well_formed(message: dict[str, Any]) -> bool:
+    if not isinstance(message.get("message_id"), int):
         return False
     chat = message.get("chat")
     return isinstance(chat, dict) and isinstance(chat.get("id"), int)
@@ -99,7 +99,8 @@ class UpdateDelivery(FakeState):
         if isinstance(update["update_id"], int):
             self._next_update_id = max(self._next_update_id, update["update_id"] + 1)
         for key in MESSAGE_UPDATES:
-            if _well_formed(message := update.get(key)):
+            message = update.get(key)
+            if isinstance(message, dict) and _well_formed(message):
                 self.store(copy.deepcopy(message))
         query = update.get("callback_query")
         if isinstance(query, dict):

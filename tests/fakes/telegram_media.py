@@ -75,7 +75,9 @@ class MediaMethods(MessagingMethods):
             meta["emoji"] = p["emoji"]
         return self.add_file(kind, upload.data, meta, _EXT[kind])
 
-    def _send_media(self, kind: str, method: str, p: dict[str, Any], files: dict) -> Any:
+    def _send_media(
+        self, kind: str, method: str, p: dict[str, Any], files: dict[str, UploadedFile]
+    ) -> Any:
         chat, thread_id = self.target(p)
         record = self.input_file(kind, p.get(kind), files, p)
         content: dict[str, Any] = {kind: media_object(kind, record)}

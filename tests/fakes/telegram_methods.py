@@ -217,7 +217,9 @@ class MessagingMethods(FakeState):
             raise bad_request(f"message can't be {verb.replace('copy', 'copi')}ed")  # (approx.)
         return message
 
-    def _copy_content(self, source: dict[str, Any], p: dict[str, Any], *, forward: bool) -> dict:
+    def _copy_content(
+        self, source: dict[str, Any], p: dict[str, Any], *, forward: bool
+    ) -> dict[str, Any]:
         content = {k: copy.deepcopy(source[k]) for k in CONTENT_KEYS if k in source}
         if forward:
             origin: dict[str, Any] = {"type": "user", "date": source["date"]}

@@ -46,8 +46,16 @@ def _person(
 
 
 class UpdateBuilders(FakeState):
-    def _incoming(self, chat: ChatState, user: dict[str, Any], content: dict[str, Any]) -> dict:
+    def _incoming(
+        self, chat: ChatState, user: dict[str, Any], content: dict[str, Any]
+    ) -> dict[str, Any]:
         return {"message": self.compose(chat, user, None, content, chat.allocate_id())}
+
+    def _group_chat(self, chat_id: int) -> ChatState:
+        chat = self._chats.get(chat_id)
+        if chat is None or chat.type == "private":
+            raise ValueError(f"chat {chat_id} is not a known group; call add_group first")
+        return chat
 
     def text_update(
         self,
@@ -108,18 +116,29 @@ class UpdateBuilders(FakeState):
         return self._incoming(chat, user, content)
 
     def callback_update(
-        self, user_id: int, data: str, *, message_id: int | None = None
+        self,
+        user_id: int,
+        data: str,
+        *,
+        message_id: int | None = None,
+        chat_id: int | None = None,
+        first_name: str = "Оператор",
     ) -> dict[str, Any]:
         """A press on an inline button under ``message_id`` (default: the bot's latest message
-        with an inline keyboard in that chat). The query id is registered for
-        answerCallbackQuery."""
-        user = self.user(user_id)
-        chat = self.private_chat(user)
+        with an inline keyboard in that chat). The chat is the private chat with ``user_id``,
+        or the group ``chat_id`` (an operator pressing a button in a topic; ``first_name``
+        names the operator). The query id is registered for answerCallbackQuery."""
+        if chat_id is None:
+            user = self.user(user_id)
+            chat = self.private_chat(user)
+        else:
+            user = _person(user_id, first_name, None, None, "ru")
+            chat = self._group_chat(chat_id)
         message = chat.messages.get(message_id) if message_id is not None else None
         if message is None and message_id is None:
             outgoing = [m for m in chat.messages.values() if self.is_outgoing(m)]
             keyboards = [m for m in outgoing if "inline_keyboard" in (m.get("reply_markup") or {})]
-            message = (keyboards or outgoing or [None])[-1]
+            message = (keyboards or outgoing)[-1] if outgoing else None
         if message is None:  # a keyboard message the fake never saw: make one up
             content = {"text": "…", "reply_markup": {"inline_keyboard": [[
                 {"text": "…", "callback_data": data}]]}}  # fmt: skip
@@ -149,9 +168,7 @@ class UpdateBuilders(FakeState):
     ) -> dict[str, Any]:
         """A message by a (human) operator in a group added with ``add_group``; in a forum,
         ``thread_id`` makes it a topic message (is_topic_message, linked to the topic root)."""
-        chat = self._chats.get(chat_id)
-        if chat is None or chat.type == "private":
-            raise ValueError(f"chat {chat_id} is not a known group; call add_group first")
+        chat = self._group_chat(chat_id)
         user = _person(user_id, first_name, last_name, username, "ru")
         content: dict[str, Any] = {"text": text}
         if entities := command_entities(text):
