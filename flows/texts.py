@@ -95,8 +95,8 @@ class Text:
             or self.variants.get(FALLBACK_LANGUAGE)
             or next(iter(self.variants.values()))
         )
-        # Not drawing from the rng for a single variant keeps runs reproducible when a variant is
-        # added elsewhere.
+        # Only texts with variants draw from the rng, so adding a plain text somewhere does not
+        # change which variants a seeded run (a conversation test) picks.
         return options[0] if len(options) == 1 else rng.choice(options)
 
     def render(self, language: str, rng: random.Random, slots: Mapping[str, str]) -> str:
