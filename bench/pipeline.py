@@ -12,111 +12,53 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
-import statistics
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from bench.fakeproc import FakeTelegramProcess
 from bots.runtime import Runtime, Tuning, load_brain
 from bots.settings import Settings, load_settings
 from bots.telegram.sender import SendLimits
 from bots.turns import Brain
 from handoff.embedded_redis import EmbeddedRedis, free_port
-from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123456:BENCH-token"
-TEXTS = [
-    "где мой заказ", "сколько стоит доставка в казань", "хочу вернуть товар", "спасибо",
-    "не проходит оплата", "какой у вас режим работы", "здравствуйте", "есть ли пункты выдачи",
-    "как отменить заказ", "промокод не работает", "позовите оператора", "как связаться с вами",
-]
 TARGET_P99_MS = 50.0
 
 
-@dataclass(frozen=True)
-class Run:
-    rate: float
-    sent: int
-    answered: int
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-async def drive(
-    fake: FakeTelegram, rate: float, seconds: float, chats: itertools.count[int]
-) -> Run:
-    fake.reset_calls()
-    total = int(rate * seconds)
-    pushed: dict[int, float] = {}
-    start = time.perf_counter()
-    for number in range(total):
-        delay = start + number / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        chat = next(chats)
-        fake.push_update(fake.text_update(chat, TEXTS[number % len(TEXTS)]))
-        pushed[chat] = time.perf_counter()
-    deadline = time.perf_counter() + 10
-    while time.perf_counter() < deadline:
-        if len({c.params.get("chat_id") for c in fake.calls_of("sendMessage")}) >= total:
-            break
-        await asyncio.sleep(0.05)
-    first_reply: dict[int, float] = {}
-    for call in fake.calls_of("sendMessage"):
-        chat = int(call.params["chat_id"])
-        if chat in pushed and chat not in first_reply:
-            first_reply[chat] = call.at
-    latencies = [(first_reply[chat] - pushed[chat]) * 1000 for chat in first_reply]
-    if not latencies:
-        return Run(rate, total, 0, float("nan"), float("nan"), float("nan"))
-    return Run(rate, total, len(latencies), statistics.median(latencies),
-               percentile(latencies, 0.99), max(latencies))
-
-
-def report(run: Run) -> None:
-    print(f"  {run.rate:7.0f} msg/s  sent {run.sent:5d}  answered {run.answered:5d}  "
-          f"p50 {run.p50_ms:6.2f} ms  p99 {run.p99_ms:6.2f} ms  max {run.max_ms:7.2f} ms",
-          flush=True)
-
-
 async def bench(args: argparse.Namespace, settings: Settings, brain: Brain) -> None:
-    async with FakeTelegram(token=TOKEN) as fake:
-        configured = Settings(_env_file=None, **{  # type: ignore[call-arg]
-            **settings.model_dump(), "telegram_api_url": fake.url})
-        tuning = Tuning(send_limits=SendLimits(overall_rate=10_000))
-        runtime = await Runtime.open(configured, brain=brain, tuning=tuning)
-        stop = asyncio.Event()
-        task = asyncio.create_task(runtime.run_telegram(stop, {"ingress", "worker", "sender"}))
-        chats = itertools.count(10_000_000)
-        try:
-            await drive(fake, 50, 1.0, chats)  # warm-up
-            print("latency, update in -> reply out (each message from its own chat):")
-            for rate in args.rates:
-                report(await drive(fake, rate, args.seconds, chats))
-            if args.search:
-                best = await search(fake, args.seconds, chats)
-                print(f"highest sustained rate with p99 < {TARGET_P99_MS:.0f} ms: "
-                      f"{best:.0f} msg/s")
-        finally:
-            stop.set()
-            await task
-            await runtime.close()
+    fake = FakeTelegramProcess(TOKEN)
+    configured = Settings(_env_file=None, **{  # type: ignore[call-arg]
+        **settings.model_dump(), "telegram_api_url": fake.url})
+    tuning = Tuning(send_limits=SendLimits(overall_rate=10_000))
+    runtime = await Runtime.open(configured, brain=brain, tuning=tuning)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run_telegram(stop, {"ingress", "worker", "sender"}))
+    try:
+        await fake.drive(50, 1.0)  # warm-up
+        print("latency, update in -> reply out (each message from its own chat):")
+        for rate in args.rates:
+            print((await fake.drive(rate, args.seconds)).line(), flush=True)
+        if args.search:
+            best = await search(fake, args.seconds)
+            print(f"highest sustained rate with p99 < {TARGET_P99_MS:.0f} ms: {best:.0f} msg/s")
+    finally:
+        stop.set()
+        await task
+        # The run's keys go: REDIS_URL may point at a server that is kept.
+        async for key in runtime.redis.scan_iter(match=f"{settings.redis_prefix}*", count=1000):
+            await runtime.redis.delete(key)
+        await runtime.close()
+        fake.close()
 
 
-async def search(fake: FakeTelegram, seconds: float, chats: itertools.count[int]) -> float:
+async def search(fake: FakeTelegramProcess, seconds: float) -> float:
     best = 0.0
     print(f"searching the highest rate with p99 < {TARGET_P99_MS:.0f} ms:")
-    for rate in (300, 400, 500, 650, 800, 1000, 1250, 1500):
-        run = await drive(fake, rate, seconds / 2, chats)
-        report(run)
+    for rate in (100, 150, 200, 300, 400, 500, 650, 800, 1000):
+        run = await fake.drive(rate, seconds / 2)
+        print(run.line(), flush=True)
         if run.answered < run.sent or run.p99_ms >= TARGET_P99_MS:
             break
         best = rate

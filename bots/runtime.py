@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import secrets
@@ -116,7 +117,9 @@ class Runtime:
             if embedded:
                 embedded.stop()
             raise
-        return cls(settings, redis, brain, embedded, tuning)
+        runtime = cls(settings, redis, brain, embedded, tuning)
+        freeze_startup_heap()
+        return runtime
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -209,6 +212,16 @@ class Runtime:
             tasks.append(asyncio.create_task(poller.run(stop), name="poller"))
             await _serve_http(runner, self.settings)
         return runner
+
+
+def freeze_startup_heap() -> None:
+    """Keep the cyclic GC away from what start-up built (libraries, model, flows).
+
+    A full collection over aiogram's models and the classifier took 100-200 ms here, which
+    showed up as the p99 of reply latency; frozen objects are never scanned again.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
