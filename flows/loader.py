@@ -14,13 +14,11 @@ import yaml
 
 from flows.model import FLOW_ID, Flow, FlowSet, IntentRef, Pos, Step
 from flows.parse_steps import parse_step
-from flows.yamlnodes import Node, Reader, is_null, line_of
+from flows.yamlnodes import YAML_LOADER, Node, Reader, is_null, line_of
 from nlu.types import Problem
 
 FILE_VERSION = 1
 PathLike = str | Path
-
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class FlowError(Exception):
@@ -73,7 +71,7 @@ def _read_file(r: Reader, file: Path) -> list[Flow]:
         r.problems.append(Problem(r.file, 0, f"cannot read the file: {exc}"))
         return []
     try:
-        root = yaml.compose(source, Loader=_YamlLoader)
+        root = yaml.compose(source, Loader=YAML_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0

@@ -10,7 +10,7 @@ import yaml
 
 from flows.loader import FlowError, flow_files
 from flows.model import Pos
-from flows.yamlnodes import Node, Reader, line_of
+from flows.yamlnodes import YAML_LOADER, Node, Reader, line_of
 from nlu.types import Problem
 
 _STEP_KEYS = ("user", "click", "intent", "bot", "buttons", "handoff")
@@ -67,7 +67,7 @@ def load_conversation_tests(paths: str | Path | Sequence[str | Path]) -> list[Co
 
 def _read_file(r: Reader, file: Path) -> list[ConversationTest]:
     try:
-        root = yaml.compose(file.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+        root = yaml.compose(file.read_text(encoding="utf-8"), Loader=YAML_LOADER)
     except (OSError, UnicodeDecodeError) as exc:
         r.problems.append(Problem(r.file, 0, f"cannot read the file: {exc}"))
         return []

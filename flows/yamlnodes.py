@@ -17,6 +17,8 @@ from flows.model import Pos
 from nlu.types import Problem
 
 Node = yaml.Node
+#: libyaml's parser when PyYAML was built with it (several times faster), else the pure one.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NULL_TAG = "tag:yaml.org,2002:null"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _INT_TAG = "tag:yaml.org,2002:int"

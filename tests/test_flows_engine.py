@@ -353,7 +353,7 @@ def test_valid_payloads_are_the_ones_buttons_can_produce(engine: FlowEngine) -> 
         assert not engine.is_valid_payload(payload)
 
 
-def test_engine_refuses_flows_with_broken_references(flows: FlowSet, tmp_path: Path) -> None:
+def test_engine_refuses_flows_with_broken_references(flows: FlowSet) -> None:
     partial = FlowSet({k: v for k, v in flows.flows.items() if k != "human"}, flows.files)
     with pytest.raises(FlowError) as caught:
         FlowEngine(partial)
