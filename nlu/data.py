@@ -34,7 +34,7 @@ import yaml
 
 from nlu.annotations import parse_annotations
 from nlu.features import FEATURES_VERSION
-from nlu.types import OUT_OF_SCOPE, Entity, Problem
+from nlu.types import Entity, Problem
 
 _KINDS = ("intent", "synonym", "regex", "lookup")
 # Keys of Rasa's other YAML files (domain, stories, rules): a data directory may hold them.
@@ -60,7 +60,6 @@ _FOREIGN_TOP_KEYS = frozenset(
 _YAML_SUFFIXES = (".yml", ".yaml")
 
 __all__ = [
-    "OUT_OF_SCOPE",
     "DataError",
     "Entry",
     "Example",

@@ -10,7 +10,6 @@ that a threshold means roughly the same on small and large data sets.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,10 +19,8 @@ import numpy.typing as npt
 from nlu.data import DataError, TrainingData
 from nlu.entities import EntityExtractor
 from nlu.features import FloatArray, Vectorizer
-from nlu.normalize import Normalized, analyze
+from nlu.normalize import Normalized, analyze, morph
 from nlu.types import OUT_OF_SCOPE, Entity, IntentScore, ParseResult, Problem
-
-log = logging.getLogger(__name__)
 
 #: (what is being done, steps done, steps in total)
 Progress = Callable[[str, int, int], None]
@@ -53,6 +50,7 @@ class EmbeddedClassifier:
         self._intents = model.intents
         self._in_scope = np.array([i != OUT_OF_SCOPE for i in model.intents])
         self._in_scope_indices = np.flatnonzero(self._in_scope)
+        morph()  # load the dictionaries now rather than on the first customer's message
 
     @classmethod
     def train(

@@ -21,7 +21,7 @@ from nlu.normalize import Normalized
 
 #: Part of every training data fingerprint: bump it when features or normalisation change so
 #: that cached models are retrained.
-FEATURES_VERSION = "embedded-features-1"
+FEATURES_VERSION = "embedded-features-2"
 
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
