@@ -21,7 +21,8 @@ def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        err_console.print(f"[red]configuration error:[/red] {exc}", highlight=False)
+        err_console.print(f"[red]configuration error:[/red] {exc}", highlight=False,
+                          soft_wrap=True)
         raise typer.Exit(EXIT_CONFIG_ERROR) from None
 
 
