@@ -65,12 +65,10 @@ def _bench_training(data: TrainingData, threshold: float) -> EmbeddedClassifier:
     import sklearn  # noqa: F401  (imported once up front so that it is not timed as training)
 
     seconds = []
-    classifier = None
     for _ in range(TRAIN_RUNS):
         start = time.perf_counter()
         classifier = EmbeddedClassifier.train(data, threshold=threshold)
         seconds.append(time.perf_counter() - start)
-    assert classifier is not None
     print(f"train: median {statistics.median(seconds):.2f} s over {TRAIN_RUNS} runs")
     return classifier
 

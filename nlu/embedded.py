@@ -18,8 +18,8 @@ import numpy.typing as npt
 
 from nlu.data import DataError, TrainingData
 from nlu.entities import EntityExtractor
-from nlu.features import FloatArray, Vectorizer
-from nlu.normalize import Normalized, analyze, morph
+from nlu.features import FloatArray, IndexArray, Vectorizer
+from nlu.normalize import analyze, morph
 from nlu.types import OUT_OF_SCOPE, Entity, IntentScore, ParseResult, Problem
 
 #: (what is being done, steps done, steps in total)
@@ -74,25 +74,36 @@ class EmbeddedClassifier:
 
     def parse_sync(self, text: str) -> ParseResult:
         normalized = analyze(text, latin_to_cyrillic=self.model.latin_to_cyrillic)
-        probabilities = self.probabilities(normalized)
+        columns, weights = self.model.vectorizer.transform_one(normalized)
+        probabilities = self._probabilities(columns, weights)
         entities = self.model.entities.extract(text)
-        return self._result(text, probabilities, entities)
+        # Without a single known feature the model would answer from its priors alone.
+        return self._result(text, probabilities, entities, understood=len(columns) > 0)
 
-    def probabilities(self, normalized: Normalized) -> FloatArray:
+    def _probabilities(self, columns: IndexArray, weights: FloatArray) -> FloatArray:
         model = self.model
-        columns, weights = model.vectorizer.transform_one(normalized)
         logits = model.intercept + weights @ model.coef[columns]
         return softmax(logits / model.temperature)
 
     def _result(
-        self, text: str, probabilities: FloatArray, entities: tuple[Entity, ...]
+        self,
+        text: str,
+        probabilities: FloatArray,
+        entities: tuple[Entity, ...],
+        *,
+        understood: bool,
     ) -> ParseResult:
         in_scope = self._in_scope_indices
         order = in_scope[np.argsort(-probabilities[in_scope], kind="stable")[:RANKING_SIZE]]
         ranking = tuple(IntentScore(self._intents[i], float(probabilities[i])) for i in order)
         best = int(np.argmax(probabilities))
         top = ranking[0] if ranking else None
-        if top is None or not self._in_scope[best] or top.confidence < self.threshold:
+        if (
+            not understood
+            or top is None
+            or not self._in_scope[best]
+            or top.confidence < self.threshold
+        ):
             # confidence that it is none of the known intents, for want of a better one
             confidence = 1.0 - (top.confidence if top else 0.0)
             return ParseResult(text, OUT_OF_SCOPE, confidence, ranking, entities)

@@ -47,14 +47,14 @@ def morph() -> pymorphy3.MorphAnalyzer:
     return pymorphy3.MorphAnalyzer()
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=100_000)
 def lemma(token: str) -> str:
     if not _CYRILLIC.search(token):
         return token
     return str(morph().parse(token)[0].normal_form).replace("ё", "е")
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=100_000)
 def is_russian_word(word: str) -> bool:
     """In the dictionary as a regular word (not only as a distorted spelling like "ето")."""
     if not word or _CYRILLIC.fullmatch(word[0]) is None or not morph().word_is_known(word):

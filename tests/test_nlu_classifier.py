@@ -60,6 +60,15 @@ def test_off_topic_is_out_of_scope_with_a_ranking(
     assert result.top_guess == result.ranking[0]
 
 
+@pytest.mark.parametrize("text", ["", "???", "qqqqxz"])
+def test_text_without_known_features_is_out_of_scope(
+    classifier: EmbeddedClassifier, text: str
+) -> None:
+    result = classifier.parse_sync(text)
+    assert result.intent == OUT_OF_SCOPE
+    assert len(result.ranking) == RANKING_SIZE
+
+
 def test_ranking_is_sorted_and_holds_probabilities(classifier: EmbeddedClassifier) -> None:
     ranking = classifier.parse_sync("где мой заказ").ranking
     confidences = [s.confidence for s in ranking]

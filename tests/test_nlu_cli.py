@@ -86,6 +86,19 @@ def test_data_errors_are_file_line_messages(runner: CliRunner, tmp_path: Path) -
         assert result.stdout == ""
 
 
+def test_bad_regex_stops_training_with_its_location(runner: CliRunner, tmp_path: Path) -> None:
+    data = tmp_path / "data.yml"
+    data.write_text(
+        "nlu:\n- intent: a\n  examples: |\n    - x\n- intent: b\n  examples: |\n    - y\n"
+        "- regex: id\n  examples: |\n    - [0-9\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["train", "--data", str(data)])
+    assert result.exit_code == 1
+    assert f"{data}:10: error: bad regex 'id'" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_train_without_test_is_refused(runner: CliRunner) -> None:
     result = runner.invoke(app, ["evaluate", "--train", str(SMALL)])
     assert result.exit_code == 1
