@@ -33,6 +33,7 @@ from pathlib import Path
 
 from nlu.annotations import parse_annotations
 from nlu.features import FEATURES_VERSION
+from nlu.normalize import DICTIONARY_VERSION
 from nlu.reader import ItemLine, read_nlu_file
 from nlu.types import Entity, Problem
 
@@ -108,6 +109,7 @@ class TrainingData:
         """Changes whenever the content or the featurizer does (line numbers do not matter)."""
         payload = {
             "features": FEATURES_VERSION,
+            "dictionary": DICTIONARY_VERSION,
             "examples": [
                 [e.intent, e.text, [[a.entity, a.value, a.start, a.end] for a in e.entities]]
                 for e in self.examples

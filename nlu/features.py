@@ -19,9 +19,9 @@ from scipy import sparse
 
 from nlu.normalize import Normalized
 
-#: Part of every training data fingerprint: bump it when features or normalisation change so
-#: that cached models are retrained.
-FEATURES_VERSION = "embedded-features-2"
+#: Part of every training data fingerprint: bump it when features, normalisation or training
+#: change, so that cached models are retrained.
+FEATURES_VERSION = "embedded-features-3"
 
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)

@@ -13,6 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from importlib import metadata
 
 import pymorphy3
 
@@ -27,6 +28,17 @@ _MIN_ALONE = 3  # shorter Latin words are mapped only inside an evidently Russia
 # Dictionary marks for distorted, erroneous spellings, initials and abbreviations.
 _DUBIOUS = frozenset({"Dist", "Erro", "Init", "Abbr"})
 NUMBER = "0"  # every digit run becomes this token: order numbers are not intent words
+
+
+def _dictionary_version() -> str:
+    try:
+        return metadata.version("pymorphy3-dicts-ru")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+#: Lemmas change with the dictionary, so it is part of the training data fingerprint.
+DICTIONARY_VERSION = _dictionary_version()
 
 
 @dataclass(frozen=True, slots=True)

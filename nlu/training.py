@@ -2,25 +2,25 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
 from sklearn.linear_model import LogisticRegression
 
-from nlu.data import DataError, TrainingData
+from nlu.data import DataError, Example, TrainingData
 from nlu.embedded import Model, Progress, check_trainable, softmax
 from nlu.entities import EntityExtractor
 from nlu.features import Vectorizer
 from nlu.normalize import Normalized, analyze
-from nlu.types import Problem
+from nlu.validate import bad_regexes
 
 # Measured by cross-validation on the demo data: C from 3 to 100 is flat, character n-grams
 # weighted like words beat half or double weight, and LinearSVC is faster but ranks worse.
 REGULARIZATION_C = 10.0
 CHAR_WEIGHT = 1.0
+CALIBRATION_FOLDS = 3
 BIG_DATA = 5000  # examples from which rare character n-grams are dropped and one split calibrates
 _TEMPERATURES = np.exp(np.linspace(np.log(0.05), np.log(5.0), 60))
 _SEED = 20240601
@@ -30,22 +30,24 @@ IntArray = npt.NDArray[np.int64]
 
 def fit_model(data: TrainingData, *, progress: Progress | None = None) -> Model:
     check_trainable(data)
-    entities = _entity_extractor(data)
+    problems = bad_regexes(data)
+    if problems:
+        raise DataError(problems)
+    entities = EntityExtractor.from_data(data)
     examples = list(data.examples)
     latin_to_cyrillic = _mostly_cyrillic(e.text for e in examples)
     report = progress or (lambda _what, _done, _total: None)
-    normalized: list[Normalized] = []
-    for number, example in enumerate(examples, start=1):
-        normalized.append(analyze(example.text, latin_to_cyrillic=latin_to_cyrillic))
-        if number % 200 == 0 or number == len(examples):
-            report("normalising", number, len(examples))
+    normalized = _normalize(examples, latin_to_cyrillic, report)
     big = len(examples) >= BIG_DATA
-    vectorizer = Vectorizer.fit(normalized, char_min_df=2 if big else 1, char_weight=CHAR_WEIGHT)
-    features = vectorizer.transform(normalized)
+    min_df = 2 if big else 1
     intents = tuple(sorted({e.intent for e in examples}))
-    labels = np.array([intents.index(e.intent) for e in examples])
+    index = {intent: number for number, intent in enumerate(intents)}
+    labels = np.array([index[e.intent] for e in examples])
     report("calibrating", 0, 1)
-    temperature = _fit_temperature(features, labels, folds=1 if big else 3)
+    folds = 1 if big else CALIBRATION_FOLDS
+    temperature = _fit_temperature(normalized, labels, folds=folds, char_min_df=min_df)
+    vectorizer = Vectorizer.fit(normalized, char_min_df=min_df, char_weight=CHAR_WEIGHT)
+    features = vectorizer.transform(normalized)
     report("fitting", 0, 1)
     coef, intercept = _softmax_weights(_classifier(features, labels))
     report("fitting", 1, 1)
@@ -60,16 +62,15 @@ def fit_model(data: TrainingData, *, progress: Progress | None = None) -> Model:
     )
 
 
-def _entity_extractor(data: TrainingData) -> EntityExtractor:
-    problems = []
-    for entry in data.regexes:
-        try:
-            re.compile(entry.value)
-        except re.error as exc:
-            problems.append(Problem(entry.file, entry.line, f"bad regex {entry.name!r}: {exc}"))
-    if problems:
-        raise DataError(problems)
-    return EntityExtractor.from_data(data)
+def _normalize(
+    examples: Sequence[Example], latin_to_cyrillic: bool, report: Progress
+) -> list[Normalized]:
+    normalized = []
+    for number, example in enumerate(examples, start=1):
+        normalized.append(analyze(example.text, latin_to_cyrillic=latin_to_cyrillic))
+        if number % 200 == 0 or number == len(examples):
+            report("normalising", number, len(examples))
+    return normalized
 
 
 def _mostly_cyrillic(texts: Iterable[str]) -> bool:
@@ -103,23 +104,32 @@ def _softmax_weights(
     return coef, intercept
 
 
-def _fit_temperature(features: sparse.csr_matrix, labels: IntArray, folds: int) -> float:
+def _fit_temperature(
+    texts: Sequence[Normalized], labels: IntArray, *, folds: int, char_min_df: int
+) -> float:
     """The softmax temperature that best predicts held-out examples (lowest log-loss).
 
     A model scores its own training examples overconfidently, so the temperature is fitted on
-    out-of-fold logits: k folds for small data, one 80/20 split for big data.
+    out-of-fold logits: k folds for small data, one 80/20 split for big data. Each fold gets its
+    own vocabulary, as in production: a held-out text's unseen n-grams must not count in the
+    normalisation of its vector, or the fitted temperature comes out too low.
     """
     logits, truth = [], []
     for train, test in _splits(labels, folds):
         if len(np.unique(labels[train])) < 2 or len(test) == 0:
             continue
-        classifier = _classifier(features[train], labels[train])
-        known = np.isin(labels[test], classifier.classes_)
-        scores = np.full((int(known.sum()), labels.max() + 1), -1e9)
+        vectorizer = Vectorizer.fit(
+            [texts[i] for i in train], char_min_df=char_min_df, char_weight=CHAR_WEIGHT
+        )
+        classifier = _classifier(vectorizer.transform(texts[i] for i in train), labels[train])
+        known = test[np.isin(labels[test], classifier.classes_)]
         coef, intercept = _softmax_weights(classifier)
-        scores[:, classifier.classes_] = features[test][known] @ coef.T + intercept
+        scores = np.full((len(known), labels.max() + 1), -1e9)
+        scores[:, classifier.classes_] = (
+            vectorizer.transform(texts[i] for i in known) @ coef.T + intercept
+        )
         logits.append(scores)
-        truth.append(labels[test][known])
+        truth.append(labels[known])
     if not logits:
         return 1.0
     all_logits, all_truth = np.concatenate(logits), np.concatenate(truth)

@@ -19,7 +19,7 @@ def check_training_data(data: TrainingData) -> list[Problem]:
     problems = [
         *_conflicts_and_duplicates(data),
         *_thin_intents(data),
-        *_bad_regexes(data),
+        *bad_regexes(data),
     ]
     return sorted(problems, key=lambda p: (p.file, p.line, p.message))
 
@@ -71,7 +71,8 @@ def _thin_intents(data: TrainingData) -> list[Problem]:
     ]
 
 
-def _bad_regexes(data: TrainingData) -> list[Problem]:
+def bad_regexes(data: TrainingData) -> list[Problem]:
+    """Also checked before training: a broken pattern would fail on every parse."""
     problems = []
     for entry in data.regexes:
         try:
