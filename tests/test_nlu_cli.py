@@ -93,10 +93,17 @@ def test_bad_regex_stops_training_with_its_location(runner: CliRunner, tmp_path:
         "- regex: id\n  examples: |\n    - [0-9\n",
         encoding="utf-8",
     )
-    result = runner.invoke(app, ["train", "--data", str(data)])
-    assert result.exit_code == 1
-    assert f"{data}:10: error: bad regex 'id'" in result.stderr
-    assert "Traceback" not in result.output
+    commands = [
+        ["train", "--data", str(data)],
+        ["parse", "--json", "x", "--data", str(data)],
+        ["evaluate", "--json", "--train", str(data), "--test", str(data)],
+    ]
+    for command in commands:
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1, command
+        assert f"{data}:10: error: bad regex 'id'" in result.stderr
+        assert "Traceback" not in result.output
+        assert result.stdout == ""
 
 
 def test_train_without_test_is_refused(runner: CliRunner) -> None:

@@ -116,12 +116,8 @@ def evaluate(
 
 
 def _load(path: Path) -> TrainingData:
-    try:
+    with _data_errors_exit():
         return load_training_data(path)
-    except DataError as exc:
-        for problem in exc.problems:
-            err_console.print(str(problem), highlight=False, markup=False, soft_wrap=True)
-        raise typer.Exit(EXIT_DATA_ERROR) from None
 
 
 def _classifier(
@@ -135,27 +131,34 @@ def _classifier(
 
 
 @contextmanager
+def _data_errors_exit() -> Iterator[None]:
+    """Bad data (unreadable files, a regex that does not compile) ends as file:line lines."""
+    try:
+        yield
+    except DataError as exc:
+        for problem in exc.problems:
+            err_console.print(str(problem), highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_DATA_ERROR) from None
+
+
+@contextmanager
 def _progress(enabled: bool = True) -> Iterator[ProgressCallback | None]:
     """A progress bar on stderr (stdout stays clean for pipes), fed by the nlu callbacks."""
     if not enabled:
-        yield None
+        with _data_errors_exit():
+            yield None
         return
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
+    tasks: dict[str, TaskID] = {}
+    # the bar is left (and cleared) before a data error prints its lines
+    with _data_errors_exit(), Progress(*columns, console=err_console, transient=True) as bar:
 
         def update(what: str, done: int, total: int) -> None:
             if what not in tasks:
                 tasks[what] = bar.add_task(what, total=total)
             bar.update(tasks[what], completed=done, total=total)
 
-        try:
-            yield update
-        except DataError as exc:
-            bar.stop()
-            for problem in exc.problems:
-                err_console.print(str(problem), highlight=False, markup=False, soft_wrap=True)
-            raise typer.Exit(EXIT_DATA_ERROR) from None
+        yield update
 
 
 def _result_dict(result: ParseResult) -> dict[str, object]:
