@@ -97,16 +97,15 @@ def evaluate(
 ) -> None:
     """Accuracy, macro-F1, per-intent scores, out-of-scope recall and timings."""
     settings = settings_or_exit()
+    if train_path is not None and test_path is None:
+        err_console.print("[red]--train needs --test[/red] (or leave both out to cross-validate)")
+        raise typer.Exit(EXIT_DATA_ERROR)
     cutoff = settings.nlu_threshold if threshold is None else threshold
     training = _load(train_path or settings.nlu_data_dir)
+    testing = _load(test_path) if test_path is not None else None
     with _progress(enabled=not as_json) as callback:
-        if test_path is not None:
-            report = train_test(training, _load(test_path), threshold=cutoff, progress=callback)
-        elif train_path is not None:
-            err_console.print(
-                "[red]--train needs --test[/red] (or leave both out to cross-validate)"
-            )
-            raise typer.Exit(EXIT_DATA_ERROR)
+        if testing is not None:
+            report = train_test(training, testing, threshold=cutoff, progress=callback)
         else:
             report = cross_validate(training, threshold=cutoff, folds=folds, progress=callback)
     if as_json:
