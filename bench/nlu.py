@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import nlu
+from bots.settings import Settings
 from nlu.data import TrainingData, load_training_data
 from nlu.embedded import EmbeddedClassifier
 from nlu.evaluate import EvaluationReport, cross_validate, train_test
@@ -29,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 DEMO_DATA = Path(nlu.__file__).resolve().parent / "data"
 HELDOUT = REPO / "tests" / "data" / "nlu_heldout.yml"
 CLINC_DIR = Path("/work/shared/data/clinc150")
-DEFAULT_THRESHOLD = 0.35  # bots.settings.Settings.nlu_threshold's default
+DEFAULT_THRESHOLD = float(Settings.model_fields["nlu_threshold"].default)
 PARSES = 4000
 TRAIN_RUNS = 3
 
