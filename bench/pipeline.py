@@ -39,7 +39,10 @@ async def bench(args: argparse.Namespace, settings: Settings, brain: Brain) -> N
         await fake.drive(50, 1.0)  # warm-up
         print("latency, update in -> reply out (each message from its own chat):")
         for rate in args.rates:
-            print((await fake.drive(rate, args.seconds)).line(), flush=True)
+            cpu = time.process_time()
+            run = await fake.drive(rate, args.seconds)
+            per_message = (time.process_time() - cpu) / max(run.sent, 1) * 1000
+            print(f"{run.line()}  bot CPU {per_message:.2f} ms/msg", flush=True)
         if args.search:
             best = await search(fake, args.seconds)
             print(f"highest sustained rate with p99 < {TARGET_P99_MS:.0f} ms: {best:.0f} msg/s")

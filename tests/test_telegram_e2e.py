@@ -8,7 +8,9 @@ import logging
 import aiohttp
 import pytest
 
+from bots.runtime import Tuning
 from bots.settings import Settings
+from bots.telegram.sender import SendLimits
 from bots.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from bots.turns import Brain
 from tests.conftest import FAKE_TOKEN
@@ -214,3 +216,32 @@ async def test_webhook_checks_the_secret_and_stores_before_answering(
         await bot.wait_texts(USER, 1)
         await asyncio.sleep(0.1)
         assert len(bot.texts_to(USER)) == 1
+
+
+async def test_transient_errors_are_retried_then_delivered_once(
+    settings: Settings, brain: Brain
+) -> None:
+    limits = SendLimits(backoff_base=0.05)
+    async with running_bot(settings, brain, tuning=Tuning(send_limits=limits)) as bot:
+        bot.fake.fail_next("sendMessage", error_code=502, description="Bad Gateway", times=2)
+        (reply,) = await bot.exchange(USER, "спасибо")
+        assert reply
+        attempts = bot.fake.calls_of("sendMessage")
+        assert [call.status for call in attempts] == [502, 502, 200]
+
+
+async def test_a_message_that_keeps_failing_is_journaled_not_lost_silently(
+    settings: Settings, brain: Brain
+) -> None:
+    limits = SendLimits(backoff_base=0.01, max_attempts=3)
+    async with running_bot(settings, brain, tuning=Tuning(send_limits=limits)) as bot:
+        bot.fake.fail_next("sendMessage", error_code=500, description="Internal Server Error",
+                           times=3)
+        await bot.say(USER, "спасибо")
+        journal = await wait_until(
+            lambda: bot.runtime.redis.xrange(bot.runtime.keys.journal()),
+            lambda entries: any(e[1]["action"] == "delivery_failed" for e in entries), 5,
+            "the delivery failure in the journal",
+        )
+        failure = next(e[1] for e in journal if e[1]["action"] == "delivery_failed")
+        assert failure["conv"] == f"tg:{USER}" and "3 attempts" in failure["reason"]
