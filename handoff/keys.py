@@ -56,6 +56,35 @@ class Keys:
     def lease(self, name: str) -> str:
         return f"{self.prefix}lease:{name}"
 
+    def waiting(self) -> str:
+        """Sorted set: assigned conversations whose customer waits for a reply, by since when."""
+        return f"{self.prefix}waiting"
+
+    # --- operators and history --------------------------------------------------------
+    def operators(self) -> str:
+        """Set of every operator id seen."""
+        return f"{self.prefix}operators"
+
+    def operator(self, op: str) -> str:
+        """Hash: name, username, status, capacity, status_since."""
+        return f"{self.prefix}op:{op}"
+
+    def operator_convs(self, op: str) -> str:
+        """Set of conversations assigned to the operator."""
+        return f"{self.prefix}op:{op}:convs"
+
+    def ratings(self, op: str) -> str:
+        """Hash: count, sum and one counter per score 1..5."""
+        return f"{self.prefix}op:{op}:ratings"
+
+    def wait_samples(self) -> str:
+        """List of recent queue waits in seconds (claim time - queued time), capped."""
+        return f"{self.prefix}stats:waits"
+
+    def history(self, conv: str) -> str:
+        """List of this conversation's closed handoffs (JSON)."""
+        return f"{self.prefix}{{{conv}}}:history"
+
 
 def shard_of(conv: str, shards: int) -> int:
     """Stable shard for a conversation: every event of one conversation lands in one stream."""
