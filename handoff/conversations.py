@@ -74,7 +74,11 @@ class Limits:
 
 
 class ConversationStore:
-    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, limits: Limits) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, scripts: Scripts, limits: Limits,
+        desk_channel: str = "tg",
+    ) -> None:
+        self._desk_channel = desk_channel  # the platform the operators' desk lives on
         self._redis = redis
         self._keys = keys
         self._scripts = scripts
@@ -92,23 +96,34 @@ class ConversationStore:
         self, conv: Conversation, *, shard_stream: str, group: str, entry: str,
         dialogue: dict[str, Any] | None = None, profile: Profile | None = None,
         transcript: Sequence[dict[str, Any]] = (), outbox: Sequence[OutboundMessage] = (),
-        handoff: Handoff | None = None, clear_unreachable: bool = False,
-        unreachable: str = "",
+        desk: Sequence[OutboundMessage] = (), handoff: Handoff | None = None,
+        clear_unreachable: bool = False, unreachable: str = "", any_state: bool = False,
+        owner: str = "", customer_waiting: bool = False, operator_reply: bool = False,
     ) -> CommitResult:
+        """Commit one processed event (see commit_turn.lua).
+
+        `any_state` skips the state and version check (desk bookkeeping that follows a
+        transition made by its own script); `owner` requires that operator to own it.
+        """
         now = time.time()
         channel = conv.id.split(":", 1)[0]
         args: dict[str, Any] = {
             "conv": conv.id, "group": group, "entry": entry,
-            "version": conv.version, "state": conv.state, "now": now,
+            "version": -1 if any_state else conv.version,
+            "state": "*" if any_state else conv.state, "now": now,
             "transcript": [json.dumps(item, ensure_ascii=False) for item in transcript],
             "transcript_max": self._limits.transcript_max,
             "outbox": [message.to_json() for message in outbox],
+            "desk": [message.to_json() for message in desk],
+            "customer_waiting": customer_waiting, "operator_reply": operator_reply,
             "outbox_maxlen": self._limits.outbox_maxlen,
             "journal_maxlen": self._limits.journal_maxlen,
             "clear_unreachable": clear_unreachable,
         }
         if unreachable:
             args["unreachable"] = unreachable
+        if owner:
+            args["owner"] = owner
         if dialogue is not None:
             args["dialogue"] = json.dumps(dialogue, ensure_ascii=False)
         if profile is not None:
@@ -122,6 +137,7 @@ class ConversationStore:
         keys = [
             self._keys.conversation(conv.id), self._keys.transcript(conv.id), shard_stream,
             self._keys.outbox(channel, "customer"), self._keys.journal(), self._keys.queue(),
+            self._keys.outbox(self._desk_channel, "desk"), self._keys.waiting(),
         ]
         status, version, state, position = await self._scripts["commit_turn"](
             keys=keys, args=[json.dumps(args, ensure_ascii=False)]

@@ -13,8 +13,16 @@ from typing import Any, Literal
 
 FORMAT_VERSION = 1
 
-InboundKind = Literal["text", "command", "button", "media", "blocked"]
-OutboundKind = Literal["text", "callback_answer"]
+# Customer kinds, then the desk's: what operators do in their group about one conversation.
+InboundKind = Literal[
+    "text", "command", "button", "media", "blocked",
+    "desk_text", "desk_media", "desk_edit", "desk_button",
+]
+DESK_KINDS = frozenset({"desk_text", "desk_media", "desk_edit", "desk_button"})
+# text: a message; copy: re-post a platform message (params from_chat, message_id);
+# card: the desk card of a conversation (sent once, then edited); summary: the desk's queue
+# summary (edited in place); edit: mirror an edited message (params message_id).
+OutboundKind = Literal["text", "callback_answer", "copy", "card", "summary", "edit", "topic"]
 Lane = Literal["customer", "desk"]
 
 
@@ -47,6 +55,15 @@ class InboundEvent:
     message_id: int = 0
     media: str = ""  # photo, document, voice, sticker, location, ...
     received_at: float = 0.0  # wall clock, seconds
+    chat_id: int = 0  # the platform chat the message is in (for copying it elsewhere)
+    actor: str = ""  # desk events: the operator ("tg:1001")
+    album: str = ""  # media group id: parts of one album
+    thread_id: int = 0  # desk events: the forum topic the message is in
+    reply_to: int = 0  # desk events: the message replied to (reply-thread fallback)
+
+    @property
+    def from_desk(self) -> bool:
+        return self.kind in DESK_KINDS
 
     @property
     def channel(self) -> str:
@@ -81,6 +98,7 @@ class OutboundMessage:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)  # intent, confidence, trace (for shell)
+    params: dict[str, Any] = field(default_factory=dict)  # kind-specific (see OutboundKind)
 
     @property
     def channel(self) -> str:

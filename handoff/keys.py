@@ -60,6 +60,15 @@ class Keys:
         """Sorted set: assigned conversations whose customer waits for a reply, by since when."""
         return f"{self.prefix}waiting"
 
+    # --- the desk ---------------------------------------------------------------------
+    def desk_threads(self) -> str:
+        """Hash "<desk chat>:<thread or anchor message id>" -> conversation."""
+        return f"{self.prefix}desk:threads"
+
+    def desk_state(self) -> str:
+        """Hash: the desk chat id (after a migration), forum or not, summary message id."""
+        return f"{self.prefix}desk:state"
+
     # --- operators and history --------------------------------------------------------
     def operators(self) -> str:
         """Set of every operator id seen."""

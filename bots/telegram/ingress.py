@@ -2,22 +2,32 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
 
+from redis.asyncio import Redis
+
 from bots import metrics
-from bots.telegram.updates import UpdateRejected, parse_update
+from bots.telegram.updates import UNRESOLVED, UpdateRejected, parse_update
 from handoff.events import InboundEvent
 from handoff.ingest import Ingestor
+from handoff.keys import Keys
 
 log = logging.getLogger(__name__)
 
 
 class TelegramIngress:
-    def __init__(self, ingestor: Ingestor, bot_id: int) -> None:
+    def __init__(
+        self, ingestor: Ingestor, bot_id: int, *, redis: Redis | None = None,
+        keys: Keys | None = None, desk_chat: int | None = None,
+    ) -> None:
         self._ingestor = ingestor
+        self._redis = redis
+        self._keys = keys
         self.bot_id = bot_id
+        self.desk_chat = desk_chat
 
     async def accept(self, raw_updates: Sequence[Any]) -> int | None:
         """Store a batch; return the highest update_id seen (to confirm), None if there was none.
@@ -29,7 +39,7 @@ class TelegramIngress:
         events: list[InboundEvent] = []
         for raw in raw_updates:
             try:
-                update_id, event = parse_update(raw, self.bot_id)
+                update_id, event = parse_update(raw, self.bot_id, self.desk_chat)
             except UpdateRejected as exc:
                 log.warning("telegram update rejected: %s", exc)
                 metrics.INBOUND.labels("telegram", "rejected").inc()
@@ -42,6 +52,45 @@ class TelegramIngress:
                 metrics.INBOUND.labels("telegram", "ignored").inc()
             else:
                 events.append(event)
+        events = await self._resolve_desk(events)
         for entry in await self._ingestor.ingest(events):
             metrics.INBOUND.labels("telegram", "stored" if entry else "duplicate").inc()
         return highest
+
+    async def _resolve_desk(self, events: list[InboundEvent]) -> list[InboundEvent]:
+        """Give desk events their conversation: the customer whose topic (or thread) they are in.
+
+        Events in the General topic or an unknown thread belong to the desk itself
+        (`desk:<chat>`): commands such as /queue or /online.
+        """
+        pending = [e for e in events if e.conversation == UNRESOLVED]
+        if not pending:
+            return events
+        assert self._redis is not None and self._keys is not None
+        lookups = [_lookup_keys(event) for event in pending]
+        flat = [key for keys in lookups for key in keys]
+        found = await self._redis.hmget(self._keys.desk_threads(), flat) if flat else []
+        resolved = {key: str(value) for key, value in zip(flat, found, strict=True) if value}
+        out: list[InboundEvent] = []
+        pending_ids = {id(e) for e in pending}
+        by_event = dict(zip((id(e) for e in pending), lookups, strict=True))
+        for event in events:
+            if id(event) not in pending_ids:
+                out.append(event)
+                continue
+            conv = next((resolved[k] for k in by_event[id(event)] if resolved.get(k)), None)
+            out.append(dataclasses.replace(event, conversation=conv or f"desk:{event.chat_id}"))
+        return out
+
+
+def _lookup_keys(event: InboundEvent) -> list[str]:
+    """Where to look: the forum topic first, then (reply-thread fallback) the message replied to
+    or, for a button, the message it is on."""
+    keys = []
+    if event.thread_id:
+        keys.append(f"{event.chat_id}:{event.thread_id}")
+    if event.reply_to:
+        keys.append(f"{event.chat_id}:m{event.reply_to}")
+    if event.kind == "desk_button" and event.message_id:
+        keys.append(f"{event.chat_id}:m{event.message_id}")
+    return keys

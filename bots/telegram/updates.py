@@ -1,7 +1,8 @@
 """Telegram update (raw JSON) -> channel-neutral InboundEvent, validated with aiogram's types.
 
 Each update is validated on its own so one malformed update is logged and skipped instead of
-poisoning the whole getUpdates batch.
+poisoning the whole getUpdates batch. Private chats are customers; the operator desk group
+produces desk events whose conversation is resolved later (by topic) in `ingress`.
 """
 
 from __future__ import annotations
@@ -21,17 +22,21 @@ MEDIA_FIELDS = (
     "photo", "document", "voice", "video", "video_note", "audio", "sticker", "animation",
     "location", "contact", "venue", "poll", "dice",
 )
-ALLOWED_UPDATES = ["message", "callback_query", "my_chat_member"]
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+UNRESOLVED = ""  # desk events before their conversation is looked up
 
 
 class UpdateRejected(ValueError):
-    """The update is malformed or not for the customer channel; the message says why."""
+    """The update is malformed or not for us; the message says why."""
 
 
-def parse_update(raw: Any, bot_id: int) -> tuple[int, InboundEvent | None]:
+def parse_update(
+    raw: Any, bot_id: int, desk_chat: int | None = None
+) -> tuple[int, InboundEvent | None]:
     """Return (update_id, event); event is None when the update is valid but not ours to handle.
 
-    Raises UpdateRejected for malformed input (the caller logs it and moves past it).
+    Desk events come back with conversation UNRESOLVED. Raises UpdateRejected for malformed
+    input (the caller logs it and moves past it).
     """
     if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
         raise UpdateRejected("no integer update_id")
@@ -42,48 +47,88 @@ def parse_update(raw: Any, bot_id: int) -> tuple[int, InboundEvent | None]:
         raise UpdateRejected(f"update {update_id} malformed: {exc.error_count()} errors") from None
     event_id = f"tg:{bot_id}:{update_id}"
     if update.message is not None:
-        return update_id, _from_message(update.message, event_id)
+        return update_id, _from_message(update.message, event_id, desk_chat, edited=False)
+    if update.edited_message is not None:
+        return update_id, _from_message(update.edited_message, event_id, desk_chat, edited=True)
     if update.callback_query is not None:
-        return update_id, _from_callback(update.callback_query, event_id)
+        return update_id, _from_callback(update.callback_query, event_id, desk_chat)
     if update.my_chat_member is not None:
         return update_id, _from_member_change(update.my_chat_member, event_id)
     log.debug("update %d of an unhandled type ignored", update_id)
     return update_id, None
 
 
-def _profile(user: User) -> Profile:
+def profile_of(user: User) -> Profile:
     return Profile(
         user_id=str(user.id), first_name=user.first_name, last_name=user.last_name or "",
         username=user.username or "", language_code=user.language_code or "",
     )
 
 
-def _from_message(message: Message, event_id: str) -> InboundEvent | None:
-    if message.chat.type != "private" or message.from_user is None:
-        log.debug("message in %s chat %d ignored by the customer channel", message.chat.type,
-                  message.chat.id)
+def _media_of(message: Message) -> str:
+    return next((name for name in MEDIA_FIELDS if getattr(message, name, None)), "other")
+
+
+def _from_message(
+    message: Message, event_id: str, desk_chat: int | None, *, edited: bool
+) -> InboundEvent | None:
+    if message.from_user is None or message.from_user.is_bot:
         return None
     common: dict[str, Any] = {
-        "event_id": event_id, "conversation": f"tg:{message.chat.id}",
-        "profile": _profile(message.from_user), "message_id": message.message_id,
-        "received_at": time.time(),
+        "event_id": event_id, "profile": profile_of(message.from_user),
+        "message_id": message.message_id, "chat_id": message.chat.id,
+        "received_at": time.time(), "album": message.media_group_id or "",
     }
+    if desk_chat is not None and message.chat.id == desk_chat:
+        return _desk_message(message, common, edited)
+    if message.chat.type != "private":
+        log.debug("message in %s chat %d ignored", message.chat.type, message.chat.id)
+        return None
+    if edited:
+        return None  # customers' edits are not relayed: the operator saw the first version
+    common["conversation"] = f"tg:{message.chat.id}"
     if message.text is not None:
         if message.text.startswith("/"):
             return InboundEvent(kind="command", text=message.text, **common)
         return InboundEvent(kind="text", text=message.text, **common)
-    media = next((name for name in MEDIA_FIELDS if getattr(message, name, None)), "other")
-    return InboundEvent(kind="media", media=media, text=message.caption or "", **common)
+    return InboundEvent(kind="media", media=_media_of(message), text=message.caption or "",
+                        **common)
 
 
-def _from_callback(query: CallbackQuery, event_id: str) -> InboundEvent:
-    chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-    return InboundEvent(
-        event_id=event_id, conversation=f"tg:{chat_id}", kind="button",
-        profile=_profile(query.from_user), payload=query.data or "", callback_id=query.id,
-        message_id=query.message.message_id if query.message is not None else 0,
-        received_at=time.time(),
+def _desk_message(message: Message, common: dict[str, Any], edited: bool) -> InboundEvent | None:
+    if message.forum_topic_created or message.forum_topic_edited or message.new_chat_members:
+        return None  # service messages
+    assert message.from_user is not None
+    common.update(
+        conversation=UNRESOLVED, actor=f"tg:{message.from_user.id}",
+        thread_id=message.message_thread_id if message.is_topic_message else 0,
+        reply_to=message.reply_to_message.message_id if message.reply_to_message else 0,
     )
+    if edited:
+        return InboundEvent(kind="desk_edit", text=message.text or message.caption or "",
+                            **common)
+    if message.text is not None:
+        return InboundEvent(kind="desk_text", text=message.text, **common)
+    return InboundEvent(kind="desk_media", media=_media_of(message),
+                        text=message.caption or "", **common)
+
+
+def _from_callback(
+    query: CallbackQuery, event_id: str, desk_chat: int | None
+) -> InboundEvent:
+    message = query.message
+    chat_id = message.chat.id if message is not None else query.from_user.id
+    common: dict[str, Any] = {
+        "event_id": event_id, "profile": profile_of(query.from_user),
+        "payload": query.data or "", "callback_id": query.id, "chat_id": chat_id,
+        "message_id": message.message_id if message is not None else 0,
+        "received_at": time.time(),
+    }
+    if desk_chat is not None and chat_id == desk_chat:
+        thread = getattr(message, "message_thread_id", None) or 0
+        return InboundEvent(kind="desk_button", conversation=UNRESOLVED,
+                            actor=f"tg:{query.from_user.id}", thread_id=thread, **common)
+    return InboundEvent(kind="button", conversation=f"tg:{chat_id}", **common)
 
 
 def _from_member_change(change: ChatMemberUpdated, event_id: str) -> InboundEvent | None:
@@ -91,5 +136,5 @@ def _from_member_change(change: ChatMemberUpdated, event_id: str) -> InboundEven
         return None
     return InboundEvent(
         event_id=event_id, conversation=f"tg:{change.chat.id}", kind="blocked",
-        profile=_profile(change.from_user), received_at=time.time(),
+        profile=profile_of(change.from_user), chat_id=change.chat.id, received_at=time.time(),
     )

@@ -2,13 +2,15 @@
 -- and an optional handoff, and acknowledge the event, all at once. A crash before this script
 -- leaves the event pending (it is processed again); after it, nothing is processed twice.
 -- KEYS[1] conversation hash, KEYS[2] transcript list, KEYS[3] inbound stream,
--- KEYS[4] customer outbox stream, KEYS[5] journal stream, KEYS[6] queue zset
--- ARGV[1] JSON: conv, group, entry, version, state, dialogue?, profile?, now,
---   transcript[], transcript_max, outbox[], outbox_maxlen, journal_maxlen,
+-- KEYS[4] customer outbox stream, KEYS[5] journal stream, KEYS[6] queue zset,
+-- KEYS[7] desk outbox stream, KEYS[8] waiting zset
+-- ARGV[1] JSON: conv, group, entry, version (-1: any), state ('*': any), owner?, dialogue?,
+--   profile?, now, transcript[], transcript_max, outbox[], desk[], outbox_maxlen, journal_maxlen,
+--   customer_waiting? (the customer wrote to a human), operator_reply?,
 --   clear_unreachable?, unreachable? (reason),
 --   handoff? {reason, priority, tags, score, notice}
 local a = cjson.decode(ARGV[1])
-local cur = redis.call('HMGET', KEYS[1], 'version', 'state', 'last_event')
+local cur = redis.call('HMGET', KEYS[1], 'version', 'state', 'last_event', 'owner')
 local version = tonumber(cur[1]) or 0
 local state = cur[2] or 'bot'
 
@@ -16,7 +18,8 @@ if a.entry ~= '' and cur[3] == a.entry then
   redis.call('XACK', KEYS[3], a.group, a.entry)
   return {'duplicate', version, state, 0}
 end
-if version ~= a.version or state ~= a.state then
+if (a.version ~= -1 and version ~= a.version) or (a.state ~= '*' and state ~= a.state)
+    or (a.owner and cur[4] ~= a.owner) then
   return {'conflict', version, state, 0}
 end
 
@@ -62,6 +65,19 @@ end
 
 for _, message in ipairs(outbox) do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', a.outbox_maxlen, '*', 'm', message)
+end
+for _, message in ipairs(a.desk) do
+  redis.call('XADD', KEYS[7], 'MAXLEN', '~', a.outbox_maxlen, '*', 'm', message)
+end
+if a.customer_waiting and state == 'assigned' then
+  if redis.call('ZADD', KEYS[8], 'NX', a.now, a.conv) == 1 then
+    redis.call('HSET', KEYS[1], 'customer_waiting_since', now)
+  end
+end
+if a.operator_reply then
+  redis.call('ZREM', KEYS[8], a.conv)
+  redis.call('HDEL', KEYS[1], 'customer_waiting_since', 'reminded')
+  redis.call('HSETNX', KEYS[1], 'first_response_at', now)
 end
 if a.entry ~= '' then
   redis.call('XACK', KEYS[3], a.group, a.entry)

@@ -1,0 +1,224 @@
+"""Delivers the desk lane of the outbox into the operators' group.
+
+One forum group takes about 20 bot messages a minute in total, so desk messages wait in one
+priority queue: urgent conversations' cards and messages first, then by arrival; per
+conversation the order holds. Items with the same `coalesce` key replace each other while they
+wait (one card render, one queue summary), and edits (card updates, the summary, topic names)
+do not spend the group's message budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import ReplyParameters
+from redis.asyncio import Redis
+
+from bots.callbacks import CallbackSigner
+from bots.ratelimit import TokenBucket
+from bots.telegram.desk.cards import CardData, card_keyboard, card_text
+from bots.telegram.desk.summary import SummarySource, summary_text
+from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
+from handoff.conversations import ConversationStore
+from handoff.events import OutboundMessage
+from handoff.keys import Keys
+from handoff.outbox import OutboxItem
+
+log = logging.getLogger(__name__)
+
+MESSAGE_KINDS = frozenset({"text", "copy"})  # always a new message; card: new or edit
+
+
+@dataclass(order=True)
+class _Queued:
+    priority: int
+    seq: int
+    item: OutboxItem
+
+
+class DeskSender:
+    def __init__(
+        self, bot: Bot, redis: Redis, keys: Keys, store: ConversationStore,
+        signer: CallbackSigner, topics: Topics, summary: SummarySource,
+        ack: Callable[[OutboxItem], Awaitable[None]], *, per_minute: float = 20.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._bot = bot
+        self._redis = redis
+        self._keys = keys
+        self._store = store
+        self._signer = signer
+        self.topics = topics
+        self._summary = summary
+        self._ack = ack
+        self._bucket = TokenBucket(per_minute / 60, 3, clock=clock)
+        self._edits = TokenBucket(5, 5, clock=clock)
+        self._heap: list[_Queued] = []
+        self._latest: dict[str, int] = {}
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self.delivered = 0
+
+    def enqueue(self, item: OutboxItem) -> None:
+        seq = next(self._seq)
+        key = item.message.params.get("coalesce")
+        if key:
+            self._latest[key] = seq
+        priority = int(item.message.params.get("priority", 2))
+        heapq.heappush(self._heap, _Queued(priority, seq, item))
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if not self._heap:
+                self._wake.clear()
+                waiter = asyncio.ensure_future(self._wake.wait())
+                stopper = asyncio.ensure_future(stop.wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                stopper.cancel()
+                continue
+            queued = heapq.heappop(self._heap)
+            item = queued.item
+            key = item.message.params.get("coalesce")
+            if key and self._latest.get(key) != queued.seq:
+                await self._ack(item)  # a newer render of the same thing is waiting
+                continue
+            try:
+                await self._deliver(item)
+            except Exception:
+                log.exception("desk: %s for %s failed", item.message.kind,
+                              item.message.conversation)
+            if key and self._latest.get(key) == queued.seq:
+                del self._latest[key]
+            await self._ack(item)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        message = item.message
+        for _attempt in range(6):
+            try:
+                await self._deliver_once(message)
+                self.delivered += 1
+                return
+            except TelegramRetryAfter as exc:
+                log.warning("desk: 429, retry after %ss", exc.retry_after)
+                self._bucket.pause(exc.retry_after)
+            except TelegramMigrateToChat as exc:
+                await self.topics.migrate(exc.migrate_to_chat_id)
+            except TelegramBadRequest as exc:
+                if THREAD_GONE not in exc.message:
+                    raise
+                await self.topics.forget(message.conversation)
+            except (TelegramNetworkError, TelegramServerError) as exc:
+                log.warning("desk: %s; retrying", exc)
+                await asyncio.sleep(0.5)
+        log.error("desk: gave up on %s for %s", message.kind, message.conversation)
+
+    async def _spend(self, bucket: TokenBucket) -> None:
+        wait = bucket.delay()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        bucket.take()
+
+    async def _deliver_once(self, message: OutboundMessage) -> None:
+        if message.kind == "summary":
+            return await self._post_summary()
+        conv_id = message.conversation
+        if conv_id.startswith("desk:"):
+            await self._spend(self._bucket)
+            await self._bot.send_message(await self.topics.chat_id(), message.text)
+            return None
+        conv = await self._store.load(conv_id)
+        if message.kind == "topic":
+            await self._spend(self._edits)
+            return await self.topics.show_state(conv_id, conv.profile, conv.state)
+        place = await self.topics.place(conv_id, conv.profile, conv.state)
+        if message.kind == "card":
+            return await self._post_card(conv_id, place)
+        await self._spend(self._bucket)
+        reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
+        if message.kind == "copy":
+            copied = await self._bot.copy_message(
+                place.chat_id, message.params["from_chat"], message.params["message_id"],
+                message_thread_id=place.thread_id, reply_parameters=reply,
+            )
+            sent_id = copied.message_id
+        else:
+            sent = await self._bot.send_message(
+                place.chat_id, message.text, message_thread_id=place.thread_id,
+                reply_parameters=reply,
+            )
+            sent_id = sent.message_id
+        await self.topics.remember_message(conv_id, place, sent_id)
+        return None
+
+    async def _post_card(self, conv_id: str, place: Place) -> None:
+        conv_key = self._keys.conversation(conv_id)
+        fields: dict[str, str] = await self._redis.hgetall(conv_key)  # type: ignore[assignment]
+        conv = await self._store.load(conv_id)
+        owner = fields.get("owner", "")
+        owner_name = ""
+        if owner:
+            owner_name = str(await self._redis.hget(self._keys.operator(owner), "name") or owner)
+        data = CardData(
+            conversation=conv, fields=fields,
+            transcript=await self._store.transcript(conv_id, last=20), owner_name=owner_name,
+            earlier=int(fields.get("closed", 0)),
+        )
+        text, keyboard = card_text(data), await card_keyboard(conv, self._signer)
+        card = fields.get("card", "")
+        if card.startswith(f"{place.chat_id}:"):
+            await self._spend(self._edits)
+            try:
+                await self._bot.edit_message_text(
+                    text, chat_id=place.chat_id, message_id=int(card.split(":", 1)[1]),
+                    reply_markup=keyboard,
+                )
+                return
+            except TelegramBadRequest as exc:
+                if "not modified" in exc.message:
+                    return
+                if "message to edit not found" not in exc.message:
+                    raise
+        await self._spend(self._bucket)
+        reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
+        sent = await self._bot.send_message(
+            place.chat_id, text, message_thread_id=place.thread_id, reply_markup=keyboard,
+            reply_parameters=reply,
+        )
+        await self._redis.hset(conv_key, "card", f"{place.chat_id}:{sent.message_id}")
+        await self.topics.remember_message(conv_id, place, sent.message_id)
+
+    async def _post_summary(self) -> None:
+        chat_id = await self.topics.chat_id()
+        text = summary_text(await self._summary())
+        stored = str(await self._redis.hget(self._keys.desk_state(), "summary") or "")
+        if stored and stored.startswith(f"{chat_id}:"):
+            await self._spend(self._edits)
+            try:
+                await self._bot.edit_message_text(
+                    text, chat_id=chat_id, message_id=int(stored.split(":", 1)[1])
+                )
+                return
+            except TelegramBadRequest as exc:
+                if "not modified" in exc.message:
+                    return
+                if "message to edit not found" not in exc.message:
+                    raise
+        await self._spend(self._bucket)
+        sent = await self._bot.send_message(chat_id, text)
+        await self._redis.hset(self._keys.desk_state(), "summary", f"{chat_id}:{sent.message_id}")

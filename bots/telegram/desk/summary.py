@@ -1,0 +1,46 @@
+"""The queue summary kept in the desk's General topic (one message, edited in place)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+PRIORITY_MARK = {"urgent": "🔴", "high": "🟠", "normal": "🟡", "low": "⚪"}
+SHOWN = 15
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLine:
+    conversation: str
+    name: str
+    priority: str
+    reason: str
+    queued_at: float
+    escalated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DeskSnapshot:
+    queue: list[QueueLine]
+    assigned: int
+    online: list[str]
+
+
+SummarySource = Callable[[], Awaitable[DeskSnapshot]]
+
+
+def summary_text(snapshot: DeskSnapshot, now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    lines = [f"📋 Очередь: {len(snapshot.queue)} · в работе: {snapshot.assigned}"]
+    lines.append("Операторы онлайн: " + (", ".join(snapshot.online) or "нет"))
+    if snapshot.queue:
+        lines.append("")
+    for number, line in enumerate(snapshot.queue[:SHOWN], 1):
+        waited = max(0, int(now - line.queued_at)) // 60
+        mark = PRIORITY_MARK.get(line.priority, "🟡") + ("⏰" if line.escalated else "")
+        lines.append(f"{number}. {mark} {line.name} · {line.reason} · ждёт {waited} мин")
+    if len(snapshot.queue) > SHOWN:
+        lines.append(f"… и ещё {len(snapshot.queue) - SHOWN}")
+    lines.append(f"\nОбновлено {time.strftime('%H:%M:%S', time.localtime(now))}")
+    return "\n".join(lines)

@@ -1,0 +1,125 @@
+"""One forum topic per customer in the desk group: created on first need, renamed to show the
+conversation's state, recreated when deleted, and a reply-thread fallback for non-forum groups.
+
+The desk chat id itself can change (a group upgraded to a supergroup): the current one lives in
+Redis so every process follows the migration.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from redis.asyncio import Redis
+
+from handoff.events import Profile
+from handoff.keys import Keys
+
+log = logging.getLogger(__name__)
+
+STATE_MARK = {"queued": "🟡", "assigned": "🟢", "bot": "⚪", "banned": "⛔"}
+ICON_COLOR = 0xFFD67E  # one of the six colours createForumTopic accepts (PLATFORMS.md T1)
+THREAD_GONE = "message thread not found"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where to post about a conversation: a topic, or (fallback) replies to its anchor message."""
+
+    chat_id: int
+    thread_id: int | None = None
+    reply_to: int | None = None
+
+
+def topic_name(profile: Profile | None, conv: str, state: str) -> str:
+    channel = conv.split(":", 1)[0]
+    name = profile.display_name if profile else conv
+    parts = [f"{STATE_MARK.get(state, '⚪')} {name}"]
+    if profile and profile.username:
+        parts.append(f"@{profile.username}")
+    parts.append(channel)
+    return " · ".join(parts)[:128]
+
+
+class Topics:
+    def __init__(self, bot: Bot, redis: Redis, keys: Keys, configured_chat: int) -> None:
+        self._bot = bot
+        self._redis = redis
+        self._keys = keys
+        self._configured_chat = configured_chat
+
+    async def chat_id(self) -> int:
+        stored = await self._redis.hget(self._keys.desk_state(), "chat")
+        return int(stored) if stored else self._configured_chat
+
+    async def migrate(self, new_chat: int) -> None:
+        log.warning("desk group migrated to supergroup %d", new_chat)
+        await self._redis.hset(self._keys.desk_state(), mapping={"chat": new_chat})
+        await self._redis.hdel(self._keys.desk_state(), "forum")
+
+    async def is_forum(self, chat_id: int) -> bool:
+        cached = await self._redis.hget(self._keys.desk_state(), "forum")
+        if cached is not None:
+            return cached == "1"
+        chat = await self._bot.get_chat(chat_id)
+        forum = bool(chat.is_forum)
+        if not forum:
+            log.warning("desk chat %d is not a forum: using reply threads", chat_id)
+        await self._redis.hset(self._keys.desk_state(), "forum", "1" if forum else "0")
+        return forum
+
+    async def place(self, conv: str, profile: Profile | None, state: str) -> Place:
+        """The conversation's topic, created when it has none (or a fallback anchor)."""
+        chat_id = await self.chat_id()
+        conv_key = self._keys.conversation(conv)
+        stored = await self._redis.hmget(conv_key, ["topic", "anchor"])
+        topic, anchor = str(stored[0] or ""), str(stored[1] or "")
+        if topic and topic.startswith(f"{chat_id}:"):
+            return Place(chat_id, thread_id=int(topic.split(":", 1)[1]))
+        if anchor and anchor.startswith(f"{chat_id}:"):
+            return Place(chat_id, reply_to=int(anchor.split(":", 1)[1]))
+        if not await self.is_forum(chat_id):
+            return Place(chat_id)  # the card becomes the anchor once sent
+        created = await self._bot.create_forum_topic(
+            chat_id, topic_name(profile, conv, state), icon_color=ICON_COLOR
+        )
+        thread = created.message_thread_id
+        await self._redis.hset(conv_key, "topic", f"{chat_id}:{thread}")
+        await self._redis.hset(self._keys.desk_threads(), f"{chat_id}:{thread}", conv)
+        log.info("%s: desk topic %d created", conv, thread)
+        return Place(chat_id, thread_id=thread)
+
+    async def remember_message(self, conv: str, place: Place, message_id: int) -> None:
+        """In the reply-thread fallback every message we post routes replies back to `conv`."""
+        if place.thread_id is not None:
+            return
+        await self._redis.hset(self._keys.desk_threads(), f"{place.chat_id}:m{message_id}", conv)
+        if place.reply_to is None:
+            await self._redis.hset(
+                self._keys.conversation(conv), "anchor", f"{place.chat_id}:{message_id}"
+            )
+
+    async def forget(self, conv: str) -> None:
+        """The topic was deleted by someone: the next post creates a new one."""
+        await self._redis.hdel(self._keys.conversation(conv), "topic", "card")
+        log.warning("%s: desk topic was deleted; it will be recreated", conv)
+
+    async def show_state(self, conv: str, profile: Profile | None, state: str) -> None:
+        place = await self.place(conv, profile, state)
+        if place.thread_id is None:
+            return
+        try:
+            await self._bot.edit_forum_topic(
+                place.chat_id, place.thread_id, name=topic_name(profile, conv, state)
+            )
+            if state == "bot":
+                await self._bot.close_forum_topic(place.chat_id, place.thread_id)
+            else:
+                await self._bot.reopen_forum_topic(place.chat_id, place.thread_id)
+        except TelegramBadRequest as exc:
+            if THREAD_GONE in exc.message:
+                await self.forget(conv)
+            elif "TOPIC_NOT_MODIFIED" not in exc.message and "not modified" not in exc.message:
+                log.info("%s: topic state not shown: %s", conv, exc.message)
