@@ -82,6 +82,10 @@ class Keys:
         """Set of conversations assigned to the operator."""
         return f"{self.prefix}op:{op}:convs"
 
+    def operator_stats(self, op: str) -> str:
+        """Hash: handled (closes), first_responses, first_response_seconds (their sum)."""
+        return f"{self.prefix}op:{op}:stats"
+
     def ratings(self, op: str) -> str:
         """Hash: count, sum and one counter per score 1..5."""
         return f"{self.prefix}op:{op}:ratings"
