@@ -15,11 +15,17 @@ from handoff.config import HandoffConfig
 from handoff.events import OutboundMessage
 from handoff.keys import Keys
 from handoff.operators import Operator, Operators
+from handoff.queue import Queue, QueueItem, QueueStatus
+from handoff.ratings import OperatorStats, Ratings
 from handoff.scripted import CAPACITY, OFFLINE, UNKNOWN_OPERATOR, Transition, channel_of
 from handoff.scripts import Scripts
+from handoff.sla import Sla, SlaEvent
 from handoff.transitions import Transitions
 
-__all__ = ["HandoffService", "Operator", "Transition"]
+__all__ = [
+    "HandoffService", "Operator", "OperatorStats", "QueueItem", "QueueStatus", "SlaEvent",
+    "Transition",
+]
 
 AssignNotices = Callable[[str, str], Sequence[OutboundMessage]]  # (conv, operator) -> notices
 RequeueNotices = Callable[[str], Sequence[OutboundMessage]]  # conv -> notices
@@ -31,7 +37,11 @@ class HandoffService(Transitions):
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         super().__init__(redis, keys, scripts, config, clock)
-        self._operators = Operators(redis, keys, scripts, config, clock)
+        deps = (redis, keys, scripts, config, clock)
+        self._operators = Operators(*deps)
+        self._queue = Queue(*deps)
+        self._sla = Sla(*deps)
+        self._ratings = Ratings(*deps)
 
     # --- operators ----------------------------------------------------------------------
     async def set_status(
@@ -50,6 +60,35 @@ class HandoffService(Transitions):
 
     async def load(self, op: str) -> int:
         return await self._operators.load(op)
+
+    # --- queue, SLA, ratings -------------------------------------------------------------
+    async def queue(self, limit: int = 50) -> list[QueueItem]:
+        return await self._queue.items(limit)
+
+    async def queue_length(self) -> int:
+        return await self._queue.length()
+
+    async def position(self, conv: str) -> QueueStatus:
+        return await self._queue.position(conv)
+
+    async def wait_estimate(self, position: int = 1) -> float | None:
+        return await self._queue.wait_estimate(position)
+
+    async def estimate_for(self, priority: str = "normal", position: int | None = None
+                           ) -> float:
+        return await self._queue.estimate_for(priority, position)
+
+    async def sla_due(self) -> list[SlaEvent]:
+        return await self._sla.due()
+
+    async def rate(self, conv: str, score: int, comment: str | None = None) -> Transition:
+        return await self._ratings.rate(conv, score, comment)
+
+    async def comment(self, conv: str, text: str) -> Transition:
+        return await self._ratings.comment(conv, text)
+
+    async def operator_stats(self, op: str) -> OperatorStats:
+        return await self._ratings.stats(op)
 
     # --- assignment ---------------------------------------------------------------------
     async def auto_assign(self, *, notices: AssignNotices | None = None, limit: int = 100
