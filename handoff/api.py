@@ -1,0 +1,245 @@
+"""The HTTP API for other desks and integrations (aiohttp), behind a bearer token.
+
+Every change goes through `HandoffService`, i.e. the same Lua transitions the Telegram desk
+uses, so an API client and an operator tapping Take race fairly and the journal names the API
+client as the actor. This module maps requests to service calls and outcomes to status codes;
+plumbing is in handoff/api_http.py, read views in handoff/api_read.py, bodies in
+handoff/api_models.py, the document in handoff/openapi.py, usage in docs/api.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from handoff.api_http import (
+    ApiError,
+    Body,
+    auth_middleware,
+    error_middleware,
+    int_query,
+    json_body,
+    json_response,
+    path_id,
+)
+from handoff.api_models import (
+    LIST_LIMIT_MAX,
+    TRANSCRIPT_MAX,
+    ClaimBody,
+    CloseBody,
+    ConversationList,
+    ConversationSummary,
+    ListState,
+    OperatorList,
+    OperatorOut,
+    QueueOut,
+    ReplyBody,
+    ReplyOut,
+    ReturnToBotBody,
+    StatusBody,
+    TransferBody,
+    TransitionOut,
+)
+from handoff.api_read import ConversationReader
+from handoff.clock import Clock, as_datetime
+from handoff.conversations import ConversationStore
+from handoff.events import OutboundMessage
+from handoff.openapi import build_openapi
+from handoff.service import HandoffService, Operator, Transition
+
+PREFIX = "/api/v1"
+
+
+class CustomerNotices(Protocol):
+    """What the customer is told when an API client acts. The words live in bots/texts.py,
+    which handoff/ must not import, so the runtime passes the same notices the desk sends."""
+
+    def joined(self, conv: str, operator: str) -> Sequence[OutboundMessage]: ...
+
+    def closed(self, conv: str) -> Sequence[OutboundMessage]: ...
+
+    def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]: ...
+
+
+class Silent:
+    """No notices: for tests and for integrations that talk to the customer themselves."""
+
+    def joined(self, conv: str, operator: str) -> Sequence[OutboundMessage]:
+        return ()
+
+    def closed(self, conv: str) -> Sequence[OutboundMessage]:
+        return ()
+
+    def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]:
+        return ()
+
+
+def create_api_app(
+    service: HandoffService, store: ConversationStore, *, token: str,
+    clock: Clock | None = None, notices: CustomerNotices | None = None,
+) -> web.Application:
+    """The API as an aiohttp application, to be mounted with `add_subapp(PREFIX, app)`.
+
+    An empty token is refused: without a token there is no API (the runtime does not mount
+    it), never an open one. `clock` defaults to the service's, so waits shown match its own.
+    """
+    if not token:
+        raise ValueError("the HTTP API needs a token (API_TOKEN); leave it unmounted without one")
+    api = _Api(service, store, clock or service.clock, notices or Silent())
+    app = web.Application(middlewares=[error_middleware, auth_middleware(token)])
+    conv = "/conversations/{conv}"
+    app.add_routes([
+        web.get("/conversations", api.list_conversations, name="list"),
+        web.get(conv, api.read, name="read"),
+        web.post(f"{conv}/claim", api.claim, name="claim"),
+        web.post(f"{conv}/reply", api.reply, name="reply"),
+        web.post(f"{conv}/transfer", api.transfer, name="transfer"),
+        web.post(f"{conv}/close", api.close, name="close"),
+        web.post(f"{conv}/return-to-bot", api.return_to_bot, name="return_to_bot"),
+        web.get("/queue", api.queue, name="queue"),
+        web.get("/operators", api.operators, name="operators"),
+        web.post("/operators/{op}/status", api.set_status, name="operator_status"),
+        web.get("/metrics", _metrics, name="metrics"),
+        web.get("/openapi.json", _openapi, name="openapi"),
+    ])
+    return app
+
+
+class _Api:
+    def __init__(self, service: HandoffService, store: ConversationStore, clock: Clock,
+                 notices: CustomerNotices) -> None:
+        self._service = service
+        self._store = store
+        self._notices = notices
+        self._clock = clock
+        self._reader = ConversationReader(service.redis, service.keys, clock)
+
+    # --- reads ----------------------------------------------------------------------------
+    async def list_conversations(self, request: web.Request) -> web.Response:
+        state = request.query.get("state")
+        limit = int_query(request, "limit", 100, 1, LIST_LIMIT_MAX)
+        if state == "bot":
+            # No index of bot conversations exists (that is every customer who ever wrote),
+            # and the API never scans live keys to build one.
+            raise ApiError(400, "listing bot conversations is not supported")
+        if state == "queued":
+            return _listed("queued", await self._reader.queued(limit))
+        if state == "assigned":
+            return _listed("assigned", await self._reader.assigned(limit))
+        raise ApiError(400, "state must be one of queued, assigned")
+
+    async def read(self, request: web.Request) -> web.Response:
+        conv = path_id(request, "conv", "conversation")
+        last = int_query(request, "transcript", 50, 0, TRANSCRIPT_MAX)
+        detail = await self._reader.detail(conv)
+        if detail is None:
+            raise ApiError(404, "unknown conversation")
+        if last > 0:  # the store reads "the last 0" as the whole list
+            transcript = await self._store.transcript(conv, last)
+            detail = detail.model_copy(update={"transcript": transcript})
+        return json_response(detail)
+
+    async def queue(self, request: web.Request) -> web.Response:
+        limit = int_query(request, "limit", 100, 1, LIST_LIMIT_MAX)
+        length, items = await self._reader.queue(limit)
+        estimate = await self._service.estimate_for("normal")
+        now = as_datetime(self._clock.now())
+        hours = self._service.config.hours
+        open_now = hours is None or hours.is_open(now)
+        return json_response(QueueOut(
+            length=length, wait_estimate_seconds=estimate, open_now=open_now,
+            opens_at=None if open_now or hours is None else hours.next_open(now), items=items,
+        ))
+
+    async def operators(self, _request: web.Request) -> web.Response:
+        found = await self._service.operators()
+        return json_response(OperatorList(operators=[_operator(op) for op in found]))
+
+    # --- changes --------------------------------------------------------------------------
+    async def set_status(self, request: web.Request) -> web.Response:
+        op = path_id(request, "op", "operator")
+        body = await json_body(request, StatusBody)
+        found = await self._service.set_status(
+            op, body.status, name=body.name, username=body.username, capacity=body.capacity
+        )
+        return json_response(_operator(found))
+
+    async def claim(self, request: web.Request) -> web.Response:
+        conv, body = await self._target(request, ClaimBody)
+        result = await self._service.claim(
+            conv, body.operator, notices=self._notices.joined(conv, body.operator)
+        )
+        return await self._done(conv, result)
+
+    async def reply(self, request: web.Request) -> web.Response:
+        conv, body = await self._target(request, ReplyBody)
+        result = await self._service.reply(conv, body.operator, body.text)
+        _raise_refused(result)
+        summary = await self._reader.summary(conv)
+        assert summary is not None  # it existed before and conversations are never deleted
+        return json_response(ReplyOut(conversation=summary, message_id=result.message_id))
+
+    async def transfer(self, request: web.Request) -> web.Response:
+        conv, body = await self._target(request, TransferBody)
+        result = await self._service.transfer(
+            conv, body.by, body.to, reason=body.reason, force=body.force
+        )
+        return await self._done(conv, result)
+
+    async def close(self, request: web.Request) -> web.Response:
+        conv, body = await self._target(request, CloseBody)
+        result = await self._service.close(
+            conv, body.by, body.reason, force=body.force, notices=self._notices.closed(conv)
+        )
+        return await self._done(conv, result)
+
+    async def return_to_bot(self, request: web.Request) -> web.Response:
+        conv, body = await self._target(request, ReturnToBotBody)
+        result = await self._service.return_to_bot(
+            conv, body.by, body.reason, force=body.force,
+            notices=self._notices.back_to_bot(conv),
+        )
+        return await self._done(conv, result)
+
+    async def _target(self, request: web.Request, model: type[Body]) -> tuple[str, Body]:
+        """The checked id and body of a transition, or a 400/404 before anything is touched."""
+        conv = path_id(request, "conv", "conversation")
+        body = await json_body(request, model)
+        if not await self._reader.exists(conv):
+            raise ApiError(404, "unknown conversation")
+        return conv, body
+
+    async def _done(self, conv: str, result: Transition) -> web.Response:
+        _raise_refused(result)
+        summary = await self._reader.summary(conv)
+        assert summary is not None  # it existed before and conversations are never deleted
+        return json_response(TransitionOut(conversation=summary))
+
+
+def _listed(state: ListState, found: list[ConversationSummary]) -> web.Response:
+    return json_response(ConversationList(state=state, count=len(found), conversations=found))
+
+
+def _raise_refused(result: Transition) -> None:
+    """A refusal changed nothing; say why with the service's code and the state as it is."""
+    if not result.ok:
+        raise ApiError(409, result.error, state=result.state, owner=result.owner,
+                       detail=result.detail)
+
+
+def _operator(op: Operator) -> OperatorOut:
+    return OperatorOut(id=op.id, status=op.status, capacity=op.capacity, load=op.load,
+                       name=op.name, username=op.username, status_since=op.status_since)
+
+
+async def _metrics(_request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _openapi(request: web.Request) -> web.Response:
+    # Mounted under a prefix, the document names that prefix as its server.
+    prefix = request.path[: -len("/openapi.json")]
+    return web.json_response(build_openapi(prefix or "/"))

@@ -1,0 +1,130 @@
+"""The HTTP plumbing of the API: auth, the error shape, and checking what clients send.
+
+Every failure a client can cause becomes a JSON `{"error": ...}` with a 4xx status before
+anything is changed; only our own bugs (or Redis going away) become a 500, logged with the
+traceback and answered with a generic message that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import TypeVar
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client import Counter
+from pydantic import BaseModel, ValidationError
+
+from handoff.api_models import ID_RE
+
+log = logging.getLogger("handoff.api")
+
+Body = TypeVar("Body", bound=BaseModel)
+
+REQUESTS = Counter(
+    "supportbot_api_requests_total", "HTTP API requests by route and status", ["route", "status"]
+)
+PUBLIC_ROUTES = frozenset({"openapi"})  # the document is no secret; tools fetch it bare
+_REALM = 'Bearer realm="supportbot"'
+
+
+class ApiError(Exception):
+    """A client-facing failure: status and JSON body, raised anywhere inside a handler."""
+
+    def __init__(self, status: int, error: str, **extra: str | None) -> None:
+        super().__init__(error)
+        self.status = status
+        self.body = {"error": error, **{k: v for k, v in extra.items() if v}}
+
+
+# --- middlewares ------------------------------------------------------------------------------
+def auth_middleware(token: str) -> Middleware:
+    expected = token.encode()
+
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.route.name in PUBLIC_ROUTES:
+            return await handler(request)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        # compare_digest takes as long for a near miss as for garbage: no timing oracle.
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
+            return await handler(request)
+        # Checked before routing errors, so strangers learn nothing about which paths exist.
+        challenge = _REALM if not given else f'{_REALM}, error="invalid_token"'
+        return web.json_response(
+            {"error": "unauthorized"}, status=401, headers={"WWW-Authenticate": challenge}
+        )
+
+    return auth
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route = request.match_info.route.name or "unmatched"
+    try:
+        response = await handler(request)
+    except ApiError as exc:
+        response = web.json_response(exc.body, status=exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # The router's own answers (404, 405 with its Allow header, 413) in the API's shape.
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+        response = web.json_response(
+            {"error": exc.reason.lower()}, status=exc.status, headers=headers
+        )
+    except Exception:
+        log.exception("API %s %s failed", request.method, request.path)
+        response = web.json_response({"error": "internal error"}, status=500)
+    REQUESTS.labels(route, str(response.status)).inc()
+    return response
+
+
+# --- input ------------------------------------------------------------------------------------
+def path_id(request: web.Request, name: str, what: str) -> str:
+    value = request.match_info[name]
+    if not ID_RE.match(value):
+        raise ApiError(400, f"bad {what} id: expected channel:id, e.g. tg:42 or api:crm")
+    return value
+
+
+def int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise ApiError(400, f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+async def json_body(request: web.Request, model: type[Body]) -> Body:
+    raw = await request.read()
+    try:
+        data = json.loads(raw)
+    except ValueError:  # also UnicodeDecodeError: bytes that are not UTF-8
+        raise ApiError(400, "body is not JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(400, validation_reason(exc)) from None
+
+
+def validation_reason(exc: ValidationError) -> str:
+    """One line naming each bad field, e.g. `text: String should have at most 4096 characters`."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        if error["type"] == "string_pattern_mismatch":
+            message = "must be an id like tg:1001 or api:crm"
+        elif error["type"] == "model_type":
+            message = "must be a JSON object"
+        else:
+            message = error["msg"]
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+def json_response(model: BaseModel) -> web.Response:
+    return web.json_response(model.model_dump(mode="json"))

@@ -1,0 +1,259 @@
+"""The OpenAPI 3.1 document of the HTTP API, built in code from the models the handlers use.
+
+Served at `/openapi.json`; tests check that its paths and the app's routes are the same set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from handoff.api_models import (
+    ID_PATTERN,
+    LIST_LIMIT_MAX,
+    TRANSCRIPT_MAX,
+    ClaimBody,
+    CloseBody,
+    ConversationDetail,
+    ConversationList,
+    ErrorOut,
+    OperatorList,
+    OperatorOut,
+    QueueOut,
+    ReplyBody,
+    ReplyOut,
+    ReturnToBotBody,
+    StatusBody,
+    TransferBody,
+    TransitionOut,
+)
+
+API_VERSION = "1.0.0"
+REF = "#/components/schemas/{model}"
+_REQUESTS: tuple[type[BaseModel], ...] = (
+    ClaimBody, ReplyBody, TransferBody, CloseBody, ReturnToBotBody, StatusBody,
+)
+_RESPONSES: tuple[type[BaseModel], ...] = (
+    ErrorOut, ConversationList, ConversationDetail, QueueOut, TransitionOut, ReplyOut,
+    OperatorList, OperatorOut,
+)
+_ERRORS = {
+    "400": "Bad input: the reason is in `error`; nothing changed",
+    "401": "Missing or wrong bearer token",
+    "404": "Unknown conversation",
+    "409": "The transition was refused; nothing changed. `error` is the service's code: "
+           "taken, capacity, offline, unknown_operator, wrong_state, not_owner, "
+           "same_operator, version",
+}
+
+
+def build_openapi(server_url: str = "/api/v1") -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "supportbot handoff API",
+            "version": API_VERSION,
+            "description": "Conversations, the queue and operator actions for other desks and "
+                           "integrations. Every transition goes through the same Redis scripts "
+                           "as the Telegram desk. See docs/api.md.",
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas(),
+            "responses": {
+                code: _json_response(text, "ErrorOut") for code, text in _ERRORS.items()
+            },
+            "parameters": {"conv": _conv_parameter()},
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((model, "validation") for model in _REQUESTS),
+        *((model, "serialization") for model in _RESPONSES),
+    ]
+    _, top = models_json_schema(modes, ref_template=REF)
+    schemas: dict[str, Any] = top["$defs"]
+    return schemas
+
+
+def _paths() -> dict[str, Any]:
+    conv = "/conversations/{conv}"
+    return {
+        "/conversations": {"get": _list_operation()},
+        conv: {"get": _read_operation()},
+        f"{conv}/claim": {"post": _action(
+            "claimConversation", "Take a queued conversation (first wins, capacity checked)",
+            ClaimBody, TransitionOut,
+        )},
+        f"{conv}/reply": {"post": _action(
+            "replyToCustomer", "Send a message to the customer as the owning operator",
+            ReplyBody, ReplyOut,
+        )},
+        f"{conv}/transfer": {"post": _action(
+            "transferConversation",
+            "Hand an assigned conversation to another operator, or back to the queue (`to: null`)",
+            TransferBody, TransitionOut,
+        )},
+        f"{conv}/close": {"post": _action(
+            "closeConversation", "Close: history entry, back to the bot, rating prompt",
+            CloseBody, TransitionOut,
+        )},
+        f"{conv}/return-to-bot": {"post": _action(
+            "returnToBot", "Give the conversation back to the bot, without a rating prompt",
+            ReturnToBotBody, TransitionOut,
+        )},
+        "/queue": {"get": _queue_operation()},
+        "/operators": {"get": _operators_operation()},
+        "/operators/{op}/status": {"post": _status_operation()},
+        "/metrics": {"get": _metrics_operation()},
+        "/openapi.json": {"get": _openapi_operation()},
+    }
+
+
+def _list_operation() -> dict[str, Any]:
+    return {
+        "operationId": "listConversations",
+        "summary": "List conversations in one state",
+        "description": "`queued` in queue order; `assigned` grouped by operator. Listing `bot` "
+                       "conversations is not supported (400): there is no index of them.",
+        "parameters": [
+            _query("state", {"type": "string", "enum": ["queued", "assigned", "bot"]},
+                   required=True),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX,
+                             "default": 100}),
+        ],
+        "responses": _responses("ConversationList", "400", "401"),
+    }
+
+
+def _read_operation() -> dict[str, Any]:
+    return {
+        "operationId": "getConversation",
+        "summary": "One conversation with its transcript, profile, handoff fields and history",
+        "parameters": [
+            {"$ref": "#/components/parameters/conv"},
+            _query("transcript", {"type": "integer", "minimum": 0, "maximum": TRANSCRIPT_MAX,
+                                  "default": 50}, "How many of the last transcript entries"),
+        ],
+        "responses": _responses("ConversationDetail", "400", "401", "404"),
+    }
+
+
+def _action(
+    operation_id: str, summary: str, body: type[BaseModel], out: type[BaseModel]
+) -> dict[str, Any]:
+    return {
+        "operationId": operation_id,
+        "summary": summary,
+        "parameters": [{"$ref": "#/components/parameters/conv"}],
+        "requestBody": _body(body),
+        "responses": _responses(out.__name__, "400", "401", "404", "409"),
+    }
+
+
+def _queue_operation() -> dict[str, Any]:
+    return {
+        "operationId": "getQueue",
+        "summary": "Queued conversations in order, with positions and the wait estimate",
+        "parameters": [
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX,
+                             "default": 100}),
+        ],
+        "responses": _responses("QueueOut", "400", "401"),
+    }
+
+
+def _operators_operation() -> dict[str, Any]:
+    return {
+        "operationId": "listOperators",
+        "summary": "Every operator who ever set a status, with status, capacity and load",
+        "responses": _responses("OperatorList", "401"),
+    }
+
+
+def _status_operation() -> dict[str, Any]:
+    return {
+        "operationId": "setOperatorStatus",
+        "summary": "Set an operator online, paused or offline (and capacity, name); an API "
+                   "client registers itself this way before it can claim",
+        "parameters": [{
+            "name": "op", "in": "path", "required": True,
+            "description": "Operator id, e.g. `api:crm` or `tg:1001`",
+            "schema": {"type": "string", "pattern": ID_PATTERN},
+        }],
+        "requestBody": _body(StatusBody),
+        "responses": _responses("OperatorOut", "400", "401"),
+    }
+
+
+def _metrics_operation() -> dict[str, Any]:
+    return {
+        "operationId": "getMetrics",
+        "summary": "Prometheus metrics of this process (text exposition format)",
+        "responses": {
+            "200": {
+                "description": "Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            "401": {"$ref": "#/components/responses/401"},
+        },
+    }
+
+
+def _openapi_operation() -> dict[str, Any]:
+    return {
+        "operationId": "getOpenApi",
+        "summary": "This document; served without a token",
+        "security": [],
+        "responses": {
+            "200": {
+                "description": "The OpenAPI 3.1 document",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+        },
+    }
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model.__name__)}}},
+    }
+
+
+def _responses(model: str, *errors: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"200": _json_response("OK", model)}
+    out.update({code: {"$ref": f"#/components/responses/{code}"} for code in errors})
+    return out
+
+
+def _json_response(description: str, model: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": REF.format(model=model)}}},
+    }
+
+
+def _query(
+    name: str, schema: dict[str, Any], description: str = "", *, required: bool = False
+) -> dict[str, Any]:
+    parameter: dict[str, Any] = {"name": name, "in": "query", "required": required,
+                                 "schema": schema}
+    if description:
+        parameter["description"] = description
+    return parameter
+
+
+def _conv_parameter() -> dict[str, Any]:
+    return {
+        "name": "conv", "in": "path", "required": True,
+        "description": "Conversation id `channel:peer`, e.g. `tg:42` (`:` may be sent as `%3A`)",
+        "schema": {"type": "string", "pattern": ID_PATTERN},
+    }
