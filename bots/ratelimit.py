@@ -31,6 +31,10 @@ class TokenBucket:
         self._refill()
         return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
 
+    def full(self) -> bool:
+        self._refill()
+        return self._tokens >= self.burst
+
     def take(self) -> None:
         self._refill()
         self._tokens -= 1

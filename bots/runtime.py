@@ -20,7 +20,13 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bots.callbacks import CallbackSigner
+from bots.desk.human import ServiceHumanSide
+from bots.desk.templates import Templates
+from bots.desk.turns import DeskDecider
 from bots.settings import Settings
+from bots.telegram.desk.sender import DeskSender
+from bots.telegram.desk.summary import DeskSnapshot, QueueLine
+from bots.telegram.desk.topics import Topics
 from bots.telegram.ingress import TelegramIngress
 from bots.telegram.polling import TelegramPoller
 from bots.telegram.sender import SendLimits, TelegramSender
@@ -30,13 +36,16 @@ from bots.turns import Brain, TurnDecider
 from bots.worker import Worker, WorkerConfig
 from flows.engine import FlowEngine
 from flows.loader import load_flows
+from handoff.config import HandoffConfig
 from handoff.conversations import ConversationStore, Limits
 from handoff.embedded_redis import EmbeddedRedis
+from handoff.hours import BusinessHours
 from handoff.ingest import IngestConfig, Ingestor
 from handoff.keys import Keys
 from handoff.lease import Lease, owner_token
 from handoff.outbox import OutboxReader
 from handoff.scripts import Scripts
+from handoff.service import HandoffService
 from nlu.cache import load_or_train
 from nlu.data import load_training_data
 
@@ -94,6 +103,8 @@ class Runtime:
         )
         self.owner = owner_token()
         self._signer: CallbackSigner | None = None
+        self.handoff = HandoffService(redis, self.keys, self.scripts, handoff_config(settings))
+        self.templates = Templates(settings.templates_path)
 
     @classmethod
     async def open(
@@ -136,14 +147,20 @@ class Runtime:
         return self._signer
 
     async def worker(self) -> Worker:
-        return Worker(
+        signer = await self.signer()
+        human = ServiceHumanSide(self.handoff, self.settings.language)
+        worker = Worker(
             self.redis, self.keys, self.scripts, self.store,
-            TurnDecider(self.brain, await self.signer()),
+            TurnDecider(self.brain, signer, human),
             WorkerConfig(
                 shards=self.settings.ingest_shards, lease_ttl=self.settings.lease_seconds
             ),
             self.owner,
         )
+        if self.settings.operator_chat_id is not None:
+            worker.desk = DeskDecider(self.handoff, self.store, signer, self.templates,
+                                      self.settings.language)
+        return worker
 
     # --- Telegram -----------------------------------------------------------------------
     def telegram_bot(self) -> Bot:
@@ -168,6 +185,7 @@ class Runtime:
                     bot, OutboxReader(self.redis, self.keys, "tg", f"sender-{self.owner}"),
                     self.store, await self.signer(), self.tuning.send_limits,
                 )
+                sender.desk = await self._desk_sender(bot, sender)
                 tasks.append(asyncio.create_task(sender.run(stop), name="sender"))
             await _until_stopped_or_failed(stop, tasks)
         finally:
@@ -179,12 +197,45 @@ class Runtime:
                 await runner.cleanup()
             await bot.session.close()
 
+    async def _desk_sender(self, bot: Bot, sender: TelegramSender) -> DeskSender | None:
+        desk_chat = self.settings.operator_chat_id
+        if desk_chat is None:
+            return None
+        topics = Topics(bot, self.redis, self.keys, desk_chat)
+        return DeskSender(
+            bot, self.redis, self.keys, self.store, await self.signer(), topics,
+            self.desk_snapshot, sender.ack,
+            per_minute=self.tuning.send_limits.per_group_per_minute,
+        )
+
+    async def _desk_chat_id(self) -> int | None:
+        """The configured desk chat, or the supergroup it migrated to."""
+        if self.settings.operator_chat_id is None:
+            return None
+        stored = await self.redis.hget(self.keys.desk_state(), "chat")
+        return int(stored) if stored else self.settings.operator_chat_id
+
+    async def desk_snapshot(self) -> DeskSnapshot:
+        """What the queue summary in the desk's General topic shows."""
+        lines = []
+        for item in await self.handoff.queue(limit=50):
+            conv = await self.store.load(item.conv)
+            name = conv.profile.display_name if conv.profile else item.conv
+            lines.append(QueueLine(item.conv, name, item.priority, item.reason, item.queued_at,
+                                   item.escalated))
+        operators = await self.handoff.operators()
+        online = [o.name or o.id for o in operators if o.status == "online"]
+        return DeskSnapshot(lines, sum(o.load for o in operators), online)
+
     async def _start_ingress(
         self, bot: Bot, stop: asyncio.Event, tasks: list[asyncio.Task[None]]
     ) -> web.AppRunner:
         me = await bot.get_me()
         log.info("Telegram bot @%s (id %d)", me.username, me.id)
-        ingress = TelegramIngress(self.ingestor, me.id)
+        ingress = TelegramIngress(
+            self.ingestor, me.id, redis=self.redis, keys=self.keys,
+            desk_chat=await self._desk_chat_id(),
+        )
         app = web.Application()
         app.router.add_get("/metrics", _metrics)
         app.router.add_get("/healthz", _health)
@@ -222,6 +273,20 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def handoff_config(settings: Settings) -> HandoffConfig:
+    hours = None
+    if settings.business_hours or settings.holidays:
+        hours = BusinessHours.parse(settings.business_hours or "mon-sun 00:00-24:00",
+                                    settings.timezone, settings.holidays)
+    return HandoffConfig(
+        default_capacity=settings.operator_capacity,
+        offline_grace_seconds=settings.offline_grace_minutes * 60,
+        unclaimed_minutes=settings.sla_unclaimed_minutes,
+        reply_minutes=settings.sla_reply_minutes, hours=hours,
+        journal_maxlen=settings.stream_maxlen, outbox_maxlen=settings.stream_maxlen,
+    )
 
 
 async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -40,7 +40,19 @@ class Settings(BaseSettings):
     telegram_webhook_secret: SecretStr | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
+    # The operator desk (a Telegram forum supergroup) and the human handoff
     operator_chat_id: int | None = None
+    desk_supervisors: str = ""  # comma-separated Telegram user ids, mentioned on escalations
+    desk_templates_file: Path | None = None  # default: DATA_DIR/templates.yml
+    operator_capacity: int = Field(default=5, ge=1, le=50)
+    auto_assign: bool = False
+    business_hours: str = ""  # e.g. "mon-fri 09:00-21:00; sat 10:00-18:00"; empty: always open
+    timezone: str = "Europe/Moscow"
+    holidays: str = ""  # e.g. "2026-12-31,2027-01-01"
+    sla_unclaimed_minutes: float = Field(default=5.0, ge=0)
+    sla_reply_minutes: float = Field(default=10.0, ge=0)
+    offline_grace_minutes: float = Field(default=5.0, ge=0)
+    api_token: SecretStr | None = None  # enables the HTTP API at /api/v1
 
     # Redis
     redis_url: str | None = None
@@ -85,6 +97,34 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         return self.cache_dir / "models"
+
+    @property
+    def templates_path(self) -> Path:
+        return self.desk_templates_file or self.data_dir / "templates.yml"
+
+    @property
+    def supervisor_ids(self) -> list[int]:
+        return [int(part) for part in self.desk_supervisors.replace(" ", "").split(",") if part]
+
+    @model_validator(mode="after")
+    def _hours(self) -> Settings:
+        from handoff.hours import BusinessHours, HoursError
+
+        if self.business_hours or self.holidays:
+            try:
+                BusinessHours.parse(self.business_hours or "mon-sun 00:00-24:00", self.timezone,
+                                    self.holidays)
+            except (HoursError, ValueError) as exc:
+                raise ValueError(f"BUSINESS_HOURS/TIMEZONE/HOLIDAYS: {exc}") from None
+        return self
+
+    @field_validator("desk_supervisors")
+    @classmethod
+    def _ids(cls, value: str) -> str:
+        for part in value.replace(" ", "").split(","):
+            if part and not part.lstrip("-").isdigit():
+                raise ValueError(f"{part!r} is not a Telegram user id")
+        return value
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -9,17 +9,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bots import texts
 from bots.callbacks import CallbackSigner, ForgedCallback
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
-from handoff.conversations import Conversation, Handoff
+from handoff.conversations import Conversation, Handoff, desk_priority
 from handoff.events import InboundEvent, OutboundMessage, OutButton
 from nlu.types import NLUBackend
 
 log = logging.getLogger(__name__)
 
+SUMMARY_PRIORITY = 99  # the queue summary waits behind every card and message
 MAX_TEXT = 4096  # longer customer texts are cut here before the NLU sees them
 
 
@@ -37,14 +38,30 @@ class Decision:
     dialogue: dict[str, Any] | None = None
     transcript: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[OutboundMessage] = field(default_factory=list)
+    desk: list[OutboundMessage] = field(default_factory=list)
     handoff: Handoff | None = None
     unreachable: str = ""
+    customer_waiting: bool = False  # the customer wrote to a human who has not answered yet
+    transition: str = ""  # done by a handoff script before the commit (e.g. "cancel")
+
+
+class HumanSide(Protocol):
+    """What the bot turn needs from the human handoff (the desk and its service)."""
+
+    async def handoff_notice(self, conv: str, priority: str) -> str: ...
+
+    async def cancel_wait(self, conv: str) -> bool: ...
+
+    async def rate(self, conv: str, score: int) -> bool: ...
 
 
 class TurnDecider:
-    def __init__(self, brain: Brain, signer: CallbackSigner) -> None:
+    def __init__(
+        self, brain: Brain, signer: CallbackSigner, human: HumanSide | None = None
+    ) -> None:
         self.brain = brain
         self._signer = signer
+        self._human = human
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> Decision:
         decision = Decision()
@@ -55,14 +72,52 @@ class TurnDecider:
         if event.kind == "button":
             # The spinner on the customer's button stops only when the query is answered.
             decision.outbox.append(self._callback_answer(event))
+        if conv.banned:
+            return decision  # recorded for the operators; a banned customer gets nothing
         if conv.state != "bot":
-            return decision  # a human owns this conversation: record, never answer
+            await self._with_human(conv, event, decision)
+            return decision  # a human owns this conversation: the bot never answers
+        if event.kind == "button" and await self._rating(conv, event, decision):
+            return decision
         turn = await self._turn(event, decision)
         if turn is None:
             return decision
         result = self._run_engine(conv, event, turn)
-        self._apply(result, conv, event, decision)
+        await self._apply(result, conv, event, decision)
         return decision
+
+    async def _with_human(self, conv: Conversation, event: InboundEvent, decision: Decision
+                          ) -> None:
+        """Queued or assigned: the message goes to the operators' topic; /cancel leaves."""
+        command = event.text.split()[0].split("@")[0] if event.kind == "command" else ""
+        if (command == "/cancel" and conv.state == "queued" and self._human is not None
+                and await self._human.cancel_wait(conv.id)):
+            decision.transition = "cancel"
+            decision.desk.extend(desk_bookkeeping(conv.id, conv.priority))
+            return
+        if event.kind in ("text", "command", "media"):
+            decision.desk.append(OutboundMessage(
+                conversation=conv.id, kind="copy", lane="desk", created_at=time.time(),
+                params={"from_chat": event.chat_id, "message_id": event.message_id,
+                        "priority": desk_priority(conv.priority, 2), "album": event.album},
+            ))
+            decision.customer_waiting = True
+
+    async def _rating(self, conv: Conversation, event: InboundEvent, decision: Decision) -> bool:
+        """The 1-5 buttons sent after a close: stored against the handoff and its operator."""
+        try:
+            payload = await self._signer.decode(event.payload)
+        except ForgedCallback:
+            return False
+        if not payload.startswith("rate:") or self._human is None:
+            return False
+        score = payload.removeprefix("rate:")
+        if score.isdigit() and 1 <= int(score) <= 5 and await self._human.rate(conv.id, int(score)):
+            decision.outbox[-1] = self._callback_answer(
+                event, texts.text("rating_thanks", self.brain.language)
+            )
+            decision.transcript[0]["text"] = f"[rating] {score}"
+        return True
 
     async def _turn(self, event: InboundEvent, decision: Decision) -> Turn | None:
         language = self.brain.language
@@ -103,7 +158,7 @@ class TurnDecider:
         first_name = event.profile.first_name or (conv.profile.first_name if conv.profile else "")
         return self.brain.engine.handle(state.with_slot("first_name", first_name), turn)
 
-    def _apply(
+    async def _apply(
         self, result: TurnResult, conv: Conversation, event: InboundEvent, decision: Decision
     ) -> None:
         meta = {
@@ -117,6 +172,12 @@ class TurnDecider:
             decision.transcript.append({"at": time.time(), "dir": "out", "text": reply.text})
         if result.handoff is not None:
             notice_text = texts.text("handoff_queued", self.brain.language, position="{position}")
+            if self._human is not None:
+                extra = await self._human.handoff_notice(conv.id, result.handoff.priority)
+                notice_text = f"{notice_text} {extra}".strip()
+            decision.desk.extend(
+                desk_bookkeeping(conv.id, result.handoff.priority, new=True)
+            )
             decision.handoff = Handoff(
                 reason=result.handoff.reason, priority=result.handoff.priority,
                 tags=tuple(result.handoff.tags),
@@ -159,3 +220,20 @@ def _inbound_entry(event: InboundEvent) -> dict[str, Any]:
         entry["media"] = event.media
     entry["text"] = event.text if event.kind != "button" else f"[button] {event.payload[:64]}"
     return entry
+
+
+def desk_bookkeeping(conv: str, priority: str, *, new: bool = False) -> list[OutboundMessage]:
+    """Desk items after a state change: the card (rendered when sent), topic name, summary."""
+    now = time.time()
+    items = [
+        OutboundMessage(
+            conversation=conv, kind="card", lane="desk", created_at=now,
+            params={"coalesce": f"card:{conv}", "priority": desk_priority(priority, 1)}),
+        OutboundMessage(conversation=conv, kind="summary", lane="desk", created_at=now,
+                        params={"coalesce": "summary", "priority": SUMMARY_PRIORITY}),
+    ]
+    if not new:
+        items.append(OutboundMessage(
+            conversation=conv, kind="topic", lane="desk", created_at=now,
+            params={"coalesce": f"topic:{conv}", "priority": desk_priority(priority, 3)}))
+    return items

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from bots.desk.turns import DeskDecider
 from bots.turns import TurnDecider
-from handoff.conversations import ConversationStore
+from handoff.conversations import CommitResult, Conversation, ConversationStore
 from handoff.events import EventFormatError, InboundEvent
 from handoff.keys import Keys
 from handoff.lease import Lease
@@ -32,6 +34,7 @@ class WorkerConfig:
     lease_ttl: float = 10.0
     batch: int = 64
     block_ms: int = 1000
+    max_failures: int = 3
 
 
 class Worker:
@@ -44,9 +47,11 @@ class Worker:
         self._scripts = scripts
         self._store = store
         self.decider = decider
+        self.desk: DeskDecider | None = None  # set when an operator desk is configured
         self.config = config
         self.owner = owner
         self.processed = 0
+        self._failures: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [
@@ -93,7 +98,33 @@ class Worker:
                 cursor = ">"
                 continue
             for entry_id, fields in entries:
-                await self.process(stream, entry_id, fields)
+                await self._guarded(stream, entry_id, fields)
+
+    async def _guarded(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
+        """Process one entry; one that keeps failing goes to the dead-letter stream.
+
+        Without this a single event that crashes the code would block its whole shard (and
+        every conversation in it) forever.
+        """
+        try:
+            await self.process(stream, entry_id, fields)
+            self._failures.pop(entry_id, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            failures = self._failures[entry_id] = self._failures.get(entry_id, 0) + 1
+            if failures < self.config.max_failures:
+                raise
+            log.exception("%s %s failed %d times: moved to the dead letters", stream, entry_id,
+                          failures)
+            letter: Any = {
+                "stream": stream, "entry": entry_id, "error": repr(exc)[:500],
+                "event": fields.get("e", ""),
+            }
+            await self._redis.xadd(self._keys.dead_letters(), letter, maxlen=10_000,
+                                   approximate=True)
+            await self._redis.xack(stream, GROUP, entry_id)
+            self._failures.pop(entry_id, None)
 
     async def process(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         try:
@@ -104,14 +135,10 @@ class Worker:
             return
         conv = await self._store.load(event.conversation)
         for _attempt in range(5):
-            decision = await self.decider.decide(conv, event)
-            result = await self._store.commit(
-                conv, shard_stream=stream, group=GROUP, entry=entry_id,
-                dialogue=decision.dialogue,
-                profile=event.profile if event.kind != "blocked" else None,
-                transcript=decision.transcript, outbox=decision.outbox, handoff=decision.handoff,
-                clear_unreachable=event.kind != "blocked", unreachable=decision.unreachable,
-            )
+            if event.from_desk:
+                result = await self._desk_event(conv, event, stream, entry_id)
+            else:
+                result = await self._customer_event(conv, event, stream, entry_id)
             if result.status != "conflict":
                 break
             # Someone (an operator, the API) changed the conversation meanwhile: decide again.
@@ -122,5 +149,33 @@ class Worker:
         self.processed += 1
         if result.status == "duplicate":
             log.info("%s: event %s was already committed", event.conversation, event.event_id)
+
+    async def _customer_event(
+        self, conv: Conversation, event: InboundEvent, stream: str, entry_id: str
+    ) -> CommitResult:
+        decision = await self.decider.decide(conv, event)
+        return await self._store.commit(
+            conv, shard_stream=stream, group=GROUP, entry=entry_id,
+            dialogue=decision.dialogue,
+            profile=event.profile if event.kind != "blocked" else None,
+            transcript=decision.transcript, outbox=decision.outbox, desk=decision.desk,
+            handoff=decision.handoff, clear_unreachable=event.kind != "blocked",
+            unreachable=decision.unreachable, customer_waiting=decision.customer_waiting,
+            any_state=bool(decision.transition),  # a script already moved it on purpose
+        )
+
+    async def _desk_event(
+        self, conv: Conversation, event: InboundEvent, stream: str, entry_id: str
+    ) -> CommitResult:
+        if self.desk is None:
+            log.warning("desk event %s but no desk is configured: skipped", event.event_id)
+            return await self._store.commit(conv, shard_stream=stream, group=GROUP,
+                                            entry=entry_id, any_state=True)
+        decision = await self.desk.decide(conv, event)
+        return await self._store.commit(
+            conv, shard_stream=stream, group=GROUP, entry=entry_id, any_state=True,
+            transcript=decision.transcript, outbox=decision.outbox, desk=decision.desk,
+            owner=decision.relay_as, operator_reply=bool(decision.relay_as and decision.outbox),
+        )
 
 

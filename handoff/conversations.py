@@ -29,6 +29,9 @@ class Conversation:
     last_event: str = ""
     unreachable: str = ""
     handoffs: int = 0
+    owner: str = ""
+    banned: bool = False
+    priority: str = "normal"
 
     @classmethod
     def from_hash(cls, conv: str, raw: dict[str, str]) -> Conversation:
@@ -42,7 +45,16 @@ class Conversation:
             last_event=raw.get("last_event", ""),
             unreachable=raw.get("unreachable", ""),
             handoffs=int(raw.get("handoffs", 0)),
+            owner=raw.get("owner", ""),
+            banned=raw.get("banned") == "1",
+            priority=raw.get("handoff_priority", "normal"),
         )
+
+
+def desk_priority(priority: str, offset: int = 0) -> int:
+    """Order of desk items: urgent conversations' items first; `offset` orders kinds within."""
+    rank = PRIORITIES.index(priority) if priority in PRIORITIES else 1
+    return (len(PRIORITIES) - 1 - rank) * 10 + offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,3 +170,57 @@ class ConversationStore:
              "reason": reason[:500], "at": str(time.time())},
             maxlen=self._limits.journal_maxlen, approximate=True,
         )
+
+    async def report_to_desk(self, conv: str, text: str) -> None:
+        """A note for the operators in the conversation's topic (e.g. a failed delivery)."""
+        note = OutboundMessage(conversation=conv, text=text, lane="desk", created_at=time.time())
+        await self._redis.xadd(
+            self._keys.outbox(self._desk_channel, "desk"), {"m": note.to_json()},
+            maxlen=self._limits.outbox_maxlen, approximate=True,
+        )
+
+    async def remember_mirror(self, conv: str, desk_message: int, customer_message: int) -> None:
+        key = self._keys.mirror(conv)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, str(desk_message), str(customer_message))
+            pipe.expire(key, 7 * 24 * 3600)
+            await pipe.execute()
+
+    async def mirrored(self, conv: str, desk_message: int) -> int | None:
+        found = await self._redis.hget(self._keys.mirror(conv), str(desk_message))
+        return int(found) if found else None
+
+    async def add_tags(self, conv: str, actor: str, tags: Sequence[str]) -> str:
+        """Tags for the trainers' statistics and the card; returns them all."""
+        clean = [tag.replace(",", "")[:32] for tag in tags if tag.replace(",", "")]
+        if not clean:
+            return ""
+        joined = await self._scripts["add_tags"](
+            keys=[self._keys.conversation(conv), self._keys.journal()],
+            args=[conv, ",".join(clean), actor, time.time(), self._limits.journal_maxlen],
+        )
+        return str(joined)
+
+    async def post_desk(self, items: Sequence[OutboundMessage]) -> None:
+        """Desk bookkeeping not tied to an inbound event (SLA notes, re-queued cards)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for item in items:
+                pipe.xadd(self._keys.outbox(self._desk_channel, "desk"), {"m": item.to_json()},
+                          maxlen=self._limits.outbox_maxlen, approximate=True)
+            await pipe.execute()
+
+    async def told_position(self, conv: str) -> int:
+        told = await self._redis.hget(self._keys.conversation(conv), "told_position")
+        return int(told) if told else 0
+
+    async def set_told_position(self, conv: str, position: int) -> None:
+        await self._redis.hset(self._keys.conversation(conv), "told_position", position)
+
+    async def tell_position(self, conv: str, position: int, text: str) -> bool:
+        message = OutboundMessage(conversation=conv, text=text, created_at=time.time())
+        channel = conv.split(":", 1)[0]
+        told = await self._scripts["tell_position"](
+            keys=[self._keys.conversation(conv), self._keys.outbox(channel, "customer")],
+            args=[position, message.to_json(), self._limits.outbox_maxlen],
+        )
+        return bool(told)

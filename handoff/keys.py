@@ -20,6 +20,10 @@ class Keys:
         """Hash: state, version, dialogue JSON, profile JSON, handoff fields, last event."""
         return f"{self.prefix}{{{conv}}}:conv"
 
+    def mirror(self, conv: str) -> str:
+        """Hash: desk message id -> the customer's copy of it (to mirror operators' edits)."""
+        return f"{self.prefix}{{{conv}}}:mirror"
+
     def transcript(self, conv: str) -> str:
         """List of JSON entries (in/out/system), capped."""
         return f"{self.prefix}{{{conv}}}:transcript"
@@ -31,6 +35,10 @@ class Keys:
     def seen(self, shard: int, event_id: str) -> str:
         """Dedup marker of a platform event (update_id / event_id), kept for a TTL."""
         return f"{self.prefix}{{in:{shard}}}:seen:{event_id}"
+
+    def dead_letters(self) -> str:
+        """Stream of inbound events that failed processing again and again (for a human)."""
+        return f"{self.prefix}deadletters"
 
     def shard_lease(self, shard: int) -> str:
         return f"{self.prefix}{{in:{shard}}}:lease"

@@ -30,6 +30,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bots import metrics
 from bots.callbacks import CallbackSigner
 from bots.ratelimit import PriorityLimiter, TokenBucket
+from bots.telegram.desk.sender import DeskSender
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
 from handoff.outbox import OutboxItem, OutboxReader
@@ -70,13 +71,16 @@ class TelegramSender:
         self._overall = PriorityLimiter(TokenBucket(limits.overall_rate, limits.overall_rate,
                                                     clock=clock))
         self._lanes: dict[int, _ChatLane] = {}
+        self._buckets: dict[int, TokenBucket] = {}
         self.sent = 0
+        self.desk: DeskSender | None = None  # set when an operator desk is configured
 
     async def run(self, stop: asyncio.Event) -> None:
         await self._reader.start()
         for item in await self._reader.pending() + await self._reader.reclaim():
             await self._dispatch(item)
         last_reclaim = self._clock()
+        desk_task = asyncio.create_task(self.desk.run(stop)) if self.desk else None
         while not stop.is_set():
             for item in await self._reader.read(block_ms=500):
                 await self._dispatch(item)
@@ -85,6 +89,8 @@ class TelegramSender:
                 for item in await self._reader.reclaim():
                     await self._dispatch(item)
         await self.drain()
+        if desk_task is not None:
+            await desk_task
 
     async def drain(self) -> None:
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
@@ -92,11 +98,19 @@ class TelegramSender:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _dispatch(self, item: OutboxItem) -> None:
+        if item.lane == "desk":
+            if self.desk is None:
+                log.error("desk message for %s but no OPERATOR_CHAT_ID: dropped",
+                          item.message.conversation)
+                await self.ack(item)
+            else:
+                self.desk.enqueue(item)
+            return
         try:
             chat_id = int(item.message.peer)
         except ValueError:
             log.error("outbox entry %s: bad chat id %r", item.entry_id, item.message.peer)
-            await self._reader.ack(item)
+            await self.ack(item)
             return
         lane = self._lanes.get(chat_id)
         if lane is None:
@@ -105,7 +119,19 @@ class TelegramSender:
         if lane.task is None or lane.task.done():
             lane.task = asyncio.create_task(self._run_lane(chat_id, lane))
 
+    async def ack(self, item: OutboxItem) -> None:
+        await self._reader.ack(item)
+
     def _chat_bucket(self, chat_id: int) -> TokenBucket:
+        """The chat's budget outlives its lane: a lane ends whenever its queue drains."""
+        bucket = self._buckets.get(chat_id)
+        if bucket is None:
+            if len(self._buckets) > 10_000:  # forget chats whose budget is full again
+                self._buckets = {k: b for k, b in self._buckets.items() if not b.full()}
+            bucket = self._buckets[chat_id] = self._new_bucket(chat_id)
+        return bucket
+
+    def _new_bucket(self, chat_id: int) -> TokenBucket:
         if chat_id < 0:  # groups and supergroups share a per-minute budget
             per_minute = self.limits.per_group_per_minute
             return TokenBucket(per_minute / 60, per_minute / 60 * 3, clock=self._clock)
@@ -119,7 +145,7 @@ class TelegramSender:
             except Exception:
                 log.exception("tg:%d: unexpected failure delivering %s", chat_id, item.message.id)
             lane.queue.popleft()
-            await self._reader.ack(item)
+            await self.ack(item)
         if self._lanes.get(chat_id) is lane and not lane.queue:
             del self._lanes[chat_id]
 
@@ -148,6 +174,12 @@ class TelegramSender:
                 log.warning("tg:%d: unreachable (%s)", chat_id, exc.message)
                 metrics.OUTBOUND.labels("telegram", message.lane, "unreachable").inc()
                 await self._store.mark_unreachable(message.conversation, exc.message)
+                if message.lane == "customer" and (
+                    await self._store.load(message.conversation)
+                ).state != "bot":  # a human is on it: tell them in the topic
+                    await self._store.report_to_desk(
+                        message.conversation, f"⚠️ Не доставлено клиенту: {exc.message}"
+                    )
                 return
             except TelegramBadRequest as exc:
                 return await self._give_up(message, f"rejected: {exc.message}")
@@ -167,9 +199,34 @@ class TelegramSender:
         await self._overall.acquire(0 if item.lane == "customer" else 1)
 
     async def _send(self, chat_id: int, message: OutboundMessage) -> None:
-        markup = await self._keyboard(message)
-        await self._bot.send_message(chat_id, message.text, reply_markup=markup)
+        if message.kind == "copy":
+            copied = await self._bot.copy_message(
+                chat_id, message.params["from_chat"], message.params["message_id"]
+            )
+            await self._store.remember_mirror(
+                message.conversation, message.params["message_id"], copied.message_id
+            )
+        elif message.kind == "edit":
+            await self._edit(chat_id, message)
+        else:
+            markup = await self._keyboard(message)
+            await self._bot.send_message(chat_id, message.text, reply_markup=markup)
         self.sent += 1
+
+    async def _edit(self, chat_id: int, message: OutboundMessage) -> None:
+        target = await self._store.mirrored(message.conversation, message.params["message_id"])
+        if target is None:
+            log.info("%s: edit of a message the customer never got: ignored", message.conversation)
+            return
+        try:
+            await self._bot.edit_message_text(message.text, chat_id=chat_id, message_id=target)
+        except TelegramBadRequest as exc:
+            if "there is no text in the message" in exc.message:
+                await self._bot.edit_message_caption(
+                    chat_id=chat_id, message_id=target, caption=message.text
+                )
+            elif "not modified" not in exc.message:
+                raise
 
     async def _answer_callback(self, message: OutboundMessage) -> None:
         try:

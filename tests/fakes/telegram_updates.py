@@ -92,12 +92,38 @@ class UpdateBuilders(FakeState):
         """
         user = self.user(user_id)
         chat = self.private_chat(user)
+        content = self._media_content(
+            kind, user, caption=caption, file_name=file_name, data=data,
+            media_group_id=media_group_id, latitude=latitude, longitude=longitude,
+            phone_number=phone_number,
+        )
+        return self._incoming(chat, user, content)
+
+    def group_media_update(
+        self, chat_id: int, user_id: int, kind: str, *, thread_id: int | None = None,
+        caption: str | None = None, first_name: str = "Оператор",
+    ) -> dict[str, Any]:
+        """An operator's photo/document/... in a group (a topic message when ``thread_id``)."""
+        chat = self._group_chat(chat_id)
+        user = _person(user_id, first_name, None, None, "ru")
+        content = self._media_content(kind, user, caption=caption)
+        message = self.compose(chat, user, thread_id, content, chat.allocate_id())
+        if thread_id is not None and chat.is_forum:
+            message["is_topic_message"] = True
+        return {"message": message}
+
+    def _media_content(
+        self, kind: str, user: dict[str, Any], *, caption: str | None = None,
+        file_name: str = "document.pdf", data: bytes | None = None,
+        media_group_id: str | None = None, latitude: float = 55.751244,
+        longitude: float = 37.618423, phone_number: str = "+79991234567",
+    ) -> dict[str, Any]:
         content: dict[str, Any]
         if kind == "location":
             content = {"location": {"latitude": latitude, "longitude": longitude}}
         elif kind == "contact":
             contact = {"phone_number": phone_number, "first_name": user["first_name"]}
-            content = {"contact": {**contact, "user_id": user_id}}
+            content = {"contact": {**contact, "user_id": user["id"]}}
         elif kind in _MEDIA_EXT:
             meta: dict[str, Any] = {}
             if kind == "document":
@@ -113,7 +139,7 @@ class UpdateBuilders(FakeState):
                 content["media_group_id"] = media_group_id
         else:
             raise ValueError(f"unknown media kind {kind!r}")
-        return self._incoming(chat, user, content)
+        return content
 
     def callback_update(
         self,

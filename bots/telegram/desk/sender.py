@@ -25,7 +25,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import ReplyParameters
+from aiogram.types import MessageEntity, ReplyParameters, User
 from redis.asyncio import Redis
 
 from bots.callbacks import CallbackSigner
@@ -74,11 +74,15 @@ class DeskSender:
         self.delivered = 0
 
     def enqueue(self, item: OutboxItem) -> None:
+        if item.message.kind == "callback_answer":
+            # An operator is looking at a spinner: answer ahead of everything, unpaced.
+            priority = -1
+        else:
+            priority = int(item.message.params.get("priority", 2))
         seq = next(self._seq)
         key = item.message.params.get("coalesce")
         if key:
             self._latest[key] = seq
-        priority = int(item.message.params.get("priority", 2))
         heapq.heappush(self._heap, _Queued(priority, seq, item))
         self._wake.set()
 
@@ -135,6 +139,14 @@ class DeskSender:
         bucket.take()
 
     async def _deliver_once(self, message: OutboundMessage) -> None:
+        if message.kind == "callback_answer":
+            try:
+                await self._bot.answer_callback_query(
+                    message.callback_id, text=message.text or None, show_alert=message.alert
+                )
+            except TelegramBadRequest as exc:  # expired: nothing left to stop spinning
+                log.info("desk callback not answered: %s", exc.message)
+            return None
         if message.kind == "summary":
             return await self._post_summary()
         conv_id = message.conversation
@@ -158,9 +170,10 @@ class DeskSender:
             )
             sent_id = copied.message_id
         else:
+            text, entities = with_mentions(message.text, message.params.get("mention", []))
             sent = await self._bot.send_message(
-                place.chat_id, message.text, message_thread_id=place.thread_id,
-                reply_parameters=reply,
+                place.chat_id, text, message_thread_id=place.thread_id,
+                reply_parameters=reply, entities=entities,
             )
             sent_id = sent.message_id
         await self.topics.remember_message(conv_id, place, sent_id)
@@ -222,3 +235,18 @@ class DeskSender:
         await self._spend(self._bucket)
         sent = await self._bot.send_message(chat_id, text)
         await self._redis.hset(self._keys.desk_state(), "summary", f"{chat_id}:{sent.message_id}")
+
+
+def with_mentions(text: str, user_ids: list[int]) -> tuple[str, list[MessageEntity] | None]:
+    """Append a mention of each user (a notification for them even without a username)."""
+    if not user_ids:
+        return text, None
+    entities = []
+    for number, user_id in enumerate(user_ids, 1):
+        label = f"@{number}"
+        text += " " + label
+        entities.append(MessageEntity(
+            type="text_mention", offset=len(text.encode("utf-16-le")) // 2 - len(label),
+            length=len(label), user=User(id=user_id, is_bot=False, first_name=label),
+        ))
+    return text, entities

@@ -1,0 +1,100 @@
+"""The desk's clockwork, run by one process at a time (a Redis lease): SLA escalations and
+reminders, re-queueing the conversations of operators who went offline, optional
+auto-assignment, and queue-position updates for waiting customers (only when the position
+changed meaningfully, never a message per event)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from bots import texts
+from bots.turns import desk_bookkeeping
+from handoff.conversations import ConversationStore
+from handoff.events import OutboundMessage
+from handoff.lease import Lease
+from handoff.service import HandoffService
+
+log = logging.getLogger(__name__)
+
+
+def meaningful_change(told: int, now: int) -> bool:
+    """Tell again when the customer moved up by at least a third (and at least two places),
+    or reached the front."""
+    return now < told and (now == 1 or told - now >= max(2, told // 3))
+
+
+class DeskScheduler:
+    def __init__(
+        self, service: HandoffService, store: ConversationStore, lease: Lease, *,
+        supervisors: list[int], language: str = "ru", auto_assign: bool = False,
+        tick: float = 5.0,
+    ) -> None:
+        self._service = service
+        self._store = store
+        self._lease = lease
+        self.supervisors = supervisors
+        self.language = language
+        self.auto_assign = auto_assign
+        self.tick = tick
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if not await self._lease.acquire(stop):
+            return
+        try:
+            while not stop.is_set() and not self._lease.lost.is_set():
+                try:
+                    await self.once()
+                except Exception:
+                    log.exception("desk scheduler: a round failed")
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.tick)
+        finally:
+            await self._lease.release()
+
+    async def once(self) -> None:
+        """One round; tests call it directly with a fake clock."""
+        now = self._service.clock.now()
+        for event in await self._service.sla_due():
+            await self._sla_notice(event.kind, event.conv, event.owner, now - event.since)
+        for moved in await self._service.requeue_offline():
+            await self._desk(moved.conv, desk_bookkeeping(moved.conv, "normal"))
+        if self.auto_assign:
+            for claimed in await self._service.auto_assign(notices=self._joined):
+                await self._desk(claimed.conv, desk_bookkeeping(claimed.conv, "normal"))
+        await self._positions()
+
+    async def _sla_notice(self, kind: str, conv: str, operator: str, waited: float) -> None:
+        minutes = max(1, round(waited / 60))
+        if kind == "escalate":
+            text = f"⏰ Клиент ждёт оператора {minutes} мин. Приоритет повышен."
+            mentions = self.supervisors
+        else:
+            text = f"⏰ Клиент ждёт ответа {minutes} мин."
+            mentions = [int(operator.split(":", 1)[1])] if operator.startswith("tg:") else []
+        note = OutboundMessage(conversation=conv, text=text, lane="desk", created_at=time.time(),
+                               params={"mention": mentions, "priority": 0})
+        await self._desk(conv, [note, *desk_bookkeeping(conv, "high")[:1]])
+
+    async def _positions(self) -> None:
+        items = await self._service.queue(limit=200)
+        for item in items:
+            told = await self._store.told_position(item.conv)
+            if told and not meaningful_change(told, item.position):
+                continue
+            if not told:
+                await self._store.set_told_position(item.conv, item.position)
+                continue  # the handoff notice already said it
+            estimate = await self._service.estimate_for(item.priority, position=item.position)
+            text = texts.text("queue_update", self.language, position=item.position,
+                              minutes=max(1, round(estimate / 60)))
+            await self._store.tell_position(item.conv, item.position, text)
+
+    async def _desk(self, conv: str, items: list[OutboundMessage]) -> None:
+        await self._store.post_desk(items)
+
+    def _joined(self, conv: str, operator: str) -> list[OutboundMessage]:
+        return [OutboundMessage(conversation=conv, created_at=time.time(),
+                                text=texts.text("operator_joined_auto", self.language))]

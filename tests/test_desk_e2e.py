@@ -1,0 +1,184 @@
+"""Customer ⇄ operator through the Telegram desk: topics, cards, Take, relay both ways, close.
+
+Real aiogram, real Redis, the fake Bot API enforcing Telegram's per-chat and per-group limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bots.settings import Settings
+from bots.turns import Brain
+from tests.conftest import FAKE_TOKEN
+from tests.fakes.telegram import FakeTelegram
+from tests.telegram_harness import BotUnderTest, running_bot, wait_until
+
+DESK = -1001000000001
+CUSTOMER = 6001
+OPERATOR_A = 9101
+OPERATOR_B = 9102
+
+
+def buttons(message: dict[str, Any]) -> dict[str, str]:
+    keyboard = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+    return {b["text"]: b.get("callback_data", "") for row in keyboard for b in row}
+
+
+async def handed_off(bot: BotUnderTest) -> tuple[int, dict[str, Any]]:
+    """Ask for a person; return the topic's thread id and its card once it arrived."""
+    await bot.say(CUSTOMER, "позовите оператора", first_name="Анна", username="anna")
+    await wait_until(lambda: bot.fake.topics_of(DESK), bool, 5, "the customer's topic")
+    (thread,) = bot.fake.topics_of(DESK)
+    cards = await wait_until(
+        lambda: [m for m in bot.fake.messages_to(DESK, thread) if "Взять" in buttons(m)],
+        bool, 5, "the card",
+    )
+    return thread, cards[0]
+
+
+async def press(bot: BotUnderTest, operator: int, card: dict[str, Any], title: str,
+                name: str = "Оператор") -> dict[str, Any]:
+    return bot.fake.push_update(bot.fake.callback_update(
+        operator, buttons(card)[title], message_id=card["message_id"], chat_id=DESK,
+        first_name=name,
+    ))
+
+
+def desk_bot(settings: Settings, brain: Brain, fake: FakeTelegram) -> Any:
+    return running_bot(settings, brain, fake=fake, operator_chat_id=DESK)
+
+
+async def test_full_conversation_with_an_operator(settings: Settings, brain: Brain) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN, enforce_limits=True) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with desk_bot(settings, brain, fake) as bot:
+            thread, card = await handed_off(bot)
+            topic = bot.fake.topics_of(DESK)[thread]
+            assert "Анна" in topic["name"] and "@anna" in topic["name"] and "tg" in topic["name"]
+            assert "позовите оператора" in card["text"] and "customer_request" in card["text"]
+            notice = await wait_until(lambda: bot.texts_to(CUSTOMER),
+                                      lambda got: any("в очереди" in t for t in got), 5,
+                                      "the queue notice")
+            assert "1-й в очереди" in notice[-1]
+            told = len(notice)
+
+            await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
+            joined = await bot.wait_texts(CUSTOMER, told + 1)
+            assert "Ольга" in joined[-1]
+            await wait_until(lambda: bot.fake.messages_to(DESK, thread)[0].get("text", ""),
+                             lambda text: "ведёт Ольга" in text, 5, "the card showing the owner")
+
+            # operator -> customer, text and a photo
+            bot.fake.push_update(bot.fake.group_message_update(
+                DESK, OPERATOR_A, "Здравствуйте! Чем помочь?", thread_id=thread,
+                first_name="Ольга"))
+            bot.fake.push_update(bot.fake.group_media_update(
+                DESK, OPERATOR_A, "photo", thread_id=thread, caption="Вот схема"))
+            got = await wait_until(lambda: bot.fake.messages_to(CUSTOMER),
+                                   lambda m: len(m) >= told + 3, 5,
+                                   "the operator's messages at the customer")
+            assert got[told + 1]["text"] == "Здравствуйте! Чем помочь?"
+            assert "photo" in got[told + 2] and got[told + 2].get("caption") == "Вот схема"
+
+            # an internal note never reaches the customer
+            bot.fake.push_update(bot.fake.group_message_update(
+                DESK, OPERATOR_A, "// клиент VIP", thread_id=thread))
+
+            # customer -> topic, text and a photo; the bot stays silent while assigned
+            before = len(bot.fake.messages_to(DESK, thread))
+            await bot.say(CUSTOMER, "где мой заказ")
+            bot.fake.push_update(bot.fake.media_update(CUSTOMER, "photo", caption="чек"))
+            in_topic = await wait_until(lambda: bot.fake.messages_to(DESK, thread),
+                                        lambda m: len(m) >= before + 2, 5, "copies in the topic")
+            assert in_topic[before]["text"] == "где мой заказ" and "photo" in in_topic[before + 1]
+            await asyncio.sleep(0.2)
+            assert len(bot.fake.messages_to(CUSTOMER)) == told + 3  # no bot answer, no note
+
+            # close: the customer gets the rating keyboard and rates
+            bot.fake.push_update(bot.fake.group_message_update(
+                DESK, OPERATOR_A, "/close решено", thread_id=thread))
+            rating = await wait_until(lambda: bot.fake.messages_to(CUSTOMER),
+                                      lambda m: len(m) >= told + 4, 5, "the rating request")
+            assert set(buttons(rating[-1])) == {"1", "2", "3", "4", "5"}
+            bot.fake.push_update(bot.fake.callback_update(
+                CUSTOMER, buttons(rating[-1])["5"], message_id=rating[-1]["message_id"]))
+            await wait_until(lambda: bot.runtime.redis.hgetall(
+                bot.runtime.keys.ratings(f"tg:{OPERATOR_A}")), lambda r: r.get("5") == "1", 5,
+                "the stored rating")
+            conv = await bot.conversation(CUSTOMER)
+            assert conv.state == "bot"
+            (reply,) = await bot.exchange(CUSTOMER, "спасибо")  # the bot is back
+            assert reply
+        assert fake.limit_violations == []
+
+
+async def test_two_operators_tap_take_at_once(settings: Settings, brain: Brain) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN, enforce_limits=True) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with desk_bot(settings, brain, fake) as bot:
+            _thread, card = await handed_off(bot)
+            first = await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
+            second = await press(bot, OPERATOR_B, card, "Взять", name="Пётр")
+            answers = await bot.fake.wait_for("answerCallbackQuery", count=2)
+            by_query = {call.params["callback_query_id"]: call.params for call in answers}
+            loser = by_query[second["callback_query"]["id"]]
+            assert "уже ведёт Ольга" in loser.get("text", "")
+            assert not by_query[first["callback_query"]["id"]].get("text")
+            conv = await bot.conversation(CUSTOMER)
+            assert conv.state == "assigned" and conv.owner == f"tg:{OPERATOR_A}"
+
+
+async def test_a_deleted_topic_is_recreated(settings: Settings, brain: Brain) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with desk_bot(settings, brain, fake) as bot:
+            thread, card = await handed_off(bot)
+            await fake.execute("deleteForumTopic", {"chat_id": DESK, "message_thread_id": thread})
+            await bot.say(CUSTOMER, "ау, есть кто?")
+            topics = await wait_until(lambda: bot.fake.topics_of(DESK),
+                                      lambda t: any(k != thread for k in t), 5, "a new topic")
+            new_thread = next(k for k in topics if k != thread)
+            texts = await wait_until(
+                lambda: [m.get("text", "") for m in bot.fake.messages_to(DESK, new_thread)],
+                lambda got: "ау, есть кто?" in got, 5, "the message in the new topic")
+            assert texts
+
+
+async def test_blocked_customer_is_reported_in_the_topic(
+    settings: Settings, brain: Brain
+) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with desk_bot(settings, brain, fake) as bot:
+            thread, card = await handed_off(bot)
+            told = len(await bot.wait_texts(CUSTOMER, 2))
+            await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
+            await bot.wait_texts(CUSTOMER, told + 1)
+            fake.block_user(CUSTOMER)
+            bot.fake.push_update(bot.fake.group_message_update(
+                DESK, OPERATOR_A, "Вы здесь?", thread_id=thread))
+            reports = await wait_until(
+                lambda: [m.get("text", "") for m in bot.fake.messages_to(DESK, thread)],
+                lambda got: any("Не доставлено" in t for t in got), 5, "the delivery report")
+            assert any("blocked" in t for t in reports)
+
+
+async def test_non_forum_desk_falls_back_to_reply_threads(
+    settings: Settings, brain: Brain
+) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=False)
+        async with desk_bot(settings, brain, fake) as bot:
+            await bot.say(CUSTOMER, "позовите оператора", first_name="Анна")
+            card = (await wait_until(
+                lambda: [m for m in bot.fake.messages_to(DESK) if "Взять" in buttons(m)],
+                bool, 5, "the card in the chat"))[0]
+            told = len(await bot.wait_texts(CUSTOMER, 2))
+            await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
+            await bot.wait_texts(CUSTOMER, told + 1)
+            bot.fake.push_update(bot.fake.group_message_update(
+                DESK, OPERATOR_A, "Отвечаю в ответе на карточку", first_name="Ольга",
+                reply_to_message_id=card["message_id"]))
+            got = await bot.wait_texts(CUSTOMER, told + 2)
+            assert got[-1] == "Отвечаю в ответе на карточку"
