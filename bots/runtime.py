@@ -36,6 +36,7 @@ from bots.turns import Brain, TurnDecider
 from bots.worker import Worker, WorkerConfig
 from flows.engine import FlowEngine
 from flows.loader import load_flows
+from handoff.api import create_api_app
 from handoff.config import HandoffConfig
 from handoff.conversations import ConversationStore, Limits
 from handoff.embedded_redis import EmbeddedRedis
@@ -239,6 +240,9 @@ class Runtime:
         app = web.Application()
         app.router.add_get("/metrics", _metrics)
         app.router.add_get("/healthz", _health)
+        if self.settings.api_token is not None:
+            app.add_subapp("/api/v1", create_api_app(
+                self.handoff, self.store, token=self.settings.api_token.get_secret_value()))
         runner = web.AppRunner(app, access_log=None)
         if self.settings.telegram_mode == "webhook":
             secret = self.settings.telegram_webhook_secret

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
 

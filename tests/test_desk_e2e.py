@@ -133,7 +133,7 @@ async def test_a_deleted_topic_is_recreated(settings: Settings, brain: Brain) ->
     async with FakeTelegram(token=FAKE_TOKEN) as fake:
         fake.add_group(DESK, "Поддержка", is_forum=True)
         async with desk_bot(settings, brain, fake) as bot:
-            thread, card = await handed_off(bot)
+            thread, _card = await handed_off(bot)
             await fake.execute("deleteForumTopic", {"chat_id": DESK, "message_thread_id": thread})
             await bot.say(CUSTOMER, "ау, есть кто?")
             topics = await wait_until(lambda: bot.fake.topics_of(DESK),
