@@ -16,10 +16,13 @@ import redis.asyncio as aioredis
 from handoff.clock import FakeClock
 from handoff.config import HandoffConfig
 from handoff.conversations import Handoff
+from handoff.events import OutboundMessage
 from handoff.keys import Keys
 from handoff.scripts import Scripts
 from handoff.service import HandoffService
 
+CONV = "tg:42"
+ANN, BOB, CAT = "tg:1001", "tg:1002", "tg:1003"
 START = 1_790_000_000.0  # a fixed "now" for the fake clock (2026-09-21, a Monday, UTC)
 
 
@@ -62,3 +65,19 @@ async def journal(redis: aioredis.Redis, keys: Keys, action: str | None = None
 async def notices(redis: aioredis.Redis, keys: Keys, channel: str = "tg") -> list[dict[str, Any]]:
     return [json.loads(fields["m"]) for _id, fields in
             await redis.xrange(keys.outbox(channel, "customer"))]
+
+
+def notice(text: str, conv: str = CONV) -> OutboundMessage:
+    return OutboundMessage(conversation=conv, text=text)
+
+
+async def conversation(redis: aioredis.Redis, keys: Keys, conv: str = CONV) -> dict[str, str]:
+    return await redis.hgetall(keys.conversation(conv))  # type: ignore[no-any-return,misc]
+
+
+async def queued_and_claimed(service: HandoffService, redis: aioredis.Redis, keys: Keys,
+                             clock: FakeClock, op: str = ANN) -> None:
+    await service.set_status(op, "online")
+    await enqueue(redis, keys, CONV, clock)
+    clock.advance(30)
+    assert (await service.claim(CONV, op)).ok
