@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bots.callbacks import CallbackSigner
 from bots.desk.human import ServiceHumanSide
+from bots.desk.scheduler import DeskScheduler
 from bots.desk.templates import Templates
 from bots.desk.turns import DeskDecider
 from bots.settings import Settings
@@ -37,6 +38,7 @@ from bots.worker import Worker, WorkerConfig
 from flows.engine import FlowEngine
 from flows.loader import load_flows
 from handoff.api import create_api_app
+from handoff.clock import SYSTEM_CLOCK, Clock
 from handoff.config import HandoffConfig
 from handoff.conversations import ConversationStore, Limits
 from handoff.embedded_redis import EmbeddedRedis
@@ -78,6 +80,8 @@ class Tuning:
     """Knobs tests and benchmarks turn (production uses the defaults)."""
 
     send_limits: SendLimits = field(default_factory=SendLimits)
+    clock: Clock = SYSTEM_CLOCK  # the handoff's timers (tests move a FakeClock)
+    desk_tick: float = 5.0  # seconds between rounds of SLA checks and queue updates
 
 
 class Runtime:
@@ -95,6 +99,7 @@ class Runtime:
         self.store = ConversationStore(
             redis, self.keys, self.scripts, Limits(outbox_maxlen=settings.stream_maxlen,
                                                    journal_maxlen=settings.stream_maxlen),
+            clock=tuning.clock,
         )
         self.ingestor = Ingestor(
             redis, self.keys, self.scripts,
@@ -104,7 +109,8 @@ class Runtime:
         )
         self.owner = owner_token()
         self._signer: CallbackSigner | None = None
-        self.handoff = HandoffService(redis, self.keys, self.scripts, handoff_config(settings))
+        self.handoff = HandoffService(redis, self.keys, self.scripts, handoff_config(settings),
+                                      tuning.clock)
         self.templates = Templates(settings.templates_path)
 
     @classmethod
@@ -181,6 +187,8 @@ class Runtime:
                 runner = await self._start_ingress(bot, stop, tasks)
             if "worker" in roles:
                 tasks.append(asyncio.create_task((await self.worker()).run(stop), name="worker"))
+                if self.settings.operator_chat_id is not None:
+                    tasks.append(asyncio.create_task(self.scheduler().run(stop), name="desk"))
             if "sender" in roles:
                 sender = TelegramSender(
                     bot, OutboxReader(self.redis, self.keys, "tg", f"sender-{self.owner}"),
@@ -197,6 +205,15 @@ class Runtime:
             if runner is not None:
                 await runner.cleanup()
             await bot.session.close()
+
+    def scheduler(self) -> DeskScheduler:
+        lease = Lease(self.redis, self.scripts, self.keys.lease("desk-scheduler"),
+                      ttl=self.settings.lease_seconds, owner=self.owner)
+        return DeskScheduler(
+            self.handoff, self.store, lease, supervisors=self.settings.supervisor_ids,
+            language=self.settings.language, auto_assign=self.settings.auto_assign,
+            tick=self.tuning.desk_tick,
+        )
 
     async def _desk_sender(self, bot: Bot, sender: TelegramSender) -> DeskSender | None:
         desk_chat = self.settings.operator_chat_id

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from handoff.clock import SYSTEM_CLOCK, Clock
 from handoff.events import OutboundMessage, Profile
 from handoff.keys import Keys
 from handoff.scripts import Scripts
@@ -88,8 +89,9 @@ class Limits:
 class ConversationStore:
     def __init__(
         self, redis: Redis, keys: Keys, scripts: Scripts, limits: Limits,
-        desk_channel: str = "tg",
+        desk_channel: str = "tg", clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self._clock = clock  # state timestamps (queued_at, waiting since) follow the service's
         self._desk_channel = desk_channel  # the platform the operators' desk lives on
         self._redis = redis
         self._keys = keys
@@ -117,7 +119,7 @@ class ConversationStore:
         `any_state` skips the state and version check (desk bookkeeping that follows a
         transition made by its own script); `owner` requires that operator to own it.
         """
-        now = time.time()
+        now = self._clock.now()
         channel = conv.id.split(":", 1)[0]
         args: dict[str, Any] = {
             "conv": conv.id, "group": group, "entry": entry,

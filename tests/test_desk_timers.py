@@ -1,0 +1,152 @@
+"""The desk's clockwork on a fake clock: SLA escalation and reminders, queue-position updates,
+off-hours answers, and a desk group that migrated to a supergroup."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+from typing import Any
+
+from bots.runtime import Tuning
+from bots.settings import Settings
+from bots.turns import Brain
+from handoff.clock import FakeClock
+from tests.conftest import FAKE_TOKEN
+from tests.fakes.telegram import FakeTelegram
+from tests.telegram_harness import BotUnderTest, running_bot, wait_until
+from tests.test_desk_e2e import CUSTOMER, DESK, OPERATOR_A, buttons, handed_off, press
+
+SUPERVISOR = 9900
+
+
+def topic_texts(bot: BotUnderTest, thread: int) -> list[str]:
+    return [m.get("text", "") for m in bot.fake.messages_to(DESK, thread)]
+
+
+def mentioned(message: dict[str, Any]) -> set[int]:
+    return {e["user"]["id"] for e in message.get("entities", []) if e["type"] == "text_mention"}
+
+
+async def test_unclaimed_conversation_escalates_once_with_supervisors_mentioned(
+    settings: Settings, brain: Brain
+) -> None:
+    clock = FakeClock()
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
+                               desk_supervisors=str(SUPERVISOR), sla_unclaimed_minutes=5,
+                               tuning=Tuning(clock=clock, desk_tick=3600)) as bot:
+            thread, _card = await handed_off(bot)
+            scheduler = bot.runtime.scheduler()
+            await scheduler.once()
+            clock.advance(4 * 60)
+            await scheduler.once()
+            await asyncio.sleep(0.1)
+            assert not any("ждёт оператора" in t for t in topic_texts(bot, thread))
+            clock.advance(2 * 60)
+            await scheduler.once()
+            await scheduler.once()  # fires once only
+            alerts = await wait_until(
+                lambda: [m for m in fake.messages_to(DESK, thread)
+                         if "ждёт оператора" in m.get("text", "")], bool, 5, "the escalation")
+            await asyncio.sleep(0.1)
+            assert len([t for t in topic_texts(bot, thread) if "ждёт оператора" in t]) == 1
+            assert SUPERVISOR in mentioned(alerts[0])
+            card = await wait_until(lambda: fake.messages_to(DESK, thread)[0].get("text", ""),
+                                    lambda text: "приоритет: высокий" in text, 5,
+                                    "the card at the new priority")
+            assert card
+
+
+async def test_an_operator_is_reminded_when_the_customer_waits_for_a_reply(
+    settings: Settings, brain: Brain
+) -> None:
+    clock = FakeClock()
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
+                               sla_reply_minutes=10,
+                               tuning=Tuning(clock=clock, desk_tick=3600)) as bot:
+            thread, card = await handed_off(bot)
+            told = len(await bot.wait_texts(CUSTOMER, 2))
+            await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
+            await bot.wait_texts(CUSTOMER, told + 1)
+            await bot.say(CUSTOMER, "так что с заказом?")
+            await wait_until(lambda: topic_texts(bot, thread),
+                             lambda got: "так что с заказом?" in got, 5, "the copy")
+            clock.advance(11 * 60)
+            await bot.runtime.scheduler().once()
+            reminder = (await wait_until(
+                lambda: [m for m in fake.messages_to(DESK, thread)
+                         if "ждёт ответа" in m.get("text", "")], bool, 5, "the reminder"))[0]
+            assert OPERATOR_A in mentioned(reminder)
+
+
+async def test_waiting_customers_hear_only_meaningful_position_changes(
+    settings: Settings, brain: Brain
+) -> None:
+    customers = [6101, 6102, 6103, 6104]
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
+                               tuning=Tuning(desk_tick=3600)) as bot:
+            for customer in customers:
+                await bot.say(customer, "позовите оператора", first_name=f"К{customer}")
+            service = bot.runtime.handoff
+            queue = await wait_until(lambda: service.queue(), lambda q: len(q) == 4, 5,
+                                     "four waiting customers")
+            first, second, third, fourth = (item.conv for item in queue)
+            last = int(fourth.split(":")[1])
+            await wait_until(lambda: bot.texts_to(last),
+                             lambda got: any("4-й в очереди" in t for t in got), 5, "#4")
+            scheduler = bot.runtime.scheduler()
+            await scheduler.once()  # remembers what everyone was told
+            await service.set_status("tg:1", "online", name="Ольга")
+            before = len(bot.texts_to(last))
+            await service.claim(first, "tg:1")
+            await scheduler.once()  # 4 -> 3: not worth a message
+            await asyncio.sleep(0.1)
+            assert len(bot.texts_to(last)) == before
+            await service.claim(second, "tg:1")
+            await service.claim(third, "tg:1")
+            await scheduler.once()  # 4 -> 1: the front of the queue
+            await scheduler.once()
+            got = await bot.wait_texts(last, before + 1)
+            assert "1-й в очереди" in got[-1]
+            await asyncio.sleep(0.1)
+            assert len(bot.texts_to(last)) == before + 1
+
+
+async def test_off_hours_the_customer_is_told_when_the_team_answers(
+    settings: Settings, brain: Brain
+) -> None:
+    late = datetime(2026, 11, 23, 20, 30, tzinfo=timezone.utc).timestamp()  # 23:30 in Moscow
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
+                               business_hours="mon-sun 09:00-21:00", timezone="Europe/Moscow",
+                               tuning=Tuning(clock=FakeClock(late))) as bot:
+            await bot.say(CUSTOMER, "позовите оператора")
+            texts = await wait_until(lambda: bot.texts_to(CUSTOMER),
+                                     lambda got: any("в очереди" in t for t in got), 5,
+                                     "the handoff notice")
+            assert "не работают" in texts[-1] and "завтра в 09:00" in texts[-1]
+            assert (await bot.conversation(CUSTOMER)).state == "queued"
+
+
+async def test_the_desk_follows_a_group_upgraded_to_a_supergroup(
+    settings: Settings, brain: Brain
+) -> None:
+    new_desk = DESK - 1
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        fake.add_group(new_desk, "Поддержка", is_forum=True)
+        fake.migrate_group(DESK, new_desk)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK) as bot:
+            await bot.say(CUSTOMER, "позовите оператора")
+            cards = await wait_until(
+                lambda: [m for m in fake.messages_to(new_desk) if "Взять" in buttons(m)],
+                bool, 5, "the card in the new supergroup")
+            assert cards
+            assert await bot.runtime.redis.hget(bot.runtime.keys.desk_state(), "chat") == str(
+                new_desk)
