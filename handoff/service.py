@@ -32,6 +32,11 @@ RequeueNotices = Callable[[str], Sequence[OutboundMessage]]  # conv -> notices
 
 
 class HandoffService(Transitions):
+    """Transitions (claim, transfer, close, return_to_bot, cancel, ban, unban, reply) are
+    inherited; the methods below hand over to the component that implements and documents
+    them (operators.py, queue.py, sla.py, ratings.py), plus auto-assignment and requeueing,
+    which combine operators and claims."""
+
     def __init__(
         self, redis: Redis, keys: Keys, scripts: Scripts, config: HandoffConfig,
         clock: Clock = SYSTEM_CLOCK,
