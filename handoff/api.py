@@ -178,9 +178,9 @@ class _Api:
         conv, body = await self._target(request, ReplyBody)
         result = await self._service.reply(conv, body.operator, body.text)
         _raise_refused(result)
-        summary = await self._reader.summary(conv)
-        assert summary is not None  # it existed before and conversations are never deleted
-        return json_response(ReplyOut(conversation=summary, message_id=result.message_id))
+        return json_response(
+            ReplyOut(conversation=await self._after(conv), message_id=result.message_id)
+        )
 
     async def transfer(self, request: web.Request) -> web.Response:
         conv, body = await self._target(request, TransferBody)
@@ -214,9 +214,14 @@ class _Api:
 
     async def _done(self, conv: str, result: Transition) -> web.Response:
         _raise_refused(result)
+        return json_response(TransitionOut(conversation=await self._after(conv)))
+
+    async def _after(self, conv: str) -> ConversationSummary:
+        """The conversation as it is now (a later change may already show: that is the truth)."""
         summary = await self._reader.summary(conv)
-        assert summary is not None  # it existed before and conversations are never deleted
-        return json_response(TransitionOut(conversation=summary))
+        if summary is None:  # conversations are never deleted: only a flushed Redis gets here
+            raise RuntimeError(f"{conv} vanished right after a transition")
+        return summary
 
 
 def _listed(state: ListState, found: list[ConversationSummary]) -> web.Response:

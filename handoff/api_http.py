@@ -85,7 +85,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 # --- input ------------------------------------------------------------------------------------
 def path_id(request: web.Request, name: str, what: str) -> str:
     value = request.match_info[name]
-    if not ID_RE.match(value):
+    if not ID_RE.fullmatch(value):  # not match: `$` also matches before a final newline
         raise ApiError(400, f"bad {what} id: expected channel:id, e.g. tg:42 or api:crm")
     return value
 
