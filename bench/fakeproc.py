@@ -74,6 +74,33 @@ async def _drive(fake: Any, rate: float, seconds: float, first_chat: int) -> Run
     return summarize(rate, total, [(first_reply[c] - pushed[c]) * 1000 for c in first_reply])
 
 
+async def _handoffs(fake: Any, rate: float, count: int, first_chat: int, desk: int) -> Run:
+    """Each customer asks for a person once; latency = its card (a desk message naming the
+    customer, with the Take button) arriving - the customer's update being pushed."""
+    fake.reset_calls()
+    pushed: dict[str, float] = {}
+    start = time.perf_counter()
+    for number in range(count):
+        delay = start + number / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        name = f"C{first_chat + number}"
+        fake.push_update(fake.text_update(first_chat + number, "позовите оператора",
+                                          first_name=name))
+        pushed[name] = time.perf_counter()
+    cards: dict[str, float] = {}
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline and len(cards) < count:
+        await asyncio.sleep(0.05)
+        for call in fake.calls_of("sendMessage"):
+            if call.params.get("chat_id") != desk or "Взять" not in str(call.params):
+                continue
+            name = str(call.params.get("text", "")).split("👤 ", 1)[-1].split(" ", 1)[0]
+            if name in pushed and name not in cards:
+                cards[name] = call.at
+    return summarize(rate, count, [(cards[n] - pushed[n]) * 1000 for n in cards])
+
+
 def _child(conn: Connection, token: str) -> None:
     from tests.fakes.telegram import FakeTelegram
 
@@ -85,8 +112,14 @@ def _child(conn: Connection, token: str) -> None:
                 command = await loop.run_in_executor(None, conn.recv)
                 if command[0] == "stop":
                     return
-                _, rate, seconds, first_chat = command
-                conn.send(await _drive(fake, rate, seconds, first_chat))
+                if command[0] == "group":
+                    fake.add_group(command[1], "Поддержка", is_forum=True)
+                    conn.send(None)
+                elif command[0] == "handoffs":
+                    conn.send(await _handoffs(fake, *command[1:]))
+                else:
+                    _, rate, seconds, first_chat = command
+                    conn.send(await _drive(fake, rate, seconds, first_chat))
 
     asyncio.run(serve())
 
@@ -103,6 +136,17 @@ class FakeTelegramProcess:
     async def drive(self, rate: float, seconds: float) -> Run:
         first, self._next_chat = self._next_chat, self._next_chat + int(rate * seconds) + 1
         self._conn.send(("drive", rate, seconds, first))
+        loop = asyncio.get_running_loop()
+        run: Run = await loop.run_in_executor(None, self._conn.recv)
+        return run
+
+    def add_group(self, chat_id: int) -> None:
+        self._conn.send(("group", chat_id))
+        self._conn.recv()
+
+    async def handoffs(self, rate: float, count: int, desk: int) -> Run:
+        first, self._next_chat = self._next_chat, self._next_chat + count + 1
+        self._conn.send(("handoffs", rate, count, first, desk))
         loop = asyncio.get_running_loop()
         run: Run = await loop.run_in_executor(None, self._conn.recv)
         return run

@@ -6,6 +6,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable
 
 
@@ -39,10 +40,58 @@ class TokenBucket:
         self._refill()
         self._tokens -= 1
 
+    def give_back(self) -> None:
+        self._tokens = min(self.burst, self._tokens + 1)
+
     def pause(self, seconds: float) -> None:
         """The platform said 'retry after N': spend the budget for that long."""
         self._refill()
         self._tokens = min(self._tokens, 0.0) - seconds * self.rate
+
+
+class SlidingWindow:
+    """At most `limit` events in any `period` seconds: Telegram's rule for a group (20 a
+    minute), which allows a burst of 20 where a token bucket would space them out."""
+
+    def __init__(
+        self, limit: int, period: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        self._sent: deque[float] = deque()
+
+    def _forget(self) -> float:
+        now = self._clock()
+        while self._sent and self._sent[0] <= now - self.period:
+            self._sent.popleft()
+        return now
+
+    def delay(self) -> float:
+        now = self._forget()
+        if len(self._sent) < self.limit:
+            return 0.0
+        return self._sent[0] + self.period - now
+
+    def take(self) -> None:
+        self._sent.append(self._forget())
+
+    def give_back(self) -> None:
+        """The call failed before Telegram counted it (a 400): its slot is free again."""
+        if self._sent:
+            self._sent.pop()
+
+    def pause(self, seconds: float) -> None:
+        now = self._forget()
+        self._sent.clear()
+        self._sent.extend([now + seconds - self.period] * self.limit)
+
+    def full(self) -> bool:
+        self._forget()
+        return not self._sent
+
+
+Budget = TokenBucket | SlidingWindow
 
 
 class PriorityLimiter:

@@ -226,3 +226,11 @@ class ConversationStore:
             args=[position, message.to_json(), self._limits.outbox_maxlen],
         )
         return bool(told)
+
+    async def profiles(self, convs: Sequence[str]) -> list[Profile | None]:
+        """Several conversations' customers in one round trip (for lists such as the queue)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for conv in convs:
+                pipe.hget(self._keys.conversation(conv), "profile")
+            raw = await pipe.execute()
+        return [Profile(**json.loads(item)) if item else None for item in raw]

@@ -63,3 +63,20 @@ async def test_priority_limiter_serves_customers_before_the_desk() -> None:
     tasks += [asyncio.create_task(take(f"customer{i}", 0)) for i in range(2)]
     await asyncio.gather(*tasks)
     assert order == ["customer0", "customer1", "desk0", "desk1", "desk2"]
+
+
+def test_sliding_window_allows_twenty_a_minute_as_telegram_counts_them() -> None:
+    from bots.ratelimit import SlidingWindow
+
+    clock = Clock()
+    window = SlidingWindow(20, 60.0, clock=clock)
+    sent = []
+    for _ in range(600):  # a send attempt every 0.2 s for two minutes
+        if window.delay() == 0:
+            window.take()
+            sent.append(clock.now)
+        clock.now += 0.2
+    assert len(sent) == 40  # a burst of 20, then 20 more once the first minute has passed
+    assert all(b - a >= 60 for a, b in zip(sent, sent[20:], strict=False))
+    window.give_back()
+    assert window.delay() == 0

@@ -29,7 +29,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bots import metrics
 from bots.callbacks import CallbackSigner
-from bots.ratelimit import PriorityLimiter, TokenBucket
+from bots.ratelimit import Budget, PriorityLimiter, SlidingWindow, TokenBucket
 from bots.telegram.desk.sender import DeskSender
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
@@ -53,7 +53,7 @@ class SendLimits:
 @dataclass(slots=True)
 class _ChatLane:
     queue: deque[OutboxItem] = field(default_factory=deque)
-    bucket: TokenBucket | None = None
+    bucket: Budget | None = None
     task: asyncio.Task[None] | None = None
 
 
@@ -71,7 +71,7 @@ class TelegramSender:
         self._overall = PriorityLimiter(TokenBucket(limits.overall_rate, limits.overall_rate,
                                                     clock=clock))
         self._lanes: dict[int, _ChatLane] = {}
-        self._buckets: dict[int, TokenBucket] = {}
+        self._buckets: dict[int, Budget] = {}
         self.sent = 0
         self.desk: DeskSender | None = None  # set when an operator desk is configured
 
@@ -122,7 +122,7 @@ class TelegramSender:
     async def ack(self, item: OutboxItem) -> None:
         await self._reader.ack(item)
 
-    def _chat_bucket(self, chat_id: int) -> TokenBucket:
+    def _chat_bucket(self, chat_id: int) -> Budget:
         """The chat's budget outlives its lane: a lane ends whenever its queue drains."""
         bucket = self._buckets.get(chat_id)
         if bucket is None:
@@ -131,10 +131,10 @@ class TelegramSender:
             bucket = self._buckets[chat_id] = self._new_bucket(chat_id)
         return bucket
 
-    def _new_bucket(self, chat_id: int) -> TokenBucket:
-        if chat_id < 0:  # groups and supergroups share a per-minute budget
-            per_minute = self.limits.per_group_per_minute
-            return TokenBucket(per_minute / 60, per_minute / 60 * 3, clock=self._clock)
+    def _new_bucket(self, chat_id: int) -> Budget:
+        if chat_id < 0:  # groups and supergroups: so many per any minute
+            limit = max(1, int(self.limits.per_group_per_minute))
+            return SlidingWindow(limit, 61.0, clock=self._clock)
         return TokenBucket(self.limits.per_chat_rate, self.limits.per_chat_burst, clock=self._clock)
 
     async def _run_lane(self, chat_id: int, lane: _ChatLane) -> None:
@@ -191,7 +191,7 @@ class TelegramSender:
                 log.warning("tg:%d: %s; retry %d in %.1fs", chat_id, exc, attempts, delay)
                 await asyncio.sleep(delay)
 
-    async def _pace(self, bucket: TokenBucket, item: OutboxItem) -> None:
+    async def _pace(self, bucket: Budget, item: OutboxItem) -> None:
         wait = bucket.delay()
         if wait > 0:
             await asyncio.sleep(wait)

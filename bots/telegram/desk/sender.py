@@ -10,6 +10,7 @@ do not spend the group's message budget.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 import logging
@@ -29,7 +30,7 @@ from aiogram.types import MessageEntity, ReplyParameters, User
 from redis.asyncio import Redis
 
 from bots.callbacks import CallbackSigner
-from bots.ratelimit import TokenBucket
+from bots.ratelimit import Budget, SlidingWindow, TokenBucket
 from bots.telegram.desk.cards import CardData, card_keyboard, card_text
 from bots.telegram.desk.summary import SummarySource, summary_text
 from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
@@ -40,7 +41,7 @@ from handoff.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 
-MESSAGE_KINDS = frozenset({"text", "copy"})  # always a new message; card: new or edit
+SUMMARY_EVERY = 3.0  # seconds between two renders of the queue summary
 
 
 @dataclass(order=True)
@@ -56,6 +57,7 @@ class DeskSender:
         signer: CallbackSigner, topics: Topics, summary: SummarySource,
         ack: Callable[[OutboxItem], Awaitable[None]], *, per_minute: float = 20.0,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, concurrency: int = 4,
     ) -> None:
         self._bot = bot
         self._redis = redis
@@ -63,17 +65,37 @@ class DeskSender:
         self._store = store
         self._signer = signer
         self.topics = topics
-        self._summary = summary
+        self._snapshot = summary
         self._ack = ack
-        self._bucket = TokenBucket(per_minute / 60, 3, clock=clock)
+        # Telegram counts 20 per any minute; a second of margin for the clocks' disagreement.
+        self._bucket = SlidingWindow(max(1, int(per_minute)), 61.0, clock=clock)
+        self._clock = clock
+        self._sleep = sleep
         self._edits = TokenBucket(5, 5, clock=clock)
         self._heap: list[_Queued] = []
+        self._pending_summary: OutboxItem | None = None  # the latest summary request, waiting
+        self._spent: list[OutboxItem] = []  # superseded summary requests, to ack
+        self._pending_summary_at = -SUMMARY_EVERY
+        self._summary_task: asyncio.Task[None] | None = None
+        # A few deliveries at once, never two of one conversation: its topic stays in order.
+        self.concurrency = concurrency
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._busy: set[str] = set()
+        self._spending: dict[int, asyncio.Lock] = {}
         self._latest: dict[str, int] = {}
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self.delivered = 0
 
     def enqueue(self, item: OutboxItem) -> None:
+        if item.message.kind == "summary":
+            # One render at most every SUMMARY_EVERY seconds, whatever the queue does:
+            # rendering reads the whole queue, and operators need a glance, not a ticker.
+            if self._pending_summary is not None:
+                self._spent.append(self._pending_summary)
+            self._pending_summary = item
+            self._wake.set()
+            return
         if item.message.kind == "callback_answer":
             # An operator is looking at a spinner: answer ahead of everything, unpaced.
             priority = -1
@@ -88,28 +110,80 @@ class DeskSender:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            if not self._heap:
-                self._wake.clear()
-                waiter = asyncio.ensure_future(self._wake.wait())
-                stopper = asyncio.ensure_future(stop.wait())
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
-                stopper.cancel()
+            for spent in self._spent:
+                await self._ack(spent)
+            self._spent.clear()
+            summary_wait = self._pending_summary_at + SUMMARY_EVERY - self._clock()
+            summary_busy = self._summary_task is not None and not self._summary_task.done()
+            if self._pending_summary is not None and summary_wait <= 0 and not summary_busy:
+                item, self._pending_summary = self._pending_summary, None
+                self._pending_summary_at = self._clock()
+                # Beside the cards, not in front of them: an edit costs no message budget.
+                self._summary_task = asyncio.create_task(self._summary_once(item))
                 continue
-            queued = heapq.heappop(self._heap)
-            item = queued.item
-            key = item.message.params.get("coalesce")
+            queued = self._next_ready() if len(self._in_flight) < self.concurrency else None
+            if queued is None:
+                timeout = max(summary_wait, 0.05) if self._pending_summary is not None else None
+                await self._idle(stop, timeout)
+                continue
+            key = queued.item.message.params.get("coalesce")
             if key and self._latest.get(key) != queued.seq:
-                await self._ack(item)  # a newer render of the same thing is waiting
+                await self._ack(queued.item)  # a newer render of the same thing is waiting
                 continue
-            try:
-                await self._deliver(item)
-            except Exception:
-                log.exception("desk: %s for %s failed", item.message.kind,
-                              item.message.conversation)
-            if key and self._latest.get(key) == queued.seq:
-                del self._latest[key]
-            await self._ack(item)
+            conv = queued.item.message.conversation
+            self._busy.add(conv)
+            task = asyncio.create_task(self._deliver_queued(queued, key))
+            self._in_flight.add(task)
+            task.add_done_callback(functools.partial(self._finished, conv=conv))
+        pending = [*self._in_flight, *([self._summary_task] if self._summary_task else [])]
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _next_ready(self) -> _Queued | None:
+        """The most urgent item whose conversation has nothing in flight (order per topic)."""
+        deferred: list[_Queued] = []
+        found = None
+        while self._heap:
+            candidate = heapq.heappop(self._heap)
+            if candidate.item.message.conversation in self._busy:
+                deferred.append(candidate)
+                continue
+            found = candidate
+            break
+        for item in deferred:
+            heapq.heappush(self._heap, item)
+        return found
+
+    def _finished(self, task: asyncio.Task[None], *, conv: str) -> None:
+        self._in_flight.discard(task)
+        self._busy.discard(conv)
+        self._wake.set()
+
+    async def _deliver_queued(self, queued: _Queued, key: str | None) -> None:
+        item = queued.item
+        try:
+            await self._deliver(item)
+        except Exception:
+            log.exception("desk: %s for %s failed", item.message.kind, item.message.conversation)
+        if key and self._latest.get(key) == queued.seq:
+            del self._latest[key]
+        await self._ack(item)
+
+    async def _summary_once(self, item: OutboxItem) -> None:
+        try:
+            await self._deliver(item)
+        except Exception:
+            log.exception("desk: queue summary failed")
+        await self._ack(item)
+        self._wake.set()
+
+    async def _idle(self, stop: asyncio.Event, timeout: float | None) -> None:
+        self._wake.clear()
+        waiter = asyncio.ensure_future(self._wake.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({waiter, stopper}, timeout=timeout,
+                           return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
 
     async def _deliver(self, item: OutboxItem) -> None:
         message = item.message
@@ -122,21 +196,26 @@ class DeskSender:
                 log.warning("desk: 429, retry after %ss", exc.retry_after)
                 self._bucket.pause(exc.retry_after)
             except TelegramMigrateToChat as exc:
+                self._bucket.give_back()  # refused, so not counted by Telegram
                 await self.topics.migrate(exc.migrate_to_chat_id)
             except TelegramBadRequest as exc:
                 if THREAD_GONE not in exc.message:
                     raise
+                self._bucket.give_back()
                 await self.topics.forget(message.conversation)
             except (TelegramNetworkError, TelegramServerError) as exc:
                 log.warning("desk: %s; retrying", exc)
                 await asyncio.sleep(0.5)
         log.error("desk: gave up on %s for %s", message.kind, message.conversation)
 
-    async def _spend(self, bucket: TokenBucket) -> None:
-        wait = bucket.delay()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        bucket.take()
+    async def _spend(self, bucket: Budget) -> None:
+        # One waiter at a time per budget (FIFO, so in the order items were picked: by
+        # priority); concurrent deliveries must not all spend the same token.
+        async with self._spending.setdefault(id(bucket), asyncio.Lock()):
+            wait = bucket.delay()
+            if wait > 0:
+                await self._sleep(wait)
+            bucket.take()
 
     async def _deliver_once(self, message: OutboundMessage) -> None:
         if message.kind == "callback_answer":
@@ -218,7 +297,7 @@ class DeskSender:
 
     async def _post_summary(self) -> None:
         chat_id = await self.topics.chat_id()
-        text = summary_text(await self._summary())
+        text = summary_text(await self._snapshot())
         stored = str(await self._redis.hget(self._keys.desk_state(), "summary") or "")
         if stored and stored.startswith(f"{chat_id}:"):
             await self._spend(self._edits)

@@ -22,9 +22,10 @@ class QueueLine:
 
 @dataclass(frozen=True, slots=True)
 class DeskSnapshot:
-    queue: list[QueueLine]
+    queue: list[QueueLine]  # the first SHOWN of the queue
     assigned: int
     online: list[str]
+    queued: int = 0  # the whole queue's length
 
 
 SummarySource = Callable[[], Awaitable[DeskSnapshot]]
@@ -32,7 +33,8 @@ SummarySource = Callable[[], Awaitable[DeskSnapshot]]
 
 def summary_text(snapshot: DeskSnapshot, now: float | None = None) -> str:
     now = time.time() if now is None else now
-    lines = [f"📋 Очередь: {len(snapshot.queue)} · в работе: {snapshot.assigned}"]
+    queued = max(snapshot.queued, len(snapshot.queue))
+    lines = [f"📋 Очередь: {queued} · в работе: {snapshot.assigned}"]
     lines.append("Операторы онлайн: " + (", ".join(snapshot.online) or "нет"))
     if snapshot.queue:
         lines.append("")
@@ -40,7 +42,7 @@ def summary_text(snapshot: DeskSnapshot, now: float | None = None) -> str:
         waited = max(0, int(now - line.queued_at)) // 60
         mark = PRIORITY_MARK.get(line.priority, "🟡") + ("⏰" if line.escalated else "")
         lines.append(f"{number}. {mark} {line.name} · {line.reason} · ждёт {waited} мин")
-    if len(snapshot.queue) > SHOWN:
-        lines.append(f"… и ещё {len(snapshot.queue) - SHOWN}")
+    if queued > min(len(snapshot.queue), SHOWN):
+        lines.append(f"… и ещё {queued - min(len(snapshot.queue), SHOWN)}")
     lines.append(f"\nОбновлено {time.strftime('%H:%M:%S', time.localtime(now))}")
     return "\n".join(lines)
