@@ -61,7 +61,8 @@ async def latency(settings: Settings, brain: Brain, count: int, rate: float) -> 
     fake.add_group(DESK)
     configured = Settings(_env_file=None, **{  # type: ignore[call-arg]
         **settings.model_dump(), "telegram_api_url": fake.url, "operator_chat_id": DESK})
-    tuning = Tuning(send_limits=SendLimits(overall_rate=10_000, per_group_per_minute=1e7))
+    tuning = Tuning(send_limits=SendLimits(overall_rate=10_000, per_group_per_minute=1e7,
+                                           per_chat_rate=1e4, per_chat_burst=1e4))
     runtime = await Runtime.open(configured, brain=brain, tuning=tuning)
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run_telegram(stop, {"ingress", "worker", "sender"}))
@@ -168,7 +169,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--burst", type=int, default=300)
-    parser.add_argument("--scale", type=float, default=60.0)
+    parser.add_argument("--scale", type=float, default=20.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = load_settings()

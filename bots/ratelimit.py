@@ -91,7 +91,32 @@ class SlidingWindow:
         return not self._sent
 
 
-Budget = TokenBucket | SlidingWindow
+class Combined:
+    """Several rules at once (a group: about 1 a second, and 20 a minute)."""
+
+    def __init__(self, *budgets: TokenBucket | SlidingWindow) -> None:
+        self.budgets = budgets
+
+    def delay(self) -> float:
+        return max(budget.delay() for budget in self.budgets)
+
+    def take(self) -> None:
+        for budget in self.budgets:
+            budget.take()
+
+    def give_back(self) -> None:
+        for budget in self.budgets:
+            budget.give_back()
+
+    def pause(self, seconds: float) -> None:
+        for budget in self.budgets:
+            budget.pause(seconds)
+
+    def full(self) -> bool:
+        return all(budget.full() for budget in self.budgets)
+
+
+Budget = TokenBucket | SlidingWindow | Combined
 
 
 class PriorityLimiter:

@@ -228,6 +228,8 @@ class Runtime:
             bot, self.redis, self.keys, self.store, await self.signer(), topics,
             self.desk_snapshot, sender.ack,
             per_minute=self.tuning.send_limits.per_group_per_minute,
+            per_second=self.tuning.send_limits.per_chat_rate,
+            burst=self.tuning.send_limits.per_chat_burst,
             clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep,
         )
 

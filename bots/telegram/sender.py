@@ -29,7 +29,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bots import metrics
 from bots.callbacks import CallbackSigner
-from bots.ratelimit import Budget, PriorityLimiter, SlidingWindow, TokenBucket
+from bots.ratelimit import Budget, Combined, PriorityLimiter, SlidingWindow, TokenBucket
 from bots.telegram.desk.sender import DeskSender
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
@@ -134,7 +134,11 @@ class TelegramSender:
     def _new_bucket(self, chat_id: int) -> Budget:
         if chat_id < 0:  # groups and supergroups: so many per any minute
             limit = max(1, int(self.limits.per_group_per_minute))
-            return SlidingWindow(limit, 61.0, clock=self._clock)
+            return Combined(
+                TokenBucket(self.limits.per_chat_rate, self.limits.per_chat_burst,
+                            clock=self._clock),
+                SlidingWindow(limit, 61.0, clock=self._clock),
+            )
         return TokenBucket(self.limits.per_chat_rate, self.limits.per_chat_burst, clock=self._clock)
 
     async def _run_lane(self, chat_id: int, lane: _ChatLane) -> None:

@@ -30,11 +30,11 @@ from aiogram.types import MessageEntity, ReplyParameters, User
 from redis.asyncio import Redis
 
 from bots.callbacks import CallbackSigner
-from bots.ratelimit import Budget, SlidingWindow, TokenBucket
+from bots.ratelimit import Budget, Combined, SlidingWindow, TokenBucket
 from bots.telegram.desk.cards import CardData, card_keyboard, card_text
 from bots.telegram.desk.summary import SummarySource, summary_text
 from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
-from handoff.conversations import ConversationStore
+from handoff.conversations import Conversation, ConversationStore
 from handoff.events import OutboundMessage
 from handoff.keys import Keys
 from handoff.outbox import OutboxItem
@@ -56,6 +56,7 @@ class DeskSender:
         self, bot: Bot, redis: Redis, keys: Keys, store: ConversationStore,
         signer: CallbackSigner, topics: Topics, summary: SummarySource,
         ack: Callable[[OutboxItem], Awaitable[None]], *, per_minute: float = 20.0,
+        per_second: float = 1.0, burst: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, concurrency: int = 4,
     ) -> None:
@@ -67,8 +68,12 @@ class DeskSender:
         self.topics = topics
         self._snapshot = summary
         self._ack = ack
-        # Telegram counts 20 per any minute; a second of margin for the clocks' disagreement.
-        self._bucket = SlidingWindow(max(1, int(per_minute)), 61.0, clock=clock)
+        # Telegram: about 1 a second in any chat, and 20 in any minute in a group (a second
+        # of margin for the clocks' disagreement).
+        self._bucket = Combined(
+            TokenBucket(per_second * 0.9, burst, clock=clock),  # network jitter bunches sends
+            SlidingWindow(max(1, int(per_minute)), 61.0, clock=clock),
+        )
         self._clock = clock
         self._sleep = sleep
         self._edits = TokenBucket(5, 5, clock=clock)
@@ -233,13 +238,15 @@ class DeskSender:
             await self._spend(self._bucket)
             await self._bot.send_message(await self.topics.chat_id(), message.text)
             return None
-        conv = await self._store.load(conv_id)
+        fields: dict[str, str] = await self._redis.hgetall(  # type: ignore[assignment]
+            self._keys.conversation(conv_id))
+        conv = Conversation.from_hash(conv_id, fields)
         if message.kind == "topic":
             await self._spend(self._edits)
             return await self.topics.show_state(conv_id, conv.profile, conv.state)
-        place = await self.topics.place(conv_id, conv.profile, conv.state)
+        place = await self.topics.place(conv_id, conv.profile, conv.state, known=fields)
         if message.kind == "card":
-            return await self._post_card(conv_id, place)
+            return await self._post_card(conv, fields, place)
         await self._spend(self._bucket)
         reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
         if message.kind == "copy":
@@ -258,10 +265,8 @@ class DeskSender:
         await self.topics.remember_message(conv_id, place, sent_id)
         return None
 
-    async def _post_card(self, conv_id: str, place: Place) -> None:
-        conv_key = self._keys.conversation(conv_id)
-        fields: dict[str, str] = await self._redis.hgetall(conv_key)  # type: ignore[assignment]
-        conv = await self._store.load(conv_id)
+    async def _post_card(self, conv: Conversation, fields: dict[str, str], place: Place) -> None:
+        conv_id, conv_key = conv.id, self._keys.conversation(conv.id)
         owner = fields.get("owner", "")
         owner_name = ""
         if owner:

@@ -49,33 +49,52 @@ class Topics:
         self._redis = redis
         self._keys = keys
         self._configured_chat = configured_chat
+        # Remembered in memory too: these change only on a migration, which every process
+        # learns about from Telegram's own error on its next post.
+        self._chat: int | None = None
+        self._forum: bool | None = None
 
     async def chat_id(self) -> int:
-        stored = await self._redis.hget(self._keys.desk_state(), "chat")
-        return int(stored) if stored else self._configured_chat
+        if self._chat is None:
+            stored = await self._redis.hget(self._keys.desk_state(), "chat")
+            self._chat = int(stored) if stored else self._configured_chat
+        return self._chat
 
     async def migrate(self, new_chat: int) -> None:
         log.warning("desk group migrated to supergroup %d", new_chat)
         await self._redis.hset(self._keys.desk_state(), mapping={"chat": new_chat})
         await self._redis.hdel(self._keys.desk_state(), "forum")
+        self._chat, self._forum = new_chat, None
 
     async def is_forum(self, chat_id: int) -> bool:
+        if self._forum is not None:
+            return self._forum
         cached = await self._redis.hget(self._keys.desk_state(), "forum")
         if cached is not None:
-            return cached == "1"
+            self._forum = cached == "1"
+            return self._forum
         chat = await self._bot.get_chat(chat_id)
         forum = bool(chat.is_forum)
         if not forum:
             log.warning("desk chat %d is not a forum: using reply threads", chat_id)
         await self._redis.hset(self._keys.desk_state(), "forum", "1" if forum else "0")
+        self._forum = forum
         return forum
 
-    async def place(self, conv: str, profile: Profile | None, state: str) -> Place:
-        """The conversation's topic, created when it has none (or a fallback anchor)."""
+    async def place(
+        self, conv: str, profile: Profile | None, state: str,
+        known: dict[str, str] | None = None,
+    ) -> Place:
+        """The conversation's topic, created when it has none (or a fallback anchor).
+
+        `known`: the conversation's hash when the caller just read it (saves a round trip).
+        """
         chat_id = await self.chat_id()
         conv_key = self._keys.conversation(conv)
-        stored = await self._redis.hmget(conv_key, ["topic", "anchor"])
-        topic, anchor = str(stored[0] or ""), str(stored[1] or "")
+        if known is None:
+            stored = await self._redis.hmget(conv_key, ["topic", "anchor"])
+            known = {"topic": str(stored[0] or ""), "anchor": str(stored[1] or "")}
+        topic, anchor = known.get("topic", ""), known.get("anchor", "")
         if topic and topic.startswith(f"{chat_id}:"):
             return Place(chat_id, thread_id=int(topic.split(":", 1)[1]))
         if anchor and anchor.startswith(f"{chat_id}:"):
