@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bots.callbacks import CallbackSigner
 from bots.desk.human import ServiceHumanSide
+from bots.desk.notices import CustomerNotices
 from bots.desk.scheduler import DeskScheduler
 from bots.desk.templates import Templates
 from bots.desk.turns import DeskDecider
@@ -162,7 +163,8 @@ class Runtime:
         human = ServiceHumanSide(self.handoff, self.settings.language)
         worker = Worker(
             self.redis, self.keys, self.scripts, self.store,
-            TurnDecider(self.brain, signer, human),
+            TurnDecider(self.brain, signer, human,
+                        desk=self.settings.operator_chat_id is not None),
             WorkerConfig(
                 shards=self.settings.ingest_shards, lease_ttl=self.settings.lease_seconds
             ),
@@ -268,7 +270,8 @@ class Runtime:
         app.router.add_get("/healthz", _health)
         if self.settings.api_token is not None:
             app.add_subapp("/api/v1", create_api_app(
-                self.handoff, self.store, token=self.settings.api_token.get_secret_value()))
+                self.handoff, self.store, token=self.settings.api_token.get_secret_value(),
+                notices=CustomerNotices(self.settings.language)))
         runner = web.AppRunner(app, access_log=None)
         if self.settings.telegram_mode == "webhook":
             secret = self.settings.telegram_webhook_secret

@@ -57,11 +57,13 @@ class HumanSide(Protocol):
 
 class TurnDecider:
     def __init__(
-        self, brain: Brain, signer: CallbackSigner, human: HumanSide | None = None
+        self, brain: Brain, signer: CallbackSigner, human: HumanSide | None = None, *,
+        desk: bool = False,
     ) -> None:
         self.brain = brain
         self._signer = signer
         self._human = human
+        self._desk = desk  # an operator desk exists to show cards and relay messages to
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> Decision:
         decision = Decision()
@@ -93,15 +95,18 @@ class TurnDecider:
         if (command == "/cancel" and conv.state == "queued" and self._human is not None
                 and await self._human.cancel_wait(conv.id)):
             decision.transition = "cancel"
-            decision.desk.extend(desk_bookkeeping(conv.id, conv.priority))
+            if self._desk:
+                decision.desk.extend(desk_bookkeeping(conv.id, conv.priority))
             return
-        if event.kind in ("text", "command", "media"):
+        if event.kind not in ("text", "command", "media"):
+            return
+        decision.customer_waiting = True  # the reply timer runs for any human side
+        if self._desk:
             decision.desk.append(OutboundMessage(
                 conversation=conv.id, kind="copy", lane="desk", created_at=time.time(),
                 params={"from_chat": event.chat_id, "message_id": event.message_id,
                         "priority": desk_priority(conv.priority, 2), "album": event.album},
             ))
-            decision.customer_waiting = True
 
     async def _rating(self, conv: Conversation, event: InboundEvent, decision: Decision) -> bool:
         """The 1-5 buttons sent after a close: stored against the handoff and its operator."""
@@ -175,9 +180,10 @@ class TurnDecider:
             if self._human is not None:
                 extra = await self._human.handoff_notice(conv.id, result.handoff.priority)
                 notice_text = f"{notice_text} {extra}".strip()
-            decision.desk.extend(
-                desk_bookkeeping(conv.id, result.handoff.priority, new=True)
-            )
+            if self._desk:
+                decision.desk.extend(
+                    desk_bookkeeping(conv.id, result.handoff.priority, new=True)
+                )
             decision.handoff = Handoff(
                 reason=result.handoff.reason, priority=result.handoff.priority,
                 tags=tuple(result.handoff.tags),

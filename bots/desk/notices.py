@@ -1,0 +1,30 @@
+"""What the customer is told when a human side action changes their conversation; one place
+for the desk and the HTTP API alike."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from bots import texts
+from handoff.events import OutboundMessage, OutButton
+
+
+class CustomerNotices:
+    def __init__(self, language: str = "ru") -> None:
+        self.language = language
+
+    def joined(self, conv: str, operator: str, name: str = "") -> Sequence[OutboundMessage]:
+        text = (texts.text("operator_joined", self.language, name=name) if name
+                else texts.text("operator_joined_auto", self.language))
+        return [OutboundMessage(conversation=conv, text=text, created_at=time.time())]
+
+    def closed(self, conv: str) -> Sequence[OutboundMessage]:
+        """The 1-5 rating keyboard (its buttons come back as `rate:N` payloads)."""
+        row = tuple(OutButton(title=str(score), payload=f"rate:{score}") for score in range(1, 6))
+        return [OutboundMessage(conversation=conv, text=texts.text("closed_rate", self.language),
+                                buttons=(row,), created_at=time.time())]
+
+    def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]:
+        return [OutboundMessage(conversation=conv, created_at=time.time(),
+                                text=texts.text("back_to_bot", self.language))]

@@ -1,0 +1,41 @@
+"""The HTTP API mounted in the running bot: an integration takes a customer and answers."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from bots.settings import Settings
+from bots.turns import Brain
+from tests.telegram_harness import running_bot, wait_until
+
+CUSTOMER = 6501
+TOKEN = "api-s3cret"
+
+
+async def test_an_integration_claims_and_replies_through_the_api(
+    settings: Settings, brain: Brain
+) -> None:
+    async with running_bot(settings, brain, api_token=TOKEN) as bot:
+        await bot.say(CUSTOMER, "позовите оператора")
+        await wait_until(lambda: bot.conversation(CUSTOMER), lambda c: c.state == "queued", 5,
+                         "the handoff")
+        told = len(await bot.wait_texts(CUSTOMER, 2))
+        base = f"http://127.0.0.1:{settings.http_port}/api/v1"
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/queue") as anonymous:
+                assert anonymous.status == 401
+            async with http.get(f"{base}/queue", headers=auth) as queue:
+                assert queue.status == 200
+                assert (await queue.json())["items"][0]["conversation"]["id"] == f"tg:{CUSTOMER}"
+            async with http.post(f"{base}/operators/api:crm/status", headers=auth,
+                                 json={"status": "online", "name": "CRM"}) as status:
+                assert status.status == 200
+            async with http.post(f"{base}/conversations/tg:{CUSTOMER}/claim", headers=auth,
+                                 json={"operator": "api:crm"}) as claim:
+                assert claim.status == 200
+            async with http.post(f"{base}/conversations/tg:{CUSTOMER}/reply", headers=auth,
+                                 json={"operator": "api:crm", "text": "Ответ из CRM"}) as reply:
+                assert reply.status == 200
+        got = await bot.wait_texts(CUSTOMER, told + 2)
+        assert "оператор" in got[told].lower() and got[told + 1] == "Ответ из CRM"
