@@ -55,6 +55,15 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ru": "Хорошо, отменил ожидание оператора. Чем ещё помочь?",
         "en": "OK, I cancelled the wait for an operator. How else can I help?",
     },
+    "ask_comment": {
+        "ru": "Спасибо за оценку! Если хотите, напишите одним сообщением, что было хорошо "
+        "или что нам улучшить.",
+        "en": "Thank you! If you like, tell us in one message what went well or what to improve.",
+    },
+    "comment_thanks": {
+        "ru": "Спасибо, передам команде!",
+        "en": "Thank you, I'll pass it on to the team!",
+    },
     "rating_thanks": {
         "ru": "Спасибо за оценку!",
         "en": "Thank you for the rating!",

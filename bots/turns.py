@@ -42,6 +42,8 @@ class Decision:
     handoff: Handoff | None = None
     unreachable: str = ""
     customer_waiting: bool = False  # the customer wrote to a human who has not answered yet
+    flag: str = ""  # a conversation flag to set (comment_pending)
+    unflag: str = ""
     transition: str = ""  # done by a handoff script before the commit (e.g. "cancel")
 
 
@@ -53,6 +55,8 @@ class HumanSide(Protocol):
     async def cancel_wait(self, conv: str) -> bool: ...
 
     async def rate(self, conv: str, score: int) -> bool: ...
+
+    async def comment(self, conv: str, text: str) -> bool: ...
 
 
 class TurnDecider:
@@ -81,6 +85,12 @@ class TurnDecider:
             return decision  # a human owns this conversation: the bot never answers
         if event.kind == "button" and await self._rating(conv, event, decision):
             return decision
+        if conv.comment_pending:
+            decision.unflag = "comment_pending"
+            if event.kind == "text" and self._human is not None \
+                    and await self._human.comment(conv.id, event.text[:MAX_TEXT]):
+                self._tell(event, decision, texts.text("comment_thanks", self.brain.language))
+                return decision
         turn = await self._turn(event, decision)
         if turn is None:
             return decision
@@ -121,13 +131,15 @@ class TurnDecider:
             decision.outbox[-1] = self._callback_answer(
                 event, texts.text("rating_thanks", self.brain.language)
             )
+            self._tell(event, decision, texts.text("ask_comment", self.brain.language))
+            decision.flag = "comment_pending"
             decision.transcript[0]["text"] = f"[rating] {score}"
         return True
 
     async def _turn(self, event: InboundEvent, decision: Decision) -> Turn | None:
         language = self.brain.language
         if event.kind == "media":
-            decision.outbox.append(self._say(event, texts.text("non_text", language)))
+            self._tell(event, decision, texts.text("non_text", language))
             return None
         if event.kind == "button":
             try:
@@ -199,6 +211,11 @@ class TurnDecider:
             conversation=event.conversation, text=reply.text, buttons=rows,
             created_at=time.time(), meta=meta,
         )
+
+    def _tell(self, event: InboundEvent, decision: Decision, text: str) -> None:
+        """A system reply: sent, and kept in the transcript like any other."""
+        decision.outbox.append(self._say(event, text))
+        decision.transcript.append({"at": time.time(), "dir": "out", "text": text})
 
     def _say(
         self, event: InboundEvent, text: str, meta: dict[str, Any] | None = None

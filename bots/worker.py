@@ -162,6 +162,7 @@ class Worker:
             handoff=decision.handoff, clear_unreachable=event.kind != "blocked",
             unreachable=decision.unreachable, customer_waiting=decision.customer_waiting,
             any_state=bool(decision.transition),  # a script already moved it on purpose
+            flag=decision.flag, unflag=decision.unflag,
         )
 
     async def _desk_event(

@@ -33,6 +33,7 @@ class Conversation:
     owner: str = ""
     banned: bool = False
     priority: str = "normal"
+    comment_pending: bool = False  # the customer rated and may now add a comment
 
     @classmethod
     def from_hash(cls, conv: str, raw: dict[str, str]) -> Conversation:
@@ -49,6 +50,7 @@ class Conversation:
             owner=raw.get("owner", ""),
             banned=raw.get("banned") == "1",
             priority=raw.get("handoff_priority", "normal"),
+            comment_pending=raw.get("comment_pending") == "1",
         )
 
 
@@ -113,6 +115,7 @@ class ConversationStore:
         desk: Sequence[OutboundMessage] = (), handoff: Handoff | None = None,
         clear_unreachable: bool = False, unreachable: str = "", any_state: bool = False,
         owner: str = "", customer_waiting: bool = False, operator_reply: bool = False,
+        flag: str = "", unflag: str = "",
     ) -> CommitResult:
         """Commit one processed event (see commit_turn.lua).
 
@@ -138,6 +141,10 @@ class ConversationStore:
             args["unreachable"] = unreachable
         if owner:
             args["owner"] = owner
+        if flag:
+            args["flag"] = flag
+        if unflag:
+            args["unflag"] = unflag
         if dialogue is not None:
             args["dialogue"] = json.dumps(dialogue, ensure_ascii=False)
         if profile is not None:

@@ -6,6 +6,7 @@ Real aiogram, real Redis, the fake Bot API enforcing Telegram's per-chat and per
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from bots.settings import Settings
@@ -108,6 +109,11 @@ async def test_full_conversation_with_an_operator(settings: Settings, brain: Bra
                 "the stored rating")
             conv = await bot.conversation(CUSTOMER)
             assert conv.state == "bot"
+            (thanks,) = await bot.exchange(CUSTOMER, "Ольга всё быстро решила")  # the comment
+            assert "Спасибо" in thanks
+            history = await bot.runtime.redis.lrange(
+                bot.runtime.keys.history(f"tg:{CUSTOMER}"), -1, -1)
+            assert json.loads(history[0])["comment"] == "Ольга всё быстро решила"
             (reply,) = await bot.exchange(CUSTOMER, "спасибо")  # the bot is back
             assert reply
         assert fake.limit_violations == []

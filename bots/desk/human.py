@@ -30,6 +30,9 @@ class ServiceHumanSide:
     async def rate(self, conv: str, score: int) -> bool:
         return (await self._service.rate(conv, score)).ok
 
+    async def comment(self, conv: str, text: str) -> bool:
+        return (await self._service.comment(conv, text)).ok
+
 
 def _when(opens: datetime, now: datetime) -> str:
     local = opens.astimezone(opens.tzinfo)

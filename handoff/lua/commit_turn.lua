@@ -6,7 +6,8 @@
 -- KEYS[7] desk outbox stream, KEYS[8] waiting zset
 -- ARGV[1] JSON: conv, group, entry, version (-1: any), state ('*': any), owner?, dialogue?,
 --   profile?, now, transcript[], transcript_max, outbox[], desk[], outbox_maxlen, journal_maxlen,
---   customer_waiting? (the customer wrote to a human), operator_reply?,
+--   customer_waiting? (the customer wrote to a human), operator_reply?, flag?/unflag? (a
+--   conversation flag such as comment_pending to set or clear),
 --   clear_unreachable?, unreachable? (reason),
 --   handoff? {reason, priority, tags, score, notice}
 local a = cjson.decode(ARGV[1])
@@ -37,6 +38,8 @@ if a.dialogue then redis.call('HSET', KEYS[1], 'dialogue', a.dialogue) end
 if a.profile then redis.call('HSET', KEYS[1], 'profile', a.profile) end
 if a.clear_unreachable then redis.call('HDEL', KEYS[1], 'unreachable') end
 if a.unreachable then redis.call('HSET', KEYS[1], 'unreachable', a.unreachable) end
+if a.flag then redis.call('HSET', KEYS[1], a.flag, '1') end
+if a.unflag then redis.call('HDEL', KEYS[1], a.unflag) end
 
 for _, entry in ipairs(a.transcript) do
   redis.call('RPUSH', KEYS[2], entry)
