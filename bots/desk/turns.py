@@ -4,34 +4,54 @@ Transitions (take, close, transfer, ...) are the handoff service's scripts; what
 them for this event (relaying, notes, desk notices) is committed with the event's ack. Relays
 to the customer are committed only while the sender owns the conversation (the commit script
 checks the owner), so two operators can never both answer.
+
+What reaches the customer from a topic: the owner's messages and media (copied), their edits
+(mirrored on the customer's copy) and `/t` templates. Never: commands (known or not), notes
+(`/note`, lines or captions starting with `!` or `//`), anything from an operator who does not
+own the conversation (they are told who does), anything while the customer is with the bot.
+Refusals of a card button are shown as the button's alert only, so a second tap on «Взять»
+does not spend the group's 20 messages a minute on a line in the topic.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bots import texts
 from bots.callbacks import CallbackSigner, ForgedCallback
-from bots.desk.commands import Command, is_note, parse_command
+from bots.desk.commands import Command, command_hint, is_note, parse_command
 from bots.desk.templates import TemplateError, Templates
 from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
 from handoff.conversations import Conversation, ConversationStore
 from handoff.events import InboundEvent, OutboundMessage, OutButton
-from handoff.service import HandoffService, Transition
+from handoff.service import HandoffService, Operator, Transition
 
 log = logging.getLogger(__name__)
 
+STATE_RU = {"bot": "с ботом", "queued": "в очереди", "assigned": "в работе"}
 REFUSALS = {
     "taken": "Разговор уже ведёт {owner}.",
     "capacity": "У вас максимум разговоров: закройте один, чтобы взять новый.",
     "offline": "Вы офлайн: /online, чтобы брать разговоры.",
-    "wrong_state": "Сейчас это сделать нельзя: разговор в состоянии «{state}».",
+    "wrong_state": "Сейчас это сделать нельзя: разговор {state}.",
     "not_owner": "Разговор ведёт {owner}.",
     "unknown_operator": "Оператор не найден.",
+    "version": "Разговор только что изменился: повторите, пожалуйста.",
 }
+# In a transfer the capacity, status and identity checked are the target's, not the sender's.
+TRANSFER_REFUSALS = {
+    **REFUSALS,
+    "capacity": "У {target} нет свободных мест ({detail}): выберите другого — /transfer.",
+    "offline": "{target} офлайн: выберите другого — /transfer.",
+    "unknown_operator": "Оператор {target} не найден.",
+    "same_operator": "Разговор и так у вас.",
+    "wrong_state": "Передать можно только разговор в работе, а этот {state}.",
+}
+PREVIEW = 60  # characters of each template shown by /templates
 
 
 @dataclass(slots=True)
@@ -54,13 +74,19 @@ def desk_item(conv: str, kind: str, text: str = "", **params: Any) -> OutboundMe
 class DeskDecider:
     def __init__(
         self, service: HandoffService, store: ConversationStore, signer: CallbackSigner,
-        templates: Templates, language: str = "ru",
+        templates: Templates, language: str = "ru", *, supervisors: Iterable[str] = (),
+        bot_username: str = "",
     ) -> None:
         self._service = service
         self._store = store
         self._signer = signer
         self.templates = templates
         self.language = language
+        # Operator ids ("tg:123") who may close, transfer, return or ban conversations that
+        # others own (a stuck conversation of an operator who left, a trainer stepping in).
+        self.supervisors = frozenset(supervisors)
+        # Our @username: a command addressed to another bot in the group is not for us.
+        self.bot_username = bot_username.lstrip("@")
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> DeskDecision:
         decision = DeskDecision()
@@ -74,7 +100,7 @@ class DeskDecider:
             self._edit(conv, event, decision)
         elif event.kind == "desk_text" and (command := parse_command(event.text)):
             await self._command(conv, event, command, decision)
-        elif event.kind == "desk_text" and is_note(event.text):
+        elif is_note(event.text):  # a text, or a photo for colleagues captioned "// ..."
             decision.transcript.append(_entry(event, "note"))
         elif conv.id.startswith("desk:"):
             pass  # chatter in the General topic is not for any customer
@@ -87,16 +113,18 @@ class DeskDecider:
                      ) -> None:
         operator = event.actor
         if conv.state == "queued":  # writing in a waiting topic takes it
-            if not await self._transition(conv.id, self._service.claim(conv.id, operator,
-                                          notices=self._joined(conv.id, event)), decision):
+            if not await self._transition(conv, self._service.claim(
+                    conv.id, operator, notices=self._joined(conv.id, event)), event, decision):
                 return
         elif conv.state != "assigned":
-            decision.desk.append(desk_item(conv.id, "text", "Разговор сейчас с ботом: "
-                                           "нажмите «Взять» в карточке или /take."))
+            why = "клиент заблокирован (/unban)" if conv.banned else (
+                "клиент сейчас с ботом; написать ему можно, когда он снова позовёт оператора")
+            decision.desk.append(desk_item(conv.id, "text", f"Не отправлено: {why}."))
             return
         elif conv.owner != operator:
-            decision.desk.append(desk_item(conv.id, "text", REFUSALS["not_owner"].format(
-                owner=conv.owner)))
+            owner = await self._operator_name(conv.owner)
+            decision.desk.append(desk_item(
+                conv.id, "text", f"Не отправлено: разговор ведёт {owner}."))
             return
         decision.relay_as = operator
         decision.transcript.append(_entry(event, "out"))
@@ -107,9 +135,13 @@ class DeskDecider:
         ))
 
     def _edit(self, conv: Conversation, event: InboundEvent, decision: DeskDecision) -> None:
-        if conv.state != "assigned" or conv.owner != event.actor or is_note(event.text):
+        """The owner edited a message: the customer's copy shows the new text. Edits of
+        notes and commands are skipped (their originals never reached the customer)."""
+        if (conv.state != "assigned" or conv.owner != event.actor or is_note(event.text)
+                or parse_command(event.text) is not None or not event.text):
             return
         decision.relay_as = event.actor
+        decision.transcript.append({**_entry(event, "out"), "edit_of": event.message_id})
         decision.outbox.append(OutboundMessage(
             conversation=conv.id, kind="edit", text=event.text, created_at=time.time(),
             params={"message_id": event.message_id},
@@ -137,105 +169,191 @@ class DeskDecider:
             return
         before = len(decision.desk)
         await self._command(conv, event, command, decision)
-        refusal = next((m.text for m in decision.desk[before:] if m.params.get("refusal")), "")
-        decision.desk.append(_answer(event, refusal, alert=bool(refusal)))
+        refusals = [m for m in decision.desk[before:] if m.params.get("refusal")]
+        decision.desk = [m for m in decision.desk if not m.params.get("refusal")]
+        text = refusals[0].text if refusals else ""
+        decision.desk.append(_answer(event, text, alert=bool(text)))
 
     async def _command(self, conv: Conversation, event: InboundEvent, command: Command,
                        decision: DeskDecision) -> None:
-        handler = getattr(self, f"_cmd_{command.name}", None)
-        if handler is None:
+        if command.bot and self.bot_username and command.bot.lower() != self.bot_username.lower():
+            return  # "/close@other_bot": another bot's command, not ours to answer or relay
+        if not command.known:
+            # Never relayed (a typo like /clsoe must not reach the customer): say what exists.
+            decision.desk.append(desk_item(conv.id, "text", command_hint(command.name)))
             return
         if conv.id.startswith("desk:") and command.name not in DESK_WIDE:
             decision.desk.append(desk_item(conv.id, "text",
                                            f"/{command.name} работает в топике клиента."))
             return
+        handler = getattr(self, f"_cmd_{command.name}")
         await handler(conv, event, command, decision)
 
     async def _cmd_take(self, conv: Conversation, event: InboundEvent, command: Command,
                         decision: DeskDecision) -> None:
-        await self._transition(conv.id, self._service.claim(
-            conv.id, event.actor, notices=self._joined(conv.id, event)), decision)
+        await self._transition(conv, self._service.claim(
+            conv.id, event.actor, notices=self._joined(conv.id, event)), event, decision)
 
     async def _cmd_close(self, conv: Conversation, event: InboundEvent, command: Command,
                          decision: DeskDecision) -> None:
-        await self._transition(conv.id, self._service.close(
-            conv.id, event.actor, reason=command.args, notices=[self._rating_prompt(conv.id)]),
-            decision)
+        """`/close [reason]`. The customer of an assigned conversation gets the rating
+        keyboard; one still queued (nobody talked to them) is told they are back with the
+        bot, since there is nothing to rate."""
+        notice = (self._rating_prompt(conv.id) if conv.state == "assigned"
+                  else self._back_to_bot(conv.id))
+        await self._transition(conv, self._service.close(
+            conv.id, event.actor, reason=command.args, force=self._force(event),
+            notices=[notice]), event, decision)
 
     async def _cmd_bot(self, conv: Conversation, event: InboundEvent, command: Command,
                        decision: DeskDecision) -> None:
-        notice = OutboundMessage(conversation=conv.id, created_at=time.time(),
-                                 text=texts.text("back_to_bot", self.language))
-        await self._transition(conv.id, self._service.return_to_bot(
-            conv.id, event.actor, notices=[notice]), decision)
+        await self._transition(conv, self._service.return_to_bot(
+            conv.id, event.actor, reason=command.args, force=self._force(event),
+            notices=[self._back_to_bot(conv.id)]), event, decision)
 
     async def _cmd_transfer(self, conv: Conversation, event: InboundEvent, command: Command,
                             decision: DeskDecision) -> None:
-        target = command.words[0] if command.words else ""
-        if not target:
-            decision.desk.append(desk_item(conv.id, "text", await self._transfer_help(conv.id)))
+        """`/transfer @username [reason]`, `/transfer queue [reason]`; bare: who is online."""
+        words = command.args.split(maxsplit=1)
+        if not words:
+            decision.desk.append(desk_item(conv.id, "text", await self._transfer_help(event)))
             return
-        to = None if target in ("queue", "очередь") else await self._operator_id(target)
-        if to == "":
-            decision.desk.append(desk_item(conv.id, "text", f"Оператор {target} не найден.",
-                                           refusal=True))
+        target, reason = words[0], words[1] if len(words) > 1 else ""
+        to: str | None = None
+        notices: list[OutboundMessage] = []
+        name = "очередь"
+        if target.lower() not in ("queue", "очередь"):
+            found = await self._find_operator(target)
+            if found is None:
+                decision.desk.append(desk_item(conv.id, "text", TRANSFER_REFUSALS[
+                    "unknown_operator"].format(target=target), refusal=True))
+                return
+            to, name = found.id, found.name or found.id
+            joined = texts.text("operator_joined", self.language, name=name.split()[0])
+            notices = [OutboundMessage(conversation=conv.id, text=joined, created_at=time.time())]
+        result = await self._transition(conv, self._service.transfer(
+            conv.id, event.actor, to, reason=reason, force=self._force(event), notices=notices),
+            event, decision, refusals=TRANSFER_REFUSALS, target=name)
+        if not result:
             return
-        await self._transition(conv.id, self._service.transfer(conv.id, event.actor, to),
-                               decision)
+        if to is None:
+            decision.desk.append(desk_item(conv.id, "text", "↩️ Разговор вернулся в очередь."))
+        else:
+            # A mention notifies the new owner even if they muted the group.
+            mention = [int(to.split(":", 1)[1])] if to.startswith("tg:") else []
+            decision.desk.append(desk_item(
+                conv.id, "text", f"↪️ {event.profile.display_name} передаёт разговор: {name}.",
+                mention=mention))
 
     async def _cmd_ban(self, conv: Conversation, event: InboundEvent, command: Command,
                        decision: DeskDecision) -> None:
-        await self._transition(conv.id, self._service.ban(
-            conv.id, event.actor, reason=command.args or "banned from the desk"), decision)
+        """`/ban [reason]`: the handoff (if any) ends, and until /unban the customer's messages
+        are only recorded in the transcript: no bot answer, nothing relayed to the topic, and
+        the customer is not told. A ban is for spam and abuse: relaying it would spend the desk
+        group's 20 messages a minute on the one customer everyone agreed to ignore, starving
+        the others, and an answer invites more. Nothing is lost: the transcript (API, and the
+        card's last messages, re-rendered on /unban) keeps every message."""
+        reason = command.args or "заблокирован из desk"
+        if await self._transition(conv, self._service.ban(
+                conv.id, event.actor, reason=reason, force=self._force(event)), event, decision):
+            decision.desk.append(desk_item(
+                conv.id, "text", f"⛔ Клиент заблокирован: {reason}. Его сообщения сохраняются в "
+                "истории, но сюда не приходят, и бот ему не отвечает. /unban — разблокировать."))
 
     async def _cmd_unban(self, conv: Conversation, event: InboundEvent, command: Command,
                          decision: DeskDecision) -> None:
-        await self._transition(conv.id, self._service.unban(conv.id, event.actor), decision)
+        result = await self._service.unban(conv.id, event.actor, reason=command.args)
+        if not result.ok and result.detail == "not banned":
+            decision.desk.append(desk_item(conv.id, "text", "Клиент не заблокирован.",
+                                           refusal=True))
+            return
+        if await self._transition(conv, _done(result), event, decision):
+            decision.desk.append(desk_item(conv.id, "text",
+                                           "✅ Клиент разблокирован: бот снова ему отвечает."))
 
     async def _cmd_tag(self, conv: Conversation, event: InboundEvent, command: Command,
                        decision: DeskDecision) -> None:
+        """`/tag возврат #vip`: tags of the current handoff, shown on the card (its re-render is
+        the confirmation). A conversation with the bot has no handoff to tag: a close clears
+        the tags and the next handoff sets its own, so they would silently vanish."""
         tags = [word.lstrip("#") for word in command.words if word.lstrip("#")]
+        if not tags:
+            decision.desk.append(desk_item(conv.id, "text", "Теги через пробел: /tag возврат vip"))
+            return
+        if conv.state == "bot":
+            decision.desk.append(desk_item(
+                conv.id, "text", "Теги ставятся на открытое обращение, а клиент сейчас с ботом.",
+                refusal=True))
+            return
         await self._store.add_tags(conv.id, event.actor, tags)
         decision.desk.extend(desk_bookkeeping(conv.id, conv.priority)[:1])
 
     async def _cmd_note(self, conv: Conversation, event: InboundEvent, command: Command,
                         decision: DeskDecision) -> None:
+        if not command.args:
+            decision.desk.append(desk_item(conv.id, "text", "Заметка: /note текст (клиент её не "
+                                           "увидит; строки с ! или // — тоже заметки)."))
+            return
         decision.transcript.append({**_entry(event, "note"), "text": command.args})
 
     async def _cmd_t(self, conv: Conversation, event: InboundEvent, command: Command,
                      decision: DeskDecision) -> None:
-        text = self.templates.get(command.words[0]) if command.words else None
-        if text is None:
-            decision.desk.append(desk_item(conv.id, "text", "Нет такого шаблона. /templates — "
-                                           "список."))
+        """`/t name`: the template's text to the customer, as the owner's reply."""
+        if not command.words:
+            await self._cmd_templates(conv, event, Command("templates", ""), decision)
             return
-        if conv.state != "assigned" or conv.owner != event.actor:
-            decision.desk.append(desk_item(conv.id, "text", "Сначала возьмите разговор."))
+        found = self.templates.lookup(command.words[0])
+        if found is None:
+            decision.desk.append(desk_item(conv.id, "text", f"Нет шаблона «{command.words[0]}». "
+                                           "/templates — список.", refusal=True))
+            return
+        name, text = found
+        if conv.state != "assigned":
+            decision.desk.append(desk_item(conv.id, "text", "Шаблон не отправлен: сначала "
+                                           "возьмите разговор (/take).", refusal=True))
+            return
+        if conv.owner != event.actor:
+            owner = await self._operator_name(conv.owner)
+            decision.desk.append(desk_item(conv.id, "text", f"Шаблон не отправлен: разговор "
+                                           f"ведёт {owner}.", refusal=True))
             return
         decision.relay_as = event.actor
-        decision.transcript.append({**_entry(event, "out"), "text": text})
+        decision.transcript.append({**_entry(event, "out"), "text": text, "template": name})
         decision.outbox.append(OutboundMessage(conversation=conv.id, text=text,
                                                created_at=time.time(),
                                                meta={"operator": event.actor}))
 
     async def _cmd_templates(self, conv: Conversation, event: InboundEvent, command: Command,
                              decision: DeskDecision) -> None:
+        """`/templates`: names with the start of each text; `/templates add name text`
+        (the text may span lines) writes the YAML file."""
         words = command.args.split(maxsplit=2)
-        if len(words) >= 1 and words[0] == "add":
+        if words and words[0].lower() in ("add", "добавить"):
+            name = words[1] if len(words) > 1 else ""
             try:
-                self.templates.add(words[1] if len(words) > 1 else "",
-                                   words[2] if len(words) > 2 else "")
-                reply = f"Шаблон «{words[1]}» сохранён."
+                replaced = self.templates.add(name, words[2] if len(words) > 2 else "")
+                reply = f"Шаблон «{name}» {'обновлён' if replaced else 'сохранён'}: /t {name}"
             except TemplateError as exc:
-                reply = f"Не сохранил: {exc}"
+                reply = f"Не сохранил: {exc}. Формат: /templates add имя текст"
+            decision.desk.append(desk_item(conv.id, "text", reply))
+            return
+        items = self.templates.items()
+        if not items:
+            reply = "Шаблонов пока нет. Добавить: /templates add имя текст"
         else:
-            names = self.templates.names()
-            reply = ("Шаблоны: " + ", ".join(names) + "\nОтправить: /t имя; добавить: "
-                     "/templates add имя текст") if names else "Шаблонов пока нет."
+            lines = ["Шаблоны (отправить клиенту: /t имя):"]
+            for name, text in items:
+                flat = " ".join(text.split())
+                lines.append(f"• {name} — {flat[:PREVIEW]}{'…' if len(flat) > PREVIEW else ''}")
+            lines.append("Добавить: /templates add имя текст")
+            reply = "\n".join(lines)
+            if len(reply) > 4000:  # one Telegram message
+                reply = reply[:3999] + "…"
         decision.desk.append(desk_item(conv.id, "text", reply))
 
     async def _cmd_queue(self, conv: Conversation, event: InboundEvent, command: Command,
                          decision: DeskDecision) -> None:
+        """Refreshes the one summary in the General topic (edited in place, never re-posted)."""
         decision.desk.append(summary_item(conv.id))
 
     async def _cmd_online(self, conv: Conversation, event: InboundEvent, command: Command,
@@ -252,7 +370,7 @@ class DeskDecider:
 
     async def _cmd_stats(self, conv: Conversation, event: InboundEvent, command: Command,
                          decision: DeskDecision) -> None:
-        lines = ["📊 Операторы:"]
+        lines = [f"📊 В очереди: {await self._service.queue_length()}", "Операторы:"]
         for operator in await self._service.operators():
             stats = await self._service.operator_stats(operator.id)
             rating = f"{stats.average_rating:.1f}" if stats.average_rating is not None else "—"
@@ -264,46 +382,66 @@ class DeskDecider:
     # --- helpers ----------------------------------------------------------------------
     async def _status(self, conv: Conversation, event: InboundEvent, status: str,
                       decision: DeskDecision) -> None:
-        await self._service.set_status(event.actor, status, name=event.profile.display_name,
-                                       username=event.profile.username)
+        operator = await self._service.set_status(
+            event.actor, status, name=event.profile.display_name,
+            username=event.profile.username)
         label = {"online": "онлайн", "offline": "офлайн", "paused": "на паузе"}[status]
-        decision.desk.append(desk_item(conv.id, "text", f"{event.profile.display_name}: {label}."))
+        text = f"{event.profile.display_name}: {label}."
+        if status == "offline" and operator.load:
+            minutes = max(1, round(self._service.config.offline_grace_seconds / 60))
+            text += (f" Ваши разговоры ({operator.load}) вернутся в очередь через {minutes} мин, "
+                     "если не вернётесь (/online).")
+        decision.desk.append(desk_item(conv.id, "text", text))
         decision.desk.append(summary_item(conv.id))
 
-    async def _transition(self, conv: str, call: Any, decision: DeskDecision) -> bool:
-        result: Transition = await call
+    async def _transition(
+        self, conv: Conversation, call: Awaitable[Transition], event: InboundEvent,
+        decision: DeskDecision, *, refusals: Mapping[str, str] = REFUSALS, target: str = "",
+    ) -> bool:
+        result = await call
         if result.ok:
-            decision.desk.extend(desk_bookkeeping(conv, "normal"))
+            decision.desk.extend(desk_bookkeeping(conv.id, conv.priority))
             return True
-        template = REFUSALS.get(result.error, "Не получилось: {error}.")
-        owner = await self._operator_name(result.owner) if result.owner else "другой оператор"
-        decision.desk.append(desk_item(
-            conv, "text", template.format(owner=owner, state=result.state, error=result.error),
-            refusal=True,
-        ))
+        if result.error == "taken" and result.owner == event.actor:
+            text = "Разговор уже у вас."
+        else:
+            template = refusals.get(result.error, "Не получилось: {error}.")
+            owner = await self._operator_name(result.owner) if result.owner else "другой оператор"
+            text = template.format(owner=owner, state=STATE_RU.get(result.state, result.state),
+                                   error=result.error, target=target, detail=result.detail)
+        decision.desk.append(desk_item(conv.id, "text", text, refusal=True))
         return False
+
+    def _force(self, event: InboundEvent) -> bool:
+        return event.actor in self.supervisors
 
     async def _operator_name(self, operator: str) -> str:
         found = await self._service.operator(operator)
         return (found.name or operator) if found else operator
 
-    async def _operator_id(self, mention: str) -> str:
-        """`@username`, a name or an id -> operator id; "" when nobody matches."""
+    async def _find_operator(self, mention: str) -> Operator | None:
+        """`@username`, a name or an id (`tg:123` or `123`) -> the Operator, None if nobody."""
         wanted = mention.lstrip("@").lower()
         for operator in await self._service.operators():
-            if wanted in (operator.id.lower(), operator.username.lower(), operator.name.lower()):
-                return operator.id
-        return ""
+            if wanted in (operator.id.lower(), operator.id.split(":", 1)[-1],
+                          operator.username.lower(), operator.name.lower()):
+                return operator
+        return None
 
-    async def _transfer_help(self, conv: str) -> str:
-        names = [f"@{o.username}" if o.username else o.id
-                 for o in await self._service.operators() if o.status == "online"]
-        return ("Кому передать? /transfer @оператор или /transfer queue (в очередь). Онлайн: "
-                + (", ".join(names) or "никого"))
+    async def _transfer_help(self, event: InboundEvent) -> str:
+        names = [f"@{o.username}" if o.username else (o.name or o.id)
+                 for o in await self._service.operators()
+                 if o.status != "offline" and o.id != event.actor]
+        return ("Кому передать? /transfer @оператор или /transfer queue (в очередь). Можно "
+                "передать: " + (", ".join(names) or "никого нет онлайн"))
 
     def _joined(self, conv: str, event: InboundEvent) -> list[OutboundMessage]:
         text = texts.text("operator_joined", self.language, name=event.profile.first_name)
         return [OutboundMessage(conversation=conv, text=text, created_at=time.time())]
+
+    def _back_to_bot(self, conv: str) -> OutboundMessage:
+        return OutboundMessage(conversation=conv, created_at=time.time(),
+                               text=texts.text("back_to_bot", self.language))
 
     def _rating_prompt(self, conv: str) -> OutboundMessage:
         row = tuple(OutButton(title=str(score), payload=f"rate:{score}") for score in range(1, 6))
@@ -312,6 +450,11 @@ class DeskDecider:
 
 
 DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "templates"})
+
+
+async def _done(result: Transition) -> Transition:
+    """An already-made transition, for `_transition` (which awaits its call)."""
+    return result
 
 
 def _entry(event: InboundEvent, direction: str) -> dict[str, Any]:
