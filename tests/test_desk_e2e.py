@@ -188,3 +188,21 @@ async def test_non_forum_desk_falls_back_to_reply_threads(
                 reply_to_message_id=card["message_id"]))
             got = await bot.wait_texts(CUSTOMER, told + 2)
             assert got[-1] == "Отвечаю в ответе на карточку"
+
+
+async def test_a_customers_album_lands_in_the_topic_as_one_album(
+    settings: Settings, brain: Brain
+) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with desk_bot(settings, brain, fake) as bot:
+            thread, _card = await handed_off(bot)
+            before = len(fake.messages_to(DESK, thread))
+            for caption in ("коробка", None, None):
+                fake.push_update(fake.media_update(CUSTOMER, "photo", caption=caption,
+                                                   media_group_id="album-1"))
+            copies = await wait_until(lambda: fake.messages_to(DESK, thread),
+                                      lambda got: len(got) >= before + 3, 5, "the album")
+            assert all("photo" in m for m in copies[before:before + 3])
+            assert len(fake.calls_of("copyMessages")) == 1
+            assert not [c for c in fake.calls_of("copyMessage") if c.params["chat_id"] == DESK]

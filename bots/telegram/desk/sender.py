@@ -42,6 +42,7 @@ from handoff.outbox import OutboxItem
 log = logging.getLogger(__name__)
 
 SUMMARY_EVERY = 3.0  # seconds between two renders of the queue summary
+ALBUM_WAIT = 0.6  # seconds after an album's first part before it is relayed as one
 
 
 @dataclass(order=True)
@@ -165,13 +166,33 @@ class DeskSender:
 
     async def _deliver_queued(self, queued: _Queued, key: str | None) -> None:
         item = queued.item
+        parts = await self._album(item)
         try:
-            await self._deliver(item)
+            await self._deliver(item, [p.message.params["message_id"] for p in parts])
         except Exception:
             log.exception("desk: %s for %s failed", item.message.kind, item.message.conversation)
         if key and self._latest.get(key) == queued.seq:
             del self._latest[key]
-        await self._ack(item)
+        for done in (item, *parts):
+            await self._ack(done)
+
+    async def _album(self, item: OutboxItem) -> list[OutboxItem]:
+        """The other parts of an album the customer sent, so it lands in the topic as one.
+
+        Telegram delivers an album as separate messages with no "last part" marker: wait a
+        moment after the first part, then take every queued part of the same album.
+        """
+        message = item.message
+        album = message.params.get("album")
+        if message.kind != "copy" or not album:
+            return []
+        await asyncio.sleep(max(0.0, message.created_at + ALBUM_WAIT - time.time()))
+        parts = [q for q in self._heap if q.item.message.conversation == message.conversation
+                 and q.item.message.params.get("album") == album]
+        if parts:
+            self._heap = [q for q in self._heap if q not in parts]
+            heapq.heapify(self._heap)
+        return [q.item for q in parts]
 
     async def _summary_once(self, item: OutboxItem) -> None:
         try:
@@ -190,11 +211,11 @@ class DeskSender:
         waiter.cancel()
         stopper.cancel()
 
-    async def _deliver(self, item: OutboxItem) -> None:
+    async def _deliver(self, item: OutboxItem, more: list[int] | None = None) -> None:
         message = item.message
         for _attempt in range(6):
             try:
-                await self._deliver_once(message)
+                await self._deliver_once(message, more or [])
                 self.delivered += 1
                 return
             except TelegramRetryAfter as exc:
@@ -222,7 +243,7 @@ class DeskSender:
                 await self._sleep(wait)
             bucket.take()
 
-    async def _deliver_once(self, message: OutboundMessage) -> None:
+    async def _deliver_once(self, message: OutboundMessage, more: list[int]) -> None:
         if message.kind == "callback_answer":
             try:
                 await self._bot.answer_callback_query(
@@ -249,7 +270,18 @@ class DeskSender:
             return await self._post_card(conv, fields, place)
         await self._spend(self._bucket)
         reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
-        if message.kind == "copy":
+        if message.kind == "copy" and more:
+            for _part in more:  # each part counts against the group's budget
+                await self._spend(self._bucket)
+            ids = sorted([message.params["message_id"], *more])
+            copies = await self._bot.copy_messages(
+                place.chat_id, message.params["from_chat"], ids,
+                message_thread_id=place.thread_id,
+            )
+            for copy in copies[1:]:
+                await self.topics.remember_message(message.conversation, place, copy.message_id)
+            sent_id = copies[0].message_id
+        elif message.kind == "copy":
             copied = await self._bot.copy_message(
                 place.chat_id, message.params["from_chat"], message.params["message_id"],
                 message_thread_id=place.thread_id, reply_parameters=reply,
