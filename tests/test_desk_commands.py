@@ -597,3 +597,4 @@ async def test_supervisors_force_and_other_bots_commands(settings: Settings, bra
             assert not any(m.params.get("refusal") for m in forced.desk)
             assert (await runtime.store.load(f"tg:{CUSTOMER}")).state == "bot"
             assert (await journal(bot, "close"))[0]["actor"] == f"tg:{IRA}"
+            await settled(bot)  # the rating prompt delivered before the bot stops
