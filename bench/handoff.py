@@ -62,7 +62,7 @@ async def latency(settings: Settings, brain: Brain, count: int, rate: float) -> 
     configured = Settings(_env_file=None, **{  # type: ignore[call-arg]
         **settings.model_dump(), "telegram_api_url": fake.url, "operator_chat_id": DESK})
     tuning = Tuning(send_limits=SendLimits(overall_rate=10_000, per_group_per_minute=1e7,
-                                           per_chat_rate=1e4, per_chat_burst=1e4))
+                                           desk_per_second=1e7))
     runtime = await Runtime.open(configured, brain=brain, tuning=tuning)
     stop = asyncio.Event()
     task = asyncio.create_task(runtime.run_telegram(stop, {"ingress", "worker", "sender"}))

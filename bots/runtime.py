@@ -8,6 +8,7 @@ import gc
 import logging
 import random
 import secrets
+import shutil
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -116,7 +117,7 @@ class Runtime:
         self._signer: CallbackSigner | None = None
         self.handoff = HandoffService(redis, self.keys, self.scripts, handoff_config(settings),
                                       tuning.clock)
-        self.templates = Templates(settings.templates_path)
+        self.templates = Templates(seed_templates(settings.templates_path))
 
     @classmethod
     async def open(
@@ -171,8 +172,10 @@ class Runtime:
             self.owner,
         )
         if self.settings.operator_chat_id is not None:
-            worker.desk = DeskDecider(self.handoff, self.store, signer, self.templates,
-                                      self.settings.language)
+            worker.desk = DeskDecider(
+                self.handoff, self.store, signer, self.templates, self.settings.language,
+                supervisors=[f"tg:{uid}" for uid in self.settings.supervisor_ids],
+            )
         return worker
 
     # --- Telegram -----------------------------------------------------------------------
@@ -192,7 +195,10 @@ class Runtime:
             if "ingress" in roles:
                 runner = await self._start_ingress(bot, stop, tasks)
             if "worker" in roles:
-                tasks.append(asyncio.create_task((await self.worker()).run(stop), name="worker"))
+                worker = await self.worker()
+                if worker.desk is not None:  # commands may be addressed /take@this_bot
+                    worker.desk.bot_username = (await bot.me()).username or ""
+                tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
                 if self.settings.operator_chat_id is not None:
                     tasks.append(asyncio.create_task(self.scheduler().run(stop), name="desk"))
             if "sender" in roles:
@@ -230,8 +236,7 @@ class Runtime:
             bot, self.redis, self.keys, self.store, await self.signer(), topics,
             self.desk_snapshot, sender.ack,
             per_minute=self.tuning.send_limits.per_group_per_minute,
-            per_second=self.tuning.send_limits.per_chat_rate,
-            burst=self.tuning.send_limits.per_chat_burst,
+            per_second=self.tuning.send_limits.desk_per_second,
             clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep,
         )
 
@@ -306,6 +311,18 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+SHIPPED_TEMPLATES = Path(__file__).parent / "desk" / "templates.yml"
+
+
+def seed_templates(path: Path) -> Path:
+    """First start: the operators' file begins as a copy of the shipped examples (theirs to
+    edit from the desk afterwards; an existing file is never overwritten)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SHIPPED_TEMPLATES, path)
+    return path
 
 
 def handoff_config(settings: Settings) -> HandoffConfig:

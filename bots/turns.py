@@ -194,7 +194,7 @@ class TurnDecider:
                 notice_text = f"{notice_text} {extra}".strip()
             if self._desk:
                 decision.desk.extend(
-                    desk_bookkeeping(conv.id, result.handoff.priority, new=True)
+                    desk_bookkeeping(conv.id, result.handoff.priority)
                 )
             decision.handoff = Handoff(
                 reason=result.handoff.reason, priority=result.handoff.priority,
@@ -245,18 +245,17 @@ def _inbound_entry(event: InboundEvent) -> dict[str, Any]:
     return entry
 
 
-def desk_bookkeeping(conv: str, priority: str, *, new: bool = False) -> list[OutboundMessage]:
-    """Desk items after a state change: the card (rendered when sent), topic name, summary."""
+def desk_bookkeeping(conv: str, priority: str) -> list[OutboundMessage]:
+    """Desk items after a state change: the card (rendered when sent), the topic's name and
+    open/closed state (a second handoff reopens the topic of the first), the summary."""
     now = time.time()
-    items = [
+    return [
         OutboundMessage(
             conversation=conv, kind="card", lane="desk", created_at=now,
             params={"coalesce": f"card:{conv}", "priority": desk_priority(priority, 1)}),
+        OutboundMessage(
+            conversation=conv, kind="topic", lane="desk", created_at=now,
+            params={"coalesce": f"topic:{conv}", "priority": desk_priority(priority, 3)}),
         OutboundMessage(conversation=conv, kind="summary", lane="desk", created_at=now,
                         params={"coalesce": "summary", "priority": SUMMARY_PRIORITY}),
     ]
-    if not new:
-        items.append(OutboundMessage(
-            conversation=conv, kind="topic", lane="desk", created_at=now,
-            params={"coalesce": f"topic:{conv}", "priority": desk_priority(priority, 3)}))
-    return items

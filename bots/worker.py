@@ -176,7 +176,7 @@ class Worker:
         return await self._store.commit(
             conv, shard_stream=stream, group=GROUP, entry=entry_id, any_state=True,
             transcript=decision.transcript, outbox=decision.outbox, desk=decision.desk,
-            owner=decision.relay_as, operator_reply=bool(decision.relay_as and decision.outbox),
+            owner=decision.relay_as, operator_reply=decision.answered,
         )
 
 

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 from bots.desk.commands import Command, command_hint, is_note, parse_command
@@ -54,15 +53,7 @@ FAST = Tuning(
 # --- helpers ------------------------------------------------------------------------------
 async def desk_says(bot: BotUnderTest, operator: int, text: str, thread: int | None = None,
                     name: str = "Ольга", username: str | None = None) -> dict[str, Any]:
-    """An operator's message in the desk: in a customer's topic, or in General (no thread).
-
-    Sent at least a (scaled) second after the bot's last message in the desk, as people type:
-    the desk sender does not yet keep to the per-chat 1 message/s inside the group by itself
-    (see test_desk_replies_keep_to_the_per_chat_limit)."""
-    sent = [c.at for c in bot.fake.calls if c.method in ("sendMessage", "copyMessage")
-            and str(c.params.get("chat_id")) == str(DESK)]
-    if sent:
-        await asyncio.sleep(max(0.0, sent[-1] + 1.05 / SPEED - time.perf_counter()))
+    """An operator's message in the desk: in a customer's topic, or in General (no thread)."""
     return bot.fake.push_update(bot.fake.group_message_update(
         DESK, operator, text, thread_id=thread, first_name=name, username=username))
 
@@ -540,8 +531,6 @@ async def test_cancel_with_the_bot_is_an_ordinary_message(settings: Settings, br
         assert fake.limit_violations == []
 
 
-@pytest.mark.xfail(strict=True, reason="DeskSender paces the group by its 20/minute window "
-                   "only; it also needs the per-chat bucket (1/s, burst 3): see the report")
 async def test_desk_replies_keep_to_the_per_chat_limit(settings: Settings, brain: Brain
                                                        ) -> None:
     """Four quick commands: four answers in the group. Telegram's 1 message/s per chat (burst

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 from bots import texts
+from handoff.events import OutboundMessage
 from handoff.service import HandoffService
 
 
@@ -24,7 +26,9 @@ class ServiceHumanSide:
         return texts.text("handoff_wait", self.language, minutes=max(1, round(estimate / 60)))
 
     async def cancel_wait(self, conv: str) -> bool:
-        result = await self._service.cancel(conv)
+        notice = OutboundMessage(conversation=conv, created_at=time.time(),
+                                 text=texts.text("cancelled", self.language))
+        result = await self._service.cancel(conv, notices=[notice])
         return result.ok
 
     async def rate(self, conv: str, score: int) -> bool:

@@ -60,6 +60,7 @@ class DeskDecision:
     outbox: list[OutboundMessage] = field(default_factory=list)  # to the customer
     desk: list[OutboundMessage] = field(default_factory=list)
     relay_as: str = ""  # set: commit only while this operator owns the conversation
+    answered: bool = False  # the customer got an answer (stops the reply timer; edits don't)
 
 
 def summary_item(conv: str) -> OutboundMessage:
@@ -127,6 +128,7 @@ class DeskDecider:
                 conv.id, "text", f"Не отправлено: разговор ведёт {owner}."))
             return
         decision.relay_as = operator
+        decision.answered = True
         decision.transcript.append(_entry(event, "out"))
         decision.outbox.append(OutboundMessage(
             conversation=conv.id, kind="copy", created_at=time.time(),
@@ -318,6 +320,7 @@ class DeskDecider:
                                            f"ведёт {owner}.", refusal=True))
             return
         decision.relay_as = event.actor
+        decision.answered = True
         decision.transcript.append({**_entry(event, "out"), "text": text, "template": name})
         decision.outbox.append(OutboundMessage(conversation=conv.id, text=text,
                                                created_at=time.time(),

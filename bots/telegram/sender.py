@@ -43,6 +43,7 @@ class SendLimits:
     per_chat_rate: float = 1.0
     per_chat_burst: float = 3.0
     per_group_per_minute: float = 20.0
+    desk_per_second: float = 1.0  # the desk group is a chat too (its own clock: see Tuning)
     overall_rate: float = 30.0
     max_attempts: int = 5
     max_retry_after_waits: int = 10
@@ -81,21 +82,29 @@ class TelegramSender:
             await self._dispatch(item)
         last_reclaim = self._clock()
         desk_task = asyncio.create_task(self.desk.run(stop)) if self.desk else None
-        while not stop.is_set():
-            for item in await self._reader.read(block_ms=500):
-                await self._dispatch(item)
-            if self._clock() - last_reclaim > self.limits.reclaim_every:
-                last_reclaim = self._clock()
-                for item in await self._reader.reclaim():
+        try:
+            while not stop.is_set():
+                for item in await self._reader.read(block_ms=500):
                     await self._dispatch(item)
-        await self.drain()
-        if desk_task is not None:
-            await desk_task
+                if self._clock() - last_reclaim > self.limits.reclaim_every:
+                    last_reclaim = self._clock()
+                    for item in await self._reader.reclaim():
+                        await self._dispatch(item)
+            await self.drain(timeout=2.0)
+        finally:
+            # Whatever is still waiting (a long retry_after) stays unacked in the stream and is
+            # sent by the next sender; nothing may outlive the bot's HTTP session.
+            tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+            tasks += [desk_task] if desk_task is not None else []
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def drain(self) -> None:
+    async def drain(self, timeout: float | None = None) -> None:
+        """Let the chats' queues empty (at most `timeout` seconds)."""
         tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
         if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait(tasks, timeout=timeout)
 
     async def _dispatch(self, item: OutboxItem) -> None:
         if item.lane == "desk":
@@ -139,7 +148,9 @@ class TelegramSender:
                             clock=self._clock),
                 SlidingWindow(limit, 61.0, clock=self._clock),
             )
-        return TokenBucket(self.limits.per_chat_rate, self.limits.per_chat_burst, clock=self._clock)
+        # A little under Telegram's own numbers: request jitter bunches paced sends up.
+        return TokenBucket(self.limits.per_chat_rate * 0.95,
+                           max(1.0, self.limits.per_chat_burst - 1), clock=self._clock)
 
     async def _run_lane(self, chat_id: int, lane: _ChatLane) -> None:
         while lane.queue:

@@ -67,8 +67,9 @@ def card_text(data: CardData) -> str:
         lines.append("")
         lines.append("Последние сообщения:")
         for entry in exchange:
-            speaker = {"in": "Клиент", "out": "Бот", "system": "•"}.get(entry.get("dir", ""), "•")
-            if entry.get("operator"):
+            speaker = {"in": "Клиент", "out": "Бот", "system": "•",
+                       "note": "Заметка"}.get(entry.get("dir", ""), "•")
+            if entry.get("operator") and entry.get("dir") == "out":
                 speaker = "Оператор"
             text = str(entry["text"]).replace("\n", " ")
             lines.append(f"{speaker}: {text[:300]}")

@@ -57,7 +57,7 @@ class DeskSender:
         self, bot: Bot, redis: Redis, keys: Keys, store: ConversationStore,
         signer: CallbackSigner, topics: Topics, summary: SummarySource,
         ack: Callable[[OutboxItem], Awaitable[None]], *, per_minute: float = 20.0,
-        per_second: float = 1.0, burst: float = 3.0,
+        per_second: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, concurrency: int = 4,
     ) -> None:
@@ -72,7 +72,8 @@ class DeskSender:
         # Telegram: about 1 a second in any chat, and 20 in any minute in a group (a second
         # of margin for the clocks' disagreement).
         self._bucket = Combined(
-            TokenBucket(per_second * 0.9, burst, clock=clock),  # network jitter bunches sends
+            # Under Telegram's 1/s with a burst of 3: request jitter bunches paced sends up.
+            TokenBucket(per_second * 0.9, 2, clock=clock),
             SlidingWindow(max(1, int(per_minute)), 61.0, clock=clock),
         )
         self._clock = clock
@@ -115,6 +116,18 @@ class DeskSender:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._loop(stop)
+        finally:
+            # Nothing may outlive the bot's HTTP session; unsent items stay in the stream.
+            pending = [*self._in_flight, *([self._summary_task] if self._summary_task else [])]
+            if pending:  # a moment for deliveries already on the wire
+                await asyncio.wait(pending, timeout=2.0)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             for spent in self._spent:
                 await self._ack(spent)
@@ -141,8 +154,6 @@ class DeskSender:
             task = asyncio.create_task(self._deliver_queued(queued, key))
             self._in_flight.add(task)
             task.add_done_callback(functools.partial(self._finished, conv=conv))
-        pending = [*self._in_flight, *([self._summary_task] if self._summary_task else [])]
-        await asyncio.gather(*pending, return_exceptions=True)
 
     def _next_ready(self) -> _Queued | None:
         """The most urgent item whose conversation has nothing in flight (order per topic)."""
@@ -264,7 +275,9 @@ class DeskSender:
         conv = Conversation.from_hash(conv_id, fields)
         if message.kind == "topic":
             await self._spend(self._edits)
-            return await self.topics.show_state(conv_id, conv.profile, conv.state)
+            state = "banned" if conv.banned else conv.state
+            return await self.topics.show_state(conv_id, conv.profile, state,
+                                                shown=fields.get("topic_shown", ""))
         place = await self.topics.place(conv_id, conv.profile, conv.state, known=fields)
         if message.kind == "card":
             return await self._post_card(conv, fields, place)

@@ -105,7 +105,9 @@ class Topics:
             chat_id, topic_name(profile, conv, state), icon_color=ICON_COLOR
         )
         thread = created.message_thread_id
-        await self._redis.hset(conv_key, "topic", f"{chat_id}:{thread}")
+        shown = f"{state}|{topic_name(profile, conv, state)}"
+        await self._redis.hset(conv_key, mapping={"topic": f"{chat_id}:{thread}",
+                                                  "topic_shown": shown})
         await self._redis.hset(self._keys.desk_threads(), f"{chat_id}:{thread}", conv)
         log.info("%s: desk topic %d created", conv, thread)
         return Place(chat_id, thread_id=thread)
@@ -122,17 +124,25 @@ class Topics:
 
     async def forget(self, conv: str) -> None:
         """The topic was deleted by someone: the next post creates a new one."""
-        await self._redis.hdel(self._keys.conversation(conv), "topic", "card")
+        await self._redis.hdel(self._keys.conversation(conv), "topic", "card", "topic_shown")
         log.warning("%s: desk topic was deleted; it will be recreated", conv)
 
-    async def show_state(self, conv: str, profile: Profile | None, state: str) -> None:
+    async def show_state(
+        self, conv: str, profile: Profile | None, state: str, shown: str = ""
+    ) -> None:
+        """Rename the topic (its mark shows the state) and close it while the bot has it.
+
+        `shown` is what the topic shows now; nothing is called when that is already right.
+        """
+        name = topic_name(profile, conv, state)
+        if shown == f"{state}|{name}":
+            return
         place = await self.place(conv, profile, state)
         if place.thread_id is None:
             return
+        await self._redis.hset(self._keys.conversation(conv), "topic_shown", f"{state}|{name}")
         try:
-            await self._bot.edit_forum_topic(
-                place.chat_id, place.thread_id, name=topic_name(profile, conv, state)
-            )
+            await self._bot.edit_forum_topic(place.chat_id, place.thread_id, name=name)
             if state == "bot":
                 await self._bot.close_forum_topic(place.chat_id, place.thread_id)
             else:
