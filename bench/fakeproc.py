@@ -74,10 +74,14 @@ async def _drive(fake: Any, rate: float, seconds: float, first_chat: int) -> Run
     return summarize(rate, total, [(first_reply[c] - pushed[c]) * 1000 for c in first_reply])
 
 
-async def _handoffs(fake: Any, rate: float, count: int, first_chat: int, desk: int) -> Run:
-    """Each customer asks for a person once; latency = its card (a desk message naming the
-    customer, with the Take button) arriving - the customer's update being pushed."""
+async def _handoffs(fake: Any, rate: float, count: int, first_chat: int, desk: int
+                    ) -> tuple[Run, Run]:
+    """Each customer asks for a person once. Two figures: the whole way (the update pushed ->
+    its card, a desk message naming the customer, arriving), and the bot's own part: from the
+    getUpdates answer carrying the update leaving the fake, to the card arriving, less the
+    fake's time serving the topic's createForumTopic on the way."""
     fake.reset_calls()
+    fake.served.clear()
     pushed: dict[str, float] = {}
     start = time.perf_counter()
     for number in range(count):
@@ -98,15 +102,43 @@ async def _handoffs(fake: Any, rate: float, count: int, first_chat: int, desk: i
             name = str(call.params.get("text", "")).split("👤 ", 1)[-1].split(" ", 1)[0]
             if name in pushed and name not in cards:
                 cards[name] = call.at
-    return summarize(rate, count, [(cards[n] - pushed[n]) * 1000 for n in cards])
+    whole = summarize(rate, count, [(cards[n] - pushed[n]) * 1000 for n in cards])
+    polls = sorted(done for method, _start, done, _name in fake.served if method == "getupdates")
+    topics = {name: done - start for method, start, done, name in fake.served
+              if method == "createforumtopic"}
+    own = []
+    for name, arrived in cards.items():
+        left = next((done for done in polls if done >= pushed[name]), None)
+        if left is not None:
+            own.append((arrived - left - topics.get(name, 0.0)) * 1000)
+    return whole, summarize(rate, count, own)
 
 
 def _child(conn: Connection, token: str) -> None:
+    from aiohttp import web
+
     from tests.fakes.telegram import FakeTelegram
+
+    class TimedFake(FakeTelegram):
+        """Remembers how long it took to serve each call (its own time, not the bot's)."""
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.served: list[tuple[str, float, float, str]] = []
+
+        async def _handle(self, request: web.Request) -> web.Response:
+            start = time.perf_counter()
+            response = await super()._handle(request)
+            method = request.match_info["method"].lower()
+            name = ""
+            if method == "createforumtopic" and self.calls:
+                name = str(self.calls[-1].params.get("name", "")).split(" ")[1]
+            self.served.append((method, start, time.perf_counter(), name))
+            return response
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
-        async with FakeTelegram(token=token) as fake:
+        async with TimedFake(token=token) as fake:
             conn.send(fake.url)
             while True:
                 command = await loop.run_in_executor(None, conn.recv)
@@ -144,12 +176,12 @@ class FakeTelegramProcess:
         self._conn.send(("group", chat_id))
         self._conn.recv()
 
-    async def handoffs(self, rate: float, count: int, desk: int) -> Run:
+    async def handoffs(self, rate: float, count: int, desk: int) -> tuple[Run, Run]:
         first, self._next_chat = self._next_chat, self._next_chat + count + 1
         self._conn.send(("handoffs", rate, count, first, desk))
         loop = asyncio.get_running_loop()
-        run: Run = await loop.run_in_executor(None, self._conn.recv)
-        return run
+        runs: tuple[Run, Run] = await loop.run_in_executor(None, self._conn.recv)
+        return runs
 
     def close(self) -> None:
         self._conn.send(("stop",))

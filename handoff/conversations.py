@@ -104,6 +104,16 @@ class ConversationStore:
         raw: dict[str, str] = await self._redis.hgetall(self._keys.conversation(conv))  # type: ignore[assignment]
         return Conversation.from_hash(conv, raw)
 
+    async def snapshot(
+        self, conv: str, last: int = 20
+    ) -> tuple[dict[str, str], list[dict[str, Any]]]:
+        """The raw hash and the last transcript entries in one round trip (for desk cards)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._keys.conversation(conv))
+            pipe.lrange(self._keys.transcript(conv), -last, -1)
+            fields, entries = await pipe.execute()
+        return fields, [json.loads(entry) for entry in entries]
+
     async def transcript(self, conv: str, last: int = 50) -> list[dict[str, Any]]:
         entries = await self._redis.lrange(self._keys.transcript(conv), -last, -1)
         return [json.loads(entry) for entry in entries]

@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -270,17 +271,17 @@ class DeskSender:
             await self._spend(self._bucket)
             await self._bot.send_message(await self.topics.chat_id(), message.text)
             return None
-        fields: dict[str, str] = await self._redis.hgetall(  # type: ignore[assignment]
-            self._keys.conversation(conv_id))
+        fields, transcript = await self._store.snapshot(conv_id)
         conv = Conversation.from_hash(conv_id, fields)
         if message.kind == "topic":
-            await self._spend(self._edits)
             state = "banned" if conv.banned else conv.state
-            return await self.topics.show_state(conv_id, conv.profile, state,
-                                                shown=fields.get("topic_shown", ""))
+            return await self.topics.show_state(
+                conv_id, conv.profile, state, shown=fields.get("topic_shown", ""),
+                before_edit=lambda: self._spend(self._edits),
+            )
         place = await self.topics.place(conv_id, conv.profile, conv.state, known=fields)
         if message.kind == "card":
-            return await self._post_card(conv, fields, place)
+            return await self._post_card(conv, fields, transcript, place)
         await self._spend(self._bucket)
         reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
         if message.kind == "copy" and more:
@@ -310,7 +311,10 @@ class DeskSender:
         await self.topics.remember_message(conv_id, place, sent_id)
         return None
 
-    async def _post_card(self, conv: Conversation, fields: dict[str, str], place: Place) -> None:
+    async def _post_card(
+        self, conv: Conversation, fields: dict[str, str], transcript: list[dict[str, Any]],
+        place: Place,
+    ) -> None:
         conv_id, conv_key = conv.id, self._keys.conversation(conv.id)
         owner = fields.get("owner", "")
         owner_name = ""
@@ -318,7 +322,7 @@ class DeskSender:
             owner_name = str(await self._redis.hget(self._keys.operator(owner), "name") or owner)
         data = CardData(
             conversation=conv, fields=fields,
-            transcript=await self._store.transcript(conv_id, last=20), owner_name=owner_name,
+            transcript=transcript, owner_name=owner_name,
             earlier=int(fields.get("closed", 0)),
         )
         text, keyboard = card_text(data), await card_keyboard(conv, self._signer)

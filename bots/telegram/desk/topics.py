@@ -8,6 +8,7 @@ Redis so every process follows the migration.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiogram import Bot
@@ -106,9 +107,10 @@ class Topics:
         )
         thread = created.message_thread_id
         shown = f"{state}|{topic_name(profile, conv, state)}"
-        await self._redis.hset(conv_key, mapping={"topic": f"{chat_id}:{thread}",
-                                                  "topic_shown": shown})
-        await self._redis.hset(self._keys.desk_threads(), f"{chat_id}:{thread}", conv)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hset(conv_key, mapping={"topic": f"{chat_id}:{thread}", "topic_shown": shown})
+            pipe.hset(self._keys.desk_threads(), f"{chat_id}:{thread}", conv)
+            await pipe.execute()
         log.info("%s: desk topic %d created", conv, thread)
         return Place(chat_id, thread_id=thread)
 
@@ -128,7 +130,8 @@ class Topics:
         log.warning("%s: desk topic was deleted; it will be recreated", conv)
 
     async def show_state(
-        self, conv: str, profile: Profile | None, state: str, shown: str = ""
+        self, conv: str, profile: Profile | None, state: str, shown: str = "",
+        before_edit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Rename the topic (its mark shows the state) and close it while the bot has it.
 
@@ -141,6 +144,8 @@ class Topics:
         if place.thread_id is None:
             return
         await self._redis.hset(self._keys.conversation(conv), "topic_shown", f"{state}|{name}")
+        if before_edit is not None:  # the edit budget is spent only when there is an edit
+            await before_edit()
         try:
             await self._bot.edit_forum_topic(place.chat_id, place.thread_id, name=name)
             if state == "bot":
