@@ -12,7 +12,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from bots.settings import Settings, load_settings
+from handoff.clock import FakeClock
 from handoff.embedded_redis import EmbeddedRedis, free_port
+from handoff.keys import Keys
+from handoff.service import HandoffService
+from tests.test_handoff_support import START, make_keys, make_service
 
 if TYPE_CHECKING:
     from bots.turns import Brain
@@ -73,3 +77,21 @@ async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+
+# --- the handoff service on a fake clock (tests/test_handoff_*.py, tests/test_api.py) -------
+@pytest.fixture
+def keys() -> Keys:
+    """Keys under a prefix of their own: tests never see each other's data."""
+    return make_keys()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START)
+
+
+@pytest.fixture
+def service(redis: aioredis.Redis, keys: Keys, clock: FakeClock) -> HandoffService:
+    return make_service(redis, keys, clock)

@@ -24,7 +24,7 @@ from handoff.hours import BusinessHours
 from handoff.keys import Keys
 from handoff.scripts import Scripts
 from handoff.service import HandoffService
-from tests.test_handoff_support import START, enqueue, journal, make_keys, make_service, notices
+from tests.test_handoff_support import START, enqueue, journal, make_service, notices
 
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -61,21 +61,6 @@ class Recorder:
 
     def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]:
         return [OutboundMessage(conversation=conv, text="bot again")]
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return make_keys()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def service(redis: aioredis.Redis, keys: Keys, clock: FakeClock) -> HandoffService:
-    return make_service(redis, keys, clock)
 
 
 @pytest.fixture

@@ -20,27 +20,11 @@ from tests.test_handoff_support import (
     conversation,
     enqueue,
     journal,
-    make_keys,
     make_service,
     notice,
     notices,
     queued_and_claimed,
 )
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return make_keys()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def service(redis: aioredis.Redis, keys: Keys, clock: FakeClock) -> HandoffService:
-    return make_service(redis, keys, clock)
 
 
 async def test_close_resets_to_the_bot_with_history_and_the_rating_prompt(

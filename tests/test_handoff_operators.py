@@ -9,19 +9,9 @@ from handoff.clock import FakeClock
 from handoff.events import OutboundMessage
 from handoff.keys import Keys
 from handoff.service import HandoffService
-from tests.test_handoff_support import START, enqueue, journal, make_keys, make_service, notices
+from tests.test_handoff_support import START, enqueue, journal, make_service, notices
 
 ANN, BOB, CAT, DAN, EVE = "tg:1001", "tg:1002", "tg:1003", "tg:1004", "tg:1005"
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return make_keys()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
 
 
 @pytest.fixture

@@ -11,17 +11,7 @@ from handoff.clock import FakeClock
 from handoff.hours import BusinessHours
 from handoff.keys import Keys
 from handoff.service import HandoffService
-from tests.test_handoff_support import START, enqueue, make_keys, make_service
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return make_keys()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
+from tests.test_handoff_support import START, enqueue, make_service
 
 
 @pytest.fixture

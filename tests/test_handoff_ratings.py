@@ -10,24 +10,9 @@ import redis.asyncio as aioredis
 from handoff.clock import FakeClock
 from handoff.keys import Keys
 from handoff.service import HandoffService
-from tests.test_handoff_support import START, enqueue, journal, make_keys, make_service
+from tests.test_handoff_support import enqueue, journal
 
 ANN, BOB = "tg:1001", "tg:1002"
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return make_keys()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def service(redis: aioredis.Redis, keys: Keys, clock: FakeClock) -> HandoffService:
-    return make_service(redis, keys, clock)
 
 
 async def handled(service: HandoffService, redis: aioredis.Redis, keys: Keys,

@@ -17,27 +17,10 @@ from tests.test_handoff_support import (
     conversation,
     enqueue,
     journal,
-    make_keys,
-    make_service,
     notice,
     notices,
     queued_and_claimed,
 )
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return make_keys()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
-
-
-@pytest.fixture
-def service(redis: aioredis.Redis, keys: Keys, clock: FakeClock) -> HandoffService:
-    return make_service(redis, keys, clock)
 
 
 async def test_claim_assigns_journals_samples_the_wait_and_tells_the_customer(

@@ -9,19 +9,9 @@ from handoff.clock import FakeClock
 from handoff.keys import Keys
 from handoff.queue import SCORE_BAND
 from handoff.service import HandoffService
-from tests.test_handoff_support import START, enqueue, journal, make_keys, make_service
+from tests.test_handoff_support import START, enqueue, journal, make_service
 
 ANN = "tg:1001"
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return make_keys()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(START)
 
 
 @pytest.fixture
