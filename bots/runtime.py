@@ -211,9 +211,7 @@ class Runtime:
             await _until_stopped_or_failed(stop, tasks)
         finally:
             stop.set()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _shut_down(tasks)
             if runner is not None:
                 await runner.cleanup()
             await bot.session.close()
@@ -337,6 +335,23 @@ def handoff_config(settings: Settings) -> HandoffConfig:
         reply_minutes=settings.sla_reply_minutes, hours=hours,
         journal_maxlen=settings.stream_maxlen, outbox_maxlen=settings.stream_maxlen,
     )
+
+
+async def _shut_down(tasks: list[asyncio.Task[None]]) -> None:
+    """Roles see `stop` and finish what is on the wire; whatever still runs after a grace
+    period is cancelled (its work stays unacknowledged in Redis for the next process)."""
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=3.0)
+    for task in pending:
+        task.cancel()
+    if pending:
+        _done, stuck = await asyncio.wait(pending, timeout=5.0)
+        for task in stuck:
+            log.error("shutdown: %s did not stop", task.get_name())
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.error("shutdown: %s had failed: %r", task.get_name(), task.exception())
 
 
 async def _until_stopped_or_failed(stop: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:

@@ -104,7 +104,7 @@ async def running_bot(
     finally:
         stop.set()
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 10)
+            await asyncio.wait_for(task, 20)
         await runtime.close()
         if own_fake:
             await fake.close()
