@@ -11,6 +11,7 @@ import logging
 import time
 
 from bots import texts
+from bots.desk.notices import CustomerNotices
 from bots.turns import desk_bookkeeping
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
@@ -62,7 +63,8 @@ class DeskScheduler:
         for moved in await self._service.requeue_offline():
             await self._desk(moved.conv, desk_bookkeeping(moved.conv, "normal"))
         if self.auto_assign:
-            for claimed in await self._service.auto_assign(notices=self._joined):
+            joined = CustomerNotices(self.language).joined
+            for claimed in await self._service.auto_assign(notices=joined):
                 await self._desk(claimed.conv, desk_bookkeeping(claimed.conv, "normal"))
         await self._positions()
 
@@ -94,7 +96,3 @@ class DeskScheduler:
 
     async def _desk(self, conv: str, items: list[OutboundMessage]) -> None:
         await self._store.post_desk(items)
-
-    def _joined(self, conv: str, operator: str) -> list[OutboundMessage]:
-        return [OutboundMessage(conversation=conv, created_at=time.time(),
-                                text=texts.text("operator_joined_auto", self.language))]

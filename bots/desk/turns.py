@@ -17,17 +17,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bots import texts
 from bots.callbacks import CallbackSigner, ForgedCallback
 from bots.desk.commands import Command, command_hint, is_note, parse_command
+from bots.desk.notices import CustomerNotices
 from bots.desk.templates import TemplateError, Templates
 from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
 from handoff.conversations import Conversation, ConversationStore
-from handoff.events import InboundEvent, OutboundMessage, OutButton
+from handoff.events import InboundEvent, OutboundMessage
 from handoff.service import HandoffService, Operator, Transition
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class DeskDecider:
         self._signer = signer
         self.templates = templates
         self.language = language
+        self.notices = CustomerNotices(language)
         # Operator ids ("tg:123") who may close, transfer, return or ban conversations that
         # others own (a stuck conversation of an operator who left, a trainer stepping in).
         self.supervisors = frozenset(supervisors)
@@ -201,17 +202,17 @@ class DeskDecider:
         """`/close [reason]`. The customer of an assigned conversation gets the rating
         keyboard; one still queued (nobody talked to them) is told they are back with the
         bot, since there is nothing to rate."""
-        notice = (self._rating_prompt(conv.id) if conv.state == "assigned"
-                  else self._back_to_bot(conv.id))
+        notices = (self.notices.closed(conv.id) if conv.state == "assigned"
+                   else self.notices.back_to_bot(conv.id))
         await self._transition(conv, self._service.close(
             conv.id, event.actor, reason=command.args, force=self._force(event),
-            notices=[notice]), event, decision)
+            notices=notices), event, decision)
 
     async def _cmd_bot(self, conv: Conversation, event: InboundEvent, command: Command,
                        decision: DeskDecision) -> None:
         await self._transition(conv, self._service.return_to_bot(
             conv.id, event.actor, reason=command.args, force=self._force(event),
-            notices=[self._back_to_bot(conv.id)]), event, decision)
+            notices=self.notices.back_to_bot(conv.id)), event, decision)
 
     async def _cmd_transfer(self, conv: Conversation, event: InboundEvent, command: Command,
                             decision: DeskDecision) -> None:
@@ -231,8 +232,7 @@ class DeskDecider:
                     "unknown_operator"].format(target=target), refusal=True))
                 return
             to, name = found.id, found.name or found.id
-            joined = texts.text("operator_joined", self.language, name=name.split()[0])
-            notices = [OutboundMessage(conversation=conv.id, text=joined, created_at=time.time())]
+            notices = list(self.notices.joined(conv.id, found.id, name.split()[0]))
         result = await self._transition(conv, self._service.transfer(
             conv.id, event.actor, to, reason=reason, force=self._force(event), notices=notices),
             event, decision, refusals=TRANSFER_REFUSALS, target=name)
@@ -438,18 +438,8 @@ class DeskDecider:
         return ("Кому передать? /transfer @оператор или /transfer queue (в очередь). Можно "
                 "передать: " + (", ".join(names) or "никого нет онлайн"))
 
-    def _joined(self, conv: str, event: InboundEvent) -> list[OutboundMessage]:
-        text = texts.text("operator_joined", self.language, name=event.profile.first_name)
-        return [OutboundMessage(conversation=conv, text=text, created_at=time.time())]
-
-    def _back_to_bot(self, conv: str) -> OutboundMessage:
-        return OutboundMessage(conversation=conv, created_at=time.time(),
-                               text=texts.text("back_to_bot", self.language))
-
-    def _rating_prompt(self, conv: str) -> OutboundMessage:
-        row = tuple(OutButton(title=str(score), payload=f"rate:{score}") for score in range(1, 6))
-        return OutboundMessage(conversation=conv, text=texts.text("closed_rate", self.language),
-                               buttons=(row,), created_at=time.time())
+    def _joined(self, conv: str, event: InboundEvent) -> Sequence[OutboundMessage]:
+        return self.notices.joined(conv, event.actor, event.profile.first_name)
 
 
 DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "templates"})
