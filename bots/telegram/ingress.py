@@ -63,25 +63,21 @@ class TelegramIngress:
         Events in the General topic or an unknown thread belong to the desk itself
         (`desk:<chat>`): commands such as /queue or /online.
         """
-        pending = [e for e in events if e.conversation == UNRESOLVED]
-        if not pending:
-            return events
-        assert self._redis is not None and self._keys is not None
-        lookups = [_lookup_keys(event) for event in pending]
-        flat = [key for keys in lookups for key in keys]
-        found = await self._redis.hmget(self._keys.desk_threads(), flat) if flat else []
-        resolved = {key: str(value) for key, value in zip(flat, found, strict=True) if value}
-        out: list[InboundEvent] = []
-        pending_ids = {id(e) for e in pending}
-        by_event = dict(zip((id(e) for e in pending), lookups, strict=True))
-        for event in events:
-            if id(event) not in pending_ids:
-                out.append(event)
-                continue
-            conv = next((resolved[k] for k in by_event[id(event)] if resolved.get(k)), None)
-            out.append(dataclasses.replace(event, conversation=conv or f"desk:{event.chat_id}"))
-        return out
+        flat = sorted({key for event in events if event.conversation == UNRESOLVED
+                       for key in _lookup_keys(event)})
+        resolved: dict[str, str] = {}
+        if flat:
+            assert self._redis is not None and self._keys is not None
+            found = await self._redis.hmget(self._keys.desk_threads(), flat)
+            resolved = {key: str(value) for key, value in zip(flat, found, strict=True) if value}
+        return [event if event.conversation != UNRESOLVED else dataclasses.replace(
+                    event, conversation=_first(resolved, _lookup_keys(event))
+                    or f"desk:{event.chat_id}")
+                for event in events]
 
+
+def _first(resolved: dict[str, str], keys: list[str]) -> str:
+    return next((resolved[key] for key in keys if key in resolved), "")
 
 def _lookup_keys(event: InboundEvent) -> list[str]:
     """Where to look: the forum topic first, then (reply-thread fallback) the message replied to
