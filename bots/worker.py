@@ -14,6 +14,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bots import metrics
 from bots.desk.turns import DeskDecider
 from bots.turns import TurnDecider
 from handoff.conversations import CommitResult, Conversation, ConversationStore
@@ -154,7 +155,7 @@ class Worker:
         self, conv: Conversation, event: InboundEvent, stream: str, entry_id: str
     ) -> CommitResult:
         decision = await self.decider.decide(conv, event)
-        return await self._store.commit(
+        result = await self._store.commit(
             conv, shard_stream=stream, group=GROUP, entry=entry_id,
             dialogue=decision.dialogue,
             profile=event.profile if event.kind != "blocked" else None,
@@ -164,6 +165,10 @@ class Worker:
             any_state=bool(decision.transition),  # a script already moved it on purpose
             flag=decision.flag, unflag=decision.unflag,
         )
+        metrics.TURNS.labels(conv.state, result.status).inc()
+        if decision.handoff is not None and result.status == "ok":
+            metrics.HANDOFFS.labels(decision.handoff.reason).inc()
+        return result
 
     async def _desk_event(
         self, conv: Conversation, event: InboundEvent, stream: str, entry_id: str
