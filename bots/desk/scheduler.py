@@ -59,7 +59,8 @@ class DeskScheduler:
         """One round; tests call it directly with a fake clock."""
         now = self._service.clock.now()
         for event in await self._service.sla_due():
-            await self._sla_notice(event.kind, event.conv, event.owner, now - event.since)
+            await self._sla_notice(event.kind, event.conv, event.owner, now - event.since,
+                                   event.priority or "normal")
         for moved in await self._service.requeue_offline():
             await self._desk(moved.conv, desk_bookkeeping(moved.conv, "normal"))
         if self.auto_assign:
@@ -68,7 +69,9 @@ class DeskScheduler:
                 await self._desk(claimed.conv, desk_bookkeeping(claimed.conv, "normal"))
         await self._positions()
 
-    async def _sla_notice(self, kind: str, conv: str, operator: str, waited: float) -> None:
+    async def _sla_notice(
+        self, kind: str, conv: str, operator: str, waited: float, priority: str
+    ) -> None:
         minutes = max(1, round(waited / 60))
         if kind == "escalate":
             text = f"⏰ Клиент ждёт оператора {minutes} мин. Приоритет повышен."
@@ -78,7 +81,7 @@ class DeskScheduler:
             mentions = [int(operator.split(":", 1)[1])] if operator.startswith("tg:") else []
         note = OutboundMessage(conversation=conv, text=text, lane="desk", created_at=time.time(),
                                params={"mention": mentions, "priority": 0})
-        await self._desk(conv, [note, *desk_bookkeeping(conv, "high")[:1]])
+        await self._desk(conv, [note, *desk_bookkeeping(conv, priority)[:1]])
 
     async def _positions(self) -> None:
         items = await self._service.queue(limit=200)
