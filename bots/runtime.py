@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bots.callbacks import CallbackSigner
 from bots.desk.human import ServiceHumanSide
-from bots.desk.notices import CustomerNotices
+from bots.desk.notices import CustomerNotices, DeskEcho
 from bots.desk.scheduler import DeskScheduler
 from bots.desk.templates import Templates
 from bots.desk.turns import DeskDecider
@@ -54,6 +54,9 @@ from handoff.scripts import Scripts
 from handoff.service import HandoffService
 from nlu.cache import load_or_train
 from nlu.data import load_training_data
+from nlu.embedded import EmbeddedClassifier
+from nlu.rasa import RasaBackend
+from nlu.types import NLUBackend
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +78,17 @@ def load_brain(settings: Settings, progress: Progress | None = None) -> Brain:
         flows, language=settings.language,
         misses_before_handoff=settings.misses_before_handoff, rng=random.Random(),
     )
-    return Brain(nlu=classifier, engine=engine, language=settings.language)
+    return Brain(nlu=nlu_backend(settings, classifier, say), engine=engine,
+                 language=settings.language)
+
+
+def nlu_backend(settings: Settings, classifier: EmbeddedClassifier, say: Progress) -> NLUBackend:
+    """NLU_BACKEND=rasa: Rasa's /model/parse, with the embedded model while Rasa is down."""
+    if settings.nlu_backend != "rasa":
+        return classifier
+    say(f"NLU through Rasa at {settings.rasa_url} (the embedded model while it does not answer)")
+    return RasaBackend(settings.rasa_url, classifier, threshold=settings.nlu_threshold,
+                       timeout=settings.rasa_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,7 +287,8 @@ class Runtime:
         if self.settings.api_token is not None:
             app.add_subapp("/api/v1", create_api_app(
                 self.handoff, self.store, token=self.settings.api_token.get_secret_value(),
-                notices=CustomerNotices(self.settings.language)))
+                notices=CustomerNotices(self.settings.language),
+                desk=DeskEcho() if self.settings.operator_chat_id is not None else None))
         runner = web.AppRunner(app, access_log=None)
         if self.settings.telegram_mode == "webhook":
             secret = self.settings.telegram_webhook_secret

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     # The operator desk (a Telegram forum supergroup) and the human handoff
     operator_chat_id: int | None = None
     desk_supervisors: str = ""  # comma-separated Telegram user ids, mentioned on escalations
+    desk_trainers: str = ""  # comma-separated Telegram user ids: /reload, /totemplate, /toflow
+    flow_drafts_file: Path | None = None  # default: DATA_DIR/flow-drafts.yml
     desk_templates_file: Path | None = None  # default: DATA_DIR/templates.yml
     operator_capacity: int = Field(default=5, ge=1, le=50)
     auto_assign: bool = False
@@ -68,6 +70,7 @@ class Settings(BaseSettings):
     # NLU and flows
     nlu_backend: Literal["embedded", "rasa"] = "embedded"
     rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout: float = Field(default=1.0, gt=0, le=30)  # seconds; then the embedded model
     nlu_data_dir: Path = DEFAULT_NLU_DIR
     flows_dir: Path = DEFAULT_FLOWS_DIR
     nlu_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
@@ -106,6 +109,14 @@ class Settings(BaseSettings):
     def supervisor_ids(self) -> list[int]:
         return [int(part) for part in self.desk_supervisors.replace(" ", "").split(",") if part]
 
+    @property
+    def trainer_ids(self) -> list[int]:
+        return [int(part) for part in self.desk_trainers.replace(" ", "").split(",") if part]
+
+    @property
+    def flow_drafts_path(self) -> Path:
+        return self.flow_drafts_file or self.data_dir / "flow-drafts.yml"
+
     @model_validator(mode="after")
     def _hours(self) -> Settings:
         from handoff.hours import BusinessHours, HoursError
@@ -118,7 +129,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"BUSINESS_HOURS/TIMEZONE/HOLIDAYS: {exc}") from None
         return self
 
-    @field_validator("desk_supervisors")
+    @field_validator("desk_supervisors", "desk_trainers")
     @classmethod
     def _ids(cls, value: str) -> str:
         for part in value.replace(" ", "").split(","):

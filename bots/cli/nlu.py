@@ -1,4 +1,4 @@
-"""`supportbot nlu train | parse | evaluate`: the trainers' commands for the embedded classifier.
+"""`supportbot nlu train | parse | evaluate | export-rasa`: the trainers' NLU commands.
 
 Data errors print as `file:line: severity: message` lines on stderr with exit code 1, never a
 traceback. `evaluate --json` prints exactly one JSON object on stdout (progress is not shown).
@@ -24,6 +24,7 @@ from nlu.data import DataError, TrainingData, load_training_data
 from nlu.embedded import EmbeddedClassifier
 from nlu.embedded import Progress as ProgressCallback
 from nlu.evaluate import EvaluationReport, cross_validate, train_test
+from nlu.export import DEFAULT_EPOCHS, ExportError, export_rasa_project
 from nlu.types import ParseResult
 
 app = typer.Typer(
@@ -112,6 +113,31 @@ def evaluate(
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
         return
     _print_report(report)
+
+
+@app.command("export-rasa")
+def export_rasa(
+    directory: Annotated[Path, typer.Argument(help="Where to write the Rasa project.")],
+    data: DataOption = None,
+    epochs: Annotated[int, typer.Option(min=1, help="DIET training epochs.")] = DEFAULT_EPOCHS,
+    force: Annotated[bool, typer.Option(help="Overwrite an exported project.")] = False,
+) -> None:
+    """Write a Rasa 3 project (config.yml with DIET, domain.yml, data/nlu.yml) from the data."""
+    settings = settings_or_exit()
+    training = _load(data or settings.nlu_data_dir)
+    try:
+        project = export_rasa_project(
+            training, directory, epochs=epochs, language=settings.language, overwrite=force
+        )
+    except ExportError as exc:
+        err_console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(EXIT_DATA_ERROR) from None
+    console.print(
+        f"Exported {project.intents} intents, {project.examples} examples to {directory}",
+        highlight=False, soft_wrap=True,
+    )
+    for file in project.files:
+        console.print(f"  {file}", highlight=False, soft_wrap=True)
 
 
 def _load(path: Path) -> TrainingData:
