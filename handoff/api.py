@@ -64,6 +64,32 @@ class CustomerNotices(Protocol):
     def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]: ...
 
 
+class DeskEcho(Protocol):
+    """What the operators' desk shows when an API client acts: the same card, topic state,
+    queue summary and replies as when someone acts in the group. Rendered in bots/ (like the
+    notices); posted after the transition, as the scheduler does: each item re-renders the
+    conversation's current state when sent, so a late or repeated one is never wrong."""
+
+    def changed(self, conv: str, priority: str) -> Sequence[OutboundMessage]: ...
+
+    def replied(self, conv: str, operator: str, text: str) -> Sequence[OutboundMessage]: ...
+
+    def operators_changed(self) -> Sequence[OutboundMessage]: ...
+
+
+class NoDesk:
+    """No operators' desk configured: nothing to show."""
+
+    def changed(self, conv: str, priority: str) -> Sequence[OutboundMessage]:
+        return ()
+
+    def replied(self, conv: str, operator: str, text: str) -> Sequence[OutboundMessage]:
+        return ()
+
+    def operators_changed(self) -> Sequence[OutboundMessage]:
+        return ()
+
+
 class Silent:
     """No notices: for tests and for integrations that talk to the customer themselves."""
 
@@ -80,6 +106,7 @@ class Silent:
 def create_api_app(
     service: HandoffService, store: ConversationStore, *, token: str,
     clock: Clock | None = None, notices: CustomerNotices | None = None,
+    desk: DeskEcho | None = None,
 ) -> web.Application:
     """The API as an aiohttp application, to be mounted with `add_subapp(PREFIX, app)`.
 
@@ -88,7 +115,7 @@ def create_api_app(
     """
     if not token:
         raise ValueError("the HTTP API needs a token (API_TOKEN); leave it unmounted without one")
-    api = _Api(service, store, clock or service.clock, notices or Silent())
+    api = _Api(service, store, clock or service.clock, notices or Silent(), desk or NoDesk())
     app = web.Application(middlewares=[error_middleware, auth_middleware(token)])
     conv = "/conversations/{conv}"
     app.add_routes([
@@ -110,10 +137,11 @@ def create_api_app(
 
 class _Api:
     def __init__(self, service: HandoffService, store: ConversationStore, clock: Clock,
-                 notices: CustomerNotices) -> None:
+                 notices: CustomerNotices, desk: DeskEcho) -> None:
         self._service = service
         self._store = store
         self._notices = notices
+        self._desk = desk
         self._clock = clock
         self._reader = ConversationReader(service.redis, service.keys, clock)
 
@@ -165,6 +193,7 @@ class _Api:
         found = await self._service.set_status(
             op, body.status, name=body.name, username=body.username, capacity=body.capacity
         )
+        await self._echo(self._desk.operators_changed())
         return json_response(_operator(found))
 
     async def claim(self, request: web.Request) -> web.Response:
@@ -178,6 +207,7 @@ class _Api:
         conv, body = await self._target(request, ReplyBody)
         result = await self._service.reply(conv, body.operator, body.text)
         _raise_refused(result)
+        await self._echo(self._desk.replied(conv, body.operator, body.text))
         return json_response(
             ReplyOut(conversation=await self._after(conv), message_id=result.message_id)
         )
@@ -214,7 +244,14 @@ class _Api:
 
     async def _done(self, conv: str, result: Transition) -> web.Response:
         _raise_refused(result)
-        return json_response(TransitionOut(conversation=await self._after(conv)))
+        after = await self._after(conv)
+        priority = after.handoff.priority if after.handoff else "normal"
+        await self._echo(self._desk.changed(conv, priority))
+        return json_response(TransitionOut(conversation=after))
+
+    async def _echo(self, items: Sequence[OutboundMessage]) -> None:
+        if items:
+            await self._store.post_desk(items)
 
     async def _after(self, conv: str) -> ConversationSummary:
         """The conversation as it is now (a later change may already show: that is the truth)."""

@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 
 from bots import texts
+from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
+from handoff.conversations import desk_priority
 from handoff.events import OutboundMessage, OutButton
 
 
@@ -28,3 +30,21 @@ class CustomerNotices:
     def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]:
         return [OutboundMessage(conversation=conv, created_at=time.time(),
                                 text=texts.text("back_to_bot", self.language))]
+
+
+class DeskEcho:
+    """What the desk shows when an integration acts through the HTTP API, so operators in the
+    group see the same card, topic, queue summary and conversation as after their own taps."""
+
+    def changed(self, conv: str, priority: str) -> Sequence[OutboundMessage]:
+        return desk_bookkeeping(conv, priority)
+
+    def replied(self, conv: str, operator: str, text: str) -> Sequence[OutboundMessage]:
+        return [OutboundMessage(conversation=conv, lane="desk", created_at=time.time(),
+                                text=f"💬 {operator} (API): {text}",
+                                params={"priority": desk_priority("normal", 2)})]
+
+    def operators_changed(self) -> Sequence[OutboundMessage]:
+        return [OutboundMessage(conversation="desk:api", kind="summary", lane="desk",
+                                created_at=time.time(),
+                                params={"coalesce": "summary", "priority": SUMMARY_PRIORITY})]
