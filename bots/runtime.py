@@ -37,6 +37,7 @@ from bots.telegram.sender import SendLimits, TelegramSender
 from bots.telegram.updates import ALLOWED_UPDATES
 from bots.telegram.webhook import WEBHOOK_PATH, webhook_routes
 from bots.turns import Brain, TurnDecider
+from bots.vk.channel import VkChannel
 from bots.worker import Worker, WorkerConfig
 from flows.engine import FlowEngine
 from flows.loader import load_flows
@@ -131,6 +132,7 @@ class Runtime:
         self.handoff = HandoffService(redis, self.keys, self.scripts, handoff_config(settings),
                                       tuning.clock)
         self.templates = Templates(seed_templates(settings.templates_path))
+        self.http_routes: list[web.RouteDef] = []  # other channels' endpoints (VK callback)
 
     @classmethod
     async def open(
@@ -190,6 +192,75 @@ class Runtime:
                 supervisors=[f"tg:{uid}" for uid in self.settings.supervisor_ids],
             )
         return worker
+
+    async def run(self, stop: asyncio.Event, roles: set[str]) -> None:
+        """Every configured channel until `stop`; the worker and the desk scheduler run once."""
+        telegram = self.settings.telegram_bot_token is not None
+        if not self.settings.vk_enabled:
+            return await self.run_telegram(stop, roles)
+        if not telegram:
+            return await self.run_vk(stop, roles, worker=True, http=True)
+        vk = self.vk_channel()
+        self.http_routes.extend(vk.routes())  # the Callback API on the same HTTP server
+        tasks = [asyncio.create_task(self.run_telegram(stop, roles), name="telegram"),
+                 asyncio.create_task(self.run_vk(stop, roles, channel=vk), name="vk")]
+        try:
+            await _until_stopped_or_failed(stop, tasks)
+        finally:
+            stop.set()
+            await asyncio.wait(tasks)
+        for task in tasks:
+            task.result()
+
+    # --- VK -----------------------------------------------------------------------------
+    def vk_channel(self) -> VkChannel:
+        return VkChannel(self.settings, self.ingestor, self.store, self.redis, self.keys,
+                         self.scripts, self.owner)
+
+    async def run_vk(self, stop: asyncio.Event, roles: set[str], *, worker: bool = False,
+                     http: bool = False, channel: VkChannel | None = None) -> None:
+        """VK's roles; `worker` and `http` when Telegram (which runs those) is not on."""
+        vk = channel or self.vk_channel()
+        telegram = self.telegram_bot() if self.settings.telegram_bot_token else None
+        tasks: list[asyncio.Task[None]] = []
+        runner: web.AppRunner | None = None
+        try:
+            if "ingress" in roles:
+                poller = vk.poller()
+                if poller is not None:
+                    tasks.append(asyncio.create_task(poller.run(stop), name="vk-poller"))
+                if http:
+                    self.http_routes.extend(vk.routes())
+                    runner = web.AppRunner(self.http_app(), access_log=None)
+                    await _serve_http(runner, self.settings)
+            if "worker" in roles and worker:
+                tasks.append(asyncio.create_task((await self.worker()).run(stop), name="worker"))
+            if "sender" in roles:
+                sender = vk.sender(await self.signer(), telegram)
+                tasks.append(asyncio.create_task(sender.run(stop), name="vk-sender"))
+            await _until_stopped_or_failed(stop, tasks)
+        finally:
+            stop.set()
+            await _shut_down(tasks)
+            if runner is not None:
+                await runner.cleanup()
+            if telegram is not None:
+                await telegram.session.close()
+            vk.close()
+
+    def http_app(self) -> web.Application:
+        """/metrics, /healthz, the HTTP API when enabled, and other channels' endpoints."""
+        app = web.Application()
+        app.router.add_get("/metrics", _metrics)
+        app.router.add_get("/healthz", _health)
+        if self.settings.api_token is not None:
+            app.add_subapp("/api/v1", create_api_app(
+                self.handoff, self.store, token=self.settings.api_token.get_secret_value(),
+                notices=CustomerNotices(self.settings.language),
+                stats=TrainerStats(self.redis, self.keys),
+                desk=DeskEcho() if self.settings.operator_chat_id is not None else None))
+        app.add_routes(self.http_routes)
+        return app
 
     # --- Telegram -----------------------------------------------------------------------
     def telegram_bot(self) -> Bot:
@@ -281,14 +352,7 @@ class Runtime:
             self.ingestor, me.id, redis=self.redis, keys=self.keys,
             desk_chat=await self._desk_chat_id(),
         )
-        app = web.Application()
-        app.router.add_get("/metrics", _metrics)
-        app.router.add_get("/healthz", _health)
-        if self.settings.api_token is not None:
-            app.add_subapp("/api/v1", create_api_app(
-                self.handoff, self.store, token=self.settings.api_token.get_secret_value(),
-                notices=CustomerNotices(self.settings.language),
-                desk=DeskEcho() if self.settings.operator_chat_id is not None else None))
+        app = self.http_app()
         runner = web.AppRunner(app, access_log=None)
         if self.settings.telegram_mode == "webhook":
             secret = self.settings.telegram_webhook_secret

@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     telegram_mode: Literal["polling", "webhook"] = "polling"
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
+    # VK customer channel (a community token with the messages right)
+    vk_token: SecretStr | None = None
+    vk_group_id: int | None = Field(default=None, ge=1)
+    vk_api_url: str = "https://api.vk.com"
+    vk_mode: Literal["longpoll", "callback"] = "longpoll"
+    vk_confirmation: str | None = None  # the Callback API server's confirmation string
+    vk_secret: SecretStr | None = None  # the Callback API server's secret key
+    vk_poll_wait: int = Field(default=25, ge=1, le=90)
+    vk_requests_per_second: float = Field(default=20.0, gt=0)
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     # The operator desk (a Telegram forum supergroup) and the human handoff
@@ -90,7 +99,7 @@ class Settings(BaseSettings):
             raise ValueError("must be non-empty and contain no braces (braces are hash tags)")
         return value
 
-    @field_validator("telegram_api_url", "rasa_url")
+    @field_validator("telegram_api_url", "rasa_url", "vk_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
@@ -116,6 +125,19 @@ class Settings(BaseSettings):
     @property
     def flow_drafts_path(self) -> Path:
         return self.flow_drafts_file or self.data_dir / "flow-drafts.yml"
+
+    @property
+    def vk_enabled(self) -> bool:
+        return self.vk_token is not None
+
+    @model_validator(mode="after")
+    def _vk(self) -> Settings:
+        if self.vk_token is not None and self.vk_group_id is None:
+            raise ValueError("VK_GROUP_ID: required with VK_TOKEN")
+        if self.vk_token is not None and self.vk_mode == "callback" and (
+                not self.vk_confirmation or self.vk_secret is None):
+            raise ValueError("VK_MODE=callback needs VK_CONFIRMATION and VK_SECRET")
+        return self
 
     @model_validator(mode="after")
     def _hours(self) -> Settings:

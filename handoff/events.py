@@ -37,10 +37,21 @@ class Profile:
     last_name: str = ""
     username: str = ""
     language_code: str = ""
+    city: str = ""  # VK users.get, when the customer shows it
 
     @property
     def display_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part) or self.user_id
+
+
+@dataclass(frozen=True, slots=True)
+class MediaFile:
+    """A photo or document in a message, as far as another platform needs it to re-send it."""
+
+    kind: str  # "photo" | "document"
+    url: str = ""  # where the platform serves the file (VK attachments)
+    file_id: str = ""  # the platform's own handle (Telegram file_id, fetched with getFile)
+    name: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,7 @@ class InboundEvent:
     album: str = ""  # media group id: parts of one album
     thread_id: int = 0  # desk events: the forum topic the message is in
     reply_to: int = 0  # desk events: the message replied to (reply-thread fallback)
+    files: tuple[MediaFile, ...] = ()  # photos and documents (re-sent across platforms)
 
     @property
     def from_desk(self) -> bool:
@@ -76,6 +88,7 @@ class InboundEvent:
     def from_json(cls, raw: str | bytes) -> InboundEvent:
         data = _versioned(raw)
         data["profile"] = Profile(**data["profile"])
+        data["files"] = tuple(MediaFile(**item) for item in data.get("files", ()))
         return cls(**data)
 
 

@@ -52,6 +52,15 @@ class Keys:
         """Hash digest -> button payload, for payloads too long for a platform's callback data."""
         return f"{self.prefix}callbacks"
 
+    def text_buttons(self, channel: str) -> str:
+        """Set of peers whose app cannot show callback buttons (they get text buttons)."""
+        return f"{self.prefix}{channel}:text-buttons"
+
+    # --- linked accounts (one customer on two networks) ---------------------------------
+    def link_code(self, code: str) -> str:
+        """String: the conversation that asked for this one-time /link code (with a TTL)."""
+        return f"{self.prefix}link:code:{code}"
+
     # --- shared -----------------------------------------------------------------------
     def journal(self) -> str:
         """Stream of state transitions: who, what, when, why."""

@@ -47,7 +47,7 @@ def run(
     """Run the configured channels; with no tokens, the local demo shell."""
     settings = settings_or_exit()
     setup_logging(settings.log_level)
-    if settings.telegram_bot_token is None:
+    if settings.telegram_bot_token is None and not settings.vk_enabled:
         console.print(NO_TOKEN_BANNER)
         _run_guarded(_shell(settings))
         return
@@ -84,7 +84,7 @@ async def _serve(settings: Settings, roles: set[str]) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        await runtime.run_telegram(stop, roles)
+        await runtime.run(stop, roles)
     finally:
         await runtime.close()
 

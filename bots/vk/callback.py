@@ -1,0 +1,50 @@
+"""Callback API endpoint: VK POSTs events; `ok` is answered once they are stored.
+
+`confirmation` is answered with the configured code. Every other request must carry the
+configured `secret` (compared in constant time); a wrong one is refused with 403 and changes
+nothing. A repeated delivery (same event_id) is answered `ok` again and dropped by the ingest's
+dedup, so it is handled once. If Redis fails the answer is 503: VK delivers the event again.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from aiohttp import web
+
+from bots.vk.ingress import VkIngress
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PATH = "/vk/callback"
+
+
+def callback_routes(ingress: VkIngress, confirmation: str, secret: str) -> list[web.RouteDef]:
+    async def receive(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            log.warning("vk callback body is not JSON: rejected")
+            return web.Response(status=400, text="body is not JSON")
+        if not isinstance(body, dict):
+            log.warning("vk callback body is not an object: rejected")
+            return web.Response(status=400, text="body is not an object")
+        if body.get("group_id") != ingress.group_id:
+            log.warning("vk callback for group %r, not ours: rejected", body.get("group_id"))
+            return web.Response(status=403, text="wrong group")
+        if body.get("type") == "confirmation":
+            log.info("vk callback server confirmation answered")
+            return web.Response(text=confirmation)
+        given = str(body.get("secret", ""))
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            log.warning("vk callback from %s with a wrong secret rejected", request.remote)
+            return web.Response(status=403, text="wrong secret")
+        try:
+            await ingress.accept([body])
+        except Exception:
+            log.exception("vk callback event not stored")
+            return web.Response(status=503, text="not stored")
+        return web.Response(text="ok")
+
+    return [web.post(CALLBACK_PATH, receive)]

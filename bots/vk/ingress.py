@@ -1,0 +1,120 @@
+"""What Long Poll and the Callback API share: raw VK events in, stored events out.
+
+Before storing, each customer's profile is completed: the commit writes the event's profile
+onto the conversation, so every event must carry the full one. It is read back from the
+conversation (one pipelined HGET per batch); only on first contact does users.get run (name,
+city, screen name), once for the whole batch. If users.get fails the events are stored with
+the bare id: a profile is nice to have, a lost message is not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from bots import metrics
+from bots.vk.client import VkClient, VkError
+from bots.vk.updates import EventRejected, button_actions, parse_event
+from handoff.events import InboundEvent, Profile
+from handoff.ingest import Ingestor
+from handoff.keys import Keys
+
+log = logging.getLogger(__name__)
+
+PROFILE_FIELDS = "city,screen_name"
+
+
+class VkIngress:
+    def __init__(self, ingestor: Ingestor, client: VkClient, redis: Redis, keys: Keys) -> None:
+        self._ingestor = ingestor
+        self._client = client
+        self._redis = redis
+        self._keys = keys
+
+    @property
+    def group_id(self) -> int:
+        return self._client.group_id
+
+    async def accept(self, raw_events: Sequence[Any]) -> int:
+        """Store a batch; the number of new events. Raises when Redis fails (nothing acked)."""
+        events: list[InboundEvent] = []
+        for raw in raw_events:
+            try:
+                event = parse_event(raw, self.group_id)
+            except EventRejected as exc:
+                log.warning("vk event rejected: %s", exc)
+                metrics.INBOUND.labels("vk", "rejected").inc()
+                continue
+            if event is None:
+                metrics.INBOUND.labels("vk", "ignored").inc()
+                continue
+            events.append(event)
+            await self._note_buttons(event, raw)
+        events = await self._with_profiles(events)
+        stored = 0
+        for entry in await self._ingestor.ingest(events):
+            metrics.INBOUND.labels("vk", "stored" if entry else "duplicate").inc()
+            stored += entry is not None
+        return stored
+
+    async def _note_buttons(self, event: InboundEvent, raw: Any) -> None:
+        """Remember who cannot press callback buttons (old apps): they get text buttons."""
+        actions = button_actions(raw)
+        if actions is None:
+            return
+        key = self._keys.text_buttons("vk")
+        if "callback" in actions:
+            await self._redis.srem(key, event.conversation)
+        else:
+            await self._redis.sadd(key, event.conversation)
+
+    async def _with_profiles(self, events: list[InboundEvent]) -> list[InboundEvent]:
+        convs = sorted({event.conversation for event in events})
+        if not convs:
+            return events
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for conv in convs:
+                pipe.hget(self._keys.conversation(conv), "profile")
+            stored = await pipe.execute()
+        known = {conv: Profile(**json.loads(raw)) for conv, raw in zip(convs, stored, strict=True)
+                 if raw}
+        missing = sorted({e.profile.user_id for e in events
+                          if not _named(known.get(e.conversation), e.profile.user_id)})
+        fetched = await self._users(missing) if missing else {}
+        result = []
+        for event in events:
+            profile = fetched.get(event.profile.user_id) or known.get(event.conversation)
+            if profile is not None and profile.user_id == event.profile.user_id:
+                event = dataclasses.replace(event, profile=profile)
+            result.append(event)
+        return result
+
+    async def _users(self, user_ids: list[str]) -> dict[str, Profile]:
+        try:
+            users = await self._client.call("users.get", user_ids=",".join(user_ids),
+                                            fields=PROFILE_FIELDS)
+        except VkError as exc:
+            log.warning("vk users.get for %d users failed (%s): bare profiles", len(user_ids), exc)
+            return {}
+        return {str(user["id"]): profile_of(user) for user in users if isinstance(user, dict)}
+
+
+def profile_of(user: dict[str, Any]) -> Profile:
+    city = user.get("city")
+    screen_name = str(user.get("screen_name") or "")
+    return Profile(
+        user_id=str(user["id"]), first_name=str(user.get("first_name") or ""),
+        last_name=str(user.get("last_name") or ""),
+        # "id123" is what VK shows for users without a short name of their own
+        username="" if screen_name == f"id{user['id']}" else screen_name,
+        city=str(city.get("title") or "") if isinstance(city, dict) else "",
+    )
+
+
+def _named(profile: Profile | None, user_id: str) -> bool:
+    return profile is not None and profile.user_id == user_id and bool(profile.first_name)
