@@ -63,7 +63,7 @@ class EvaluationReport:
 
 
 @dataclass(slots=True)
-class _Outcomes:
+class Outcomes:
     truth: list[str] = field(default_factory=list)
     predicted: list[str] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
@@ -74,10 +74,14 @@ class _Outcomes:
         for example in examples:
             start = time.perf_counter()
             result = classifier.parse_sync(example.text)
-            self.parse_seconds.append(time.perf_counter() - start)
-            self.truth.append(example.intent)
-            self.predicted.append(result.intent)
-            self.texts.append(example.text)
+            self.add(example, result.intent, time.perf_counter() - start)
+
+    def add(self, example: Example, predicted: str, parse_seconds: float) -> None:
+        """One test item's outcome (another backend's, for a side-by-side comparison)."""
+        self.parse_seconds.append(parse_seconds)
+        self.truth.append(example.intent)
+        self.predicted.append(predicted)
+        self.texts.append(example.text)
 
 
 def cross_validate(
@@ -94,7 +98,7 @@ def cross_validate(
     if folds < 2:
         raise ValueError("cross-validation needs at least 2 folds")
     assignment = _assign_folds(data, folds)
-    outcomes = _Outcomes()
+    outcomes = Outcomes()
     for fold in range(folds):
         if progress:
             progress("cross-validation", fold, folds)
@@ -104,7 +108,7 @@ def cross_validate(
         outcomes.run(classifier, test)
     if progress:
         progress("cross-validation", folds, folds)
-    return _report(f"{folds}-fold cross-validation", threshold, outcomes)
+    return build_report(f"{folds}-fold cross-validation", threshold, outcomes)
 
 
 def train_test(
@@ -116,17 +120,25 @@ def train_test(
 ) -> EvaluationReport:
     if progress:
         progress("training", 0, 2)
-    outcomes = _Outcomes()
+    outcomes = Outcomes()
     classifier = _timed_train(train, threshold, outcomes)
     if progress:
         progress("testing", 1, 2)
     outcomes.run(classifier, list(test.examples))
     if progress:
         progress("testing", 2, 2)
-    return _report("train/test", threshold, outcomes)
+    return build_report("train/test", threshold, outcomes)
 
 
-def _timed_train(data: TrainingData, threshold: float, outcomes: _Outcomes) -> EmbeddedClassifier:
+def holdout_split(data: TrainingData, folds: int = 5) -> tuple[TrainingData, TrainingData]:
+    """One stratified train/test split: a `1/folds` share of every intent is held out."""
+    assignment = _assign_folds(data, folds)
+    train = [e for e, f in assignment if f != 0]
+    test = [e for e, f in assignment if f == 0]
+    return data.with_examples(train), data.with_examples(test)
+
+
+def _timed_train(data: TrainingData, threshold: float, outcomes: Outcomes) -> EmbeddedClassifier:
     start = time.perf_counter()
     classifier = EmbeddedClassifier.train(data, threshold=threshold)
     outcomes.train_seconds.append(time.perf_counter() - start)
@@ -146,7 +158,7 @@ def _assign_folds(data: TrainingData, folds: int) -> list[tuple[Example, int]]:
     return assignment
 
 
-def _report(method: str, threshold: float, outcomes: _Outcomes) -> EvaluationReport:
+def build_report(method: str, threshold: float, outcomes: Outcomes) -> EvaluationReport:
     truth, predicted = outcomes.truth, outcomes.predicted
     hits = [t == p for t, p in zip(truth, predicted, strict=True)]
     in_scope = [h for h, t in zip(hits, truth, strict=True) if t != OUT_OF_SCOPE]
@@ -183,7 +195,7 @@ def _per_intent(truth: list[str], predicted: list[str]) -> list[IntentMetrics]:
     return metrics
 
 
-def _confusions(outcomes: _Outcomes) -> list[Confusion]:
+def _confusions(outcomes: Outcomes) -> list[Confusion]:
     pairs = Counter[tuple[str, str]]()
     examples: dict[tuple[str, str], str] = {}
     for t, p, text in zip(outcomes.truth, outcomes.predicted, outcomes.texts, strict=True):

@@ -26,6 +26,8 @@ PROJECT="${RASA_PROJECT:-$CACHE/rasa-project}"
 PORT="${2:-${RASA_PORT:-5005}}"
 EPOCHS="${RASA_EPOCHS:-100}"
 COMMAND="${1:-serve}"
+# Rasa reports usage to its vendor unless told not to: nothing leaves this machine.
+export RASA_TELEMETRY_ENABLED=false
 
 log() { printf 'rasa-server: %s\n' "$*" >&2; }
 
@@ -59,6 +61,7 @@ install() {
     "$VENV/bin/python" -m pip install --quiet --upgrade "pip<24.1" wheel
     log "installing rasa==$RASA_VERSION (a few minutes, about 2.7 GB)"
     "$VENV/bin/python" -m pip install --quiet "rasa==$RASA_VERSION"
+    "$VENV/bin/rasa" telemetry disable >&2
     "$VENV/bin/rasa" --version >&2
 }
 
