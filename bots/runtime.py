@@ -36,6 +36,10 @@ from bots.telegram.polling import TelegramPoller
 from bots.telegram.sender import SendLimits, TelegramSender
 from bots.telegram.updates import ALLOWED_UPDATES
 from bots.telegram.webhook import WEBHOOK_PATH, webhook_routes
+from bots.trainer.desk import TrainerDesk, TrainerSetup, trainer_ids
+from bots.trainer.knowledge import FlowDrafts
+from bots.trainer.reload import BrainReloader, request_reload
+from bots.trainer.stats import TrainerStats
 from bots.turns import Brain, TurnDecider
 from bots.vk.channel import VkChannel
 from bots.worker import Worker, WorkerConfig
@@ -47,6 +51,7 @@ from handoff.config import HandoffConfig
 from handoff.conversations import ConversationStore, Limits
 from handoff.embedded_redis import EmbeddedRedis
 from handoff.hours import BusinessHours
+from handoff.inbox import Inbox
 from handoff.ingest import IngestConfig, Ingestor
 from handoff.keys import Keys
 from handoff.lease import Lease, owner_token
@@ -102,6 +107,7 @@ class Tuning:
     # The desk's pacing clock (a benchmark compresses time to watch a 15-minute burst)
     desk_clock: Callable[[], float] = time.monotonic
     desk_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    reload_poll: float = 5.0  # seconds between checks for a reload request pub/sub missed
 
 
 class Runtime:
@@ -191,7 +197,31 @@ class Runtime:
                 self.handoff, self.store, signer, self.templates, self.settings.language,
                 supervisors=[f"tg:{uid}" for uid in self.settings.supervisor_ids],
             )
+            worker.desk.trainer = self.trainer_desk()
         return worker
+
+    # --- the trainers' tools (bots/trainer) ---------------------------------------------
+    def trainer_desk(self) -> TrainerDesk:
+        setup = TrainerSetup(self.settings.nlu_data_dir,
+                             FlowDrafts(self.settings.flow_drafts_path),
+                             trainer_ids(self.settings.trainer_ids))
+        return TrainerDesk(setup, Inbox(self.redis, self.keys), self.store, self.templates,
+                           self.request_reload)
+
+    async def request_reload(self, by: str, reply_to: str = "") -> int:
+        return await request_reload(self.redis, self.keys, by=by, reply_to=reply_to)
+
+    def request_reload_soon(self, by: str) -> None:
+        """For a signal handler: the request is sent from a task."""
+        self._reload_request = asyncio.get_running_loop().create_task(self.request_reload(by))
+
+    def reloader(self, worker: Worker) -> BrainReloader:
+        def swap(brain: Brain) -> None:
+            self.brain = brain
+            worker.decider.brain = brain
+
+        return BrainReloader(self.redis, self.keys, self.settings, load_brain, swap,
+                             self.store.report_to_desk, poll=self.tuning.reload_poll)
 
     async def run(self, stop: asyncio.Event, roles: set[str]) -> None:
         """Every configured channel until `stop`; the worker and the desk scheduler run once."""
@@ -283,6 +313,8 @@ class Runtime:
                 if worker.desk is not None:  # commands may be addressed /take@this_bot
                     worker.desk.bot_username = (await bot.me()).username or ""
                 tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
+                tasks.append(asyncio.create_task(self.reloader(worker).run(stop),
+                                                 name="reload"))
                 if self.settings.operator_chat_id is not None:
                     tasks.append(asyncio.create_task(self.scheduler().run(stop), name="desk"))
             if "sender" in roles:

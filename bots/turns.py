@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from bots import texts
@@ -16,12 +16,13 @@ from bots.callbacks import CallbackSigner, ForgedCallback
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
 from handoff.conversations import Conversation, Handoff, desk_priority
 from handoff.events import InboundEvent, OutboundMessage, OutButton
-from nlu.types import NLUBackend
+from nlu.types import NLUBackend, ParseResult
 
 log = logging.getLogger(__name__)
 
 SUMMARY_PRIORITY = 99  # the queue summary waits behind every card and message
 MAX_TEXT = 4096  # longer customer texts are cut here before the NLU sees them
+INBOX_GUESSES = 3  # the NLU's top intents kept with a message it did not understand
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,10 @@ class TurnDecider:
         decision.transcript.append(_inbound_entry(event))
         if event.kind == "blocked":
             decision.unreachable = "blocked by the customer"
+            if self._desk and conv.state != "bot":  # a human is on it: say so in the topic
+                decision.desk.append(OutboundMessage(
+                    conversation=conv.id, lane="desk", created_at=time.time(),
+                    text="⚠️ Клиент запретил сообщения от нас: ответы до него не дойдут."))
             return decision
         if event.kind == "button":
             # The spinner on the customer's button stops only when the query is answered.
@@ -91,11 +96,14 @@ class TurnDecider:
                     and await self._human.comment(conv.id, event.text[:MAX_TEXT]):
                 self._tell(event, decision, texts.text("comment_thanks", self.brain.language))
                 return decision
-        turn = await self._turn(event, decision)
+        brain = self.brain  # one turn is decided by one brain, even if a reload swaps it
+        turn = await self._turn(event, decision, brain)
         if turn is None:
             return decision
-        result = self._run_engine(conv, event, turn)
+        result = self._run_engine(conv, event, turn, brain)
         await self._apply(result, conv, event, decision)
+        if turn.parse is not None and not result.understood:
+            mark_miss(decision.transcript[0], turn.parse, decision.handoff)
         return decision
 
     async def _with_human(self, conv: Conversation, event: InboundEvent, decision: Decision
@@ -111,6 +119,9 @@ class TurnDecider:
         if event.kind not in ("text", "command", "media"):
             return
         decision.customer_waiting = True  # the reply timer runs for any human side
+        if self._desk and event.channel != "tg":  # not a Telegram message: re-sent, not copied
+            decision.desk.append(relayed(conv, event))
+            return
         if self._desk:
             decision.desk.append(OutboundMessage(
                 conversation=conv.id, kind="copy", lane="desk", created_at=time.time(),
@@ -136,8 +147,8 @@ class TurnDecider:
             decision.transcript[0]["text"] = f"[rating] {score}"
         return True
 
-    async def _turn(self, event: InboundEvent, decision: Decision) -> Turn | None:
-        language = self.brain.language
+    async def _turn(self, event: InboundEvent, decision: Decision, brain: Brain) -> Turn | None:
+        language = brain.language
         if event.kind == "media":
             self._tell(event, decision, texts.text("non_text", language))
             return None
@@ -150,7 +161,7 @@ class TurnDecider:
                     event, texts.text("stale_button", language), alert=True
                 )
                 return None
-            if not self.brain.engine.is_valid_payload(payload):
+            if not brain.engine.is_valid_payload(payload):
                 log.warning("%s: callback payload %r unknown to flows", event.conversation, payload)
                 decision.outbox[-1] = self._callback_answer(
                     event, texts.text("stale_button", language), alert=True
@@ -163,17 +174,18 @@ class TurnDecider:
         if len(text) > MAX_TEXT:
             log.info("%s: text of %d chars cut to %d", event.conversation, len(text), MAX_TEXT)
             text = text[:MAX_TEXT]
-        parse = await self.brain.nlu.parse(text)
+        parse = await brain.nlu.parse(text)
         return Turn(text=text, parse=parse)
 
-    def _run_engine(self, conv: Conversation, event: InboundEvent, turn: Turn) -> TurnResult:
+    def _run_engine(self, conv: Conversation, event: InboundEvent, turn: Turn, brain: Brain
+                    ) -> TurnResult:
         try:
             state = DialogueState.from_dict(conv.dialogue) if conv.dialogue else DialogueState()
         except (KeyError, TypeError, ValueError):
             log.warning("%s: unreadable dialogue state, starting fresh", conv.id)
             state = DialogueState()
         first_name = event.profile.first_name or (conv.profile.first_name if conv.profile else "")
-        return self.brain.engine.handle(state.with_slot("first_name", first_name), turn)
+        return brain.engine.handle(state.with_slot("first_name", first_name), turn)
 
     async def _apply(
         self, result: TurnResult, conv: Conversation, event: InboundEvent, decision: Decision
@@ -233,6 +245,19 @@ class TurnDecider:
         )
 
 
+def mark_miss(entry: dict[str, Any], parse: ParseResult, handoff: Handoff | None) -> None:
+    """A message the bot did not understand: its transcript entry says why and what the NLU
+    guessed, which files it in the trainers' inbox with the turn's commit."""
+    if handoff is not None:
+        entry["miss"] = "handoff"  # the fallback gave up and asked for a human
+    elif parse.in_scope:
+        entry["miss"] = "no_flow"  # an intent no flow answers
+    else:
+        entry["miss"] = "out_of_scope"  # nothing known, or too unsure to act
+    entry["guesses"] = [[score.name, round(score.confidence, 4)]
+                        for score in parse.ranking[:INBOX_GUESSES]]
+
+
 def _out_button(button: Button) -> OutButton:
     return OutButton(title=button.title, payload=button.payload or "", url=button.url or "")
 
@@ -243,6 +268,17 @@ def _inbound_entry(event: InboundEvent) -> dict[str, Any]:
         entry["media"] = event.media
     entry["text"] = event.text if event.kind != "button" else f"[button] {event.payload[:64]}"
     return entry
+
+
+def relayed(conv: Conversation, event: InboundEvent) -> OutboundMessage:
+    """A customer message from another platform, for the desk topic: its text, and its photos
+    and documents sent by URL (Telegram cannot copy a message it never saw)."""
+    return OutboundMessage(
+        conversation=conv.id, kind="text", lane="desk", created_at=time.time(),
+        text=event.text or ("" if event.files else f"[{event.media or 'сообщение'}]"),
+        params={"priority": desk_priority(conv.priority, 2),
+                "files": [asdict(item) for item in event.files]},
+    )
 
 
 def desk_bookkeeping(conv: str, priority: str) -> list[OutboundMessage]:

@@ -9,7 +9,8 @@ handoff/api_models.py, the document in handoff/openapi.py, usage in docs/api.md.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from typing import Protocol
 
 from aiohttp import web
@@ -49,6 +50,19 @@ from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
 from handoff.openapi import build_openapi
 from handoff.service import HandoffService, Operator, Transition
+from handoff.stats import (
+    MAX_DAYS,
+    Period,
+    PeriodError,
+    StatsOut,
+    bot_counters,
+    period_of,
+    stats_out,
+)
+
+#: The trainers' report over a period; the runtime passes one that adds the unrecognized
+#: themes (grouping texts needs the NLU, which handoff/ does not import).
+StatsSource = Callable[[Period], Awaitable[StatsOut]]
 
 PREFIX = "/api/v1"
 
@@ -106,7 +120,7 @@ class Silent:
 def create_api_app(
     service: HandoffService, store: ConversationStore, *, token: str,
     clock: Clock | None = None, notices: CustomerNotices | None = None,
-    desk: DeskEcho | None = None,
+    stats: StatsSource | None = None, desk: DeskEcho | None = None,
 ) -> web.Application:
     """The API as an aiohttp application, to be mounted with `add_subapp(PREFIX, app)`.
 
@@ -116,6 +130,7 @@ def create_api_app(
     if not token:
         raise ValueError("the HTTP API needs a token (API_TOKEN); leave it unmounted without one")
     api = _Api(service, store, clock or service.clock, notices or Silent(), desk or NoDesk())
+    api.stats_source = stats or api.counters_only
     app = web.Application(middlewares=[error_middleware, auth_middleware(token)])
     conv = "/conversations/{conv}"
     app.add_routes([
@@ -129,6 +144,7 @@ def create_api_app(
         web.get("/queue", api.queue, name="queue"),
         web.get("/operators", api.operators, name="operators"),
         web.post("/operators/{op}/status", api.set_status, name="operator_status"),
+        web.get("/stats", api.stats, name="stats"),
         web.get("/metrics", _metrics, name="metrics"),
         web.get("/openapi.json", _openapi, name="openapi"),
     ])
@@ -144,6 +160,7 @@ class _Api:
         self._desk = desk
         self._clock = clock
         self._reader = ConversationReader(service.redis, service.keys, clock)
+        self.stats_source: StatsSource = self.counters_only
 
     # --- reads ----------------------------------------------------------------------------
     async def list_conversations(self, request: web.Request) -> web.Response:
@@ -185,6 +202,21 @@ class _Api:
     async def operators(self, _request: web.Request) -> web.Response:
         found = await self._service.operators()
         return json_response(OperatorList(operators=[_operator(op) for op in found]))
+
+    async def stats(self, request: web.Request) -> web.Response:
+        since, until = _date_query(request, "since"), _date_query(request, "until")
+        days = int_query(request, "days", 0, 1, MAX_DAYS) if "days" in request.query else None
+        today = as_datetime(self._clock.now()).date()
+        try:
+            period = period_of(since, until, days, today)
+        except PeriodError as exc:
+            raise ApiError(400, str(exc)) from None
+        return json_response(await self.stats_source(period))
+
+    async def counters_only(self, period: Period) -> StatsOut:
+        """Without the trainers' source: the counters, no themes."""
+        return stats_out(period, await bot_counters(self._service.redis, self._service.keys,
+                                                    period), [])
 
     # --- changes --------------------------------------------------------------------------
     async def set_status(self, request: web.Request) -> web.Response:
@@ -259,6 +291,16 @@ class _Api:
         if summary is None:  # conversations are never deleted: only a flushed Redis gets here
             raise RuntimeError(f"{conv} vanished right after a transition")
         return summary
+
+
+def _date_query(request: web.Request, name: str) -> date | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a date, YYYY-MM-DD") from None
 
 
 def _listed(state: ListState, found: list[ConversationSummary]) -> web.Response:

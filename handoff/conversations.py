@@ -18,6 +18,13 @@ from handoff.scripts import Scripts
 State = Literal["bot", "queued", "assigned"]
 PRIORITIES = ("low", "normal", "high", "urgent")
 _SCORE_BAND = 10**13  # priority bands above millisecond timestamps (~1.8e12)
+#: What an inbox entry keeps of a not-understood message's transcript entry.
+INBOX_FIELDS = ("text", "at", "miss", "intent", "confidence", "guesses")
+
+
+def utc_day(now: float) -> str:
+    """The UTC date the daily counters file a moment under: "2026-12-01"."""
+    return time.strftime("%Y-%m-%d", time.gmtime(now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,8 @@ class Limits:
     transcript_max: int = 200
     outbox_maxlen: int = 100_000
     journal_maxlen: int = 100_000
+    inbox_maxlen: int = 10_000  # the trainers' inbox of messages the bot did not understand
+    stats_days: int = 400  # how long the daily bot counters are kept
 
 
 class ConversationStore:
@@ -146,6 +155,7 @@ class ConversationStore:
             "outbox_maxlen": self._limits.outbox_maxlen,
             "journal_maxlen": self._limits.journal_maxlen,
             "clear_unreachable": clear_unreachable,
+            **self._trainer_args(transcript),
         }
         if unreachable:
             args["unreachable"] = unreachable
@@ -165,15 +175,36 @@ class ConversationStore:
                 "tags": ",".join(handoff.tags), "score": handoff.score(now),
                 "notice": handoff.notice.to_json() if handoff.notice else "",
             }
+        day = utc_day(now)
         keys = [
             self._keys.conversation(conv.id), self._keys.transcript(conv.id), shard_stream,
             self._keys.outbox(channel, "customer"), self._keys.journal(), self._keys.queue(),
             self._keys.outbox(self._desk_channel, "desk"), self._keys.waiting(),
+            self._keys.inbox(), self._keys.stats_day(day), self._keys.stats_day_convs(day),
+            self._keys.stats_day_handoffs(day),
         ]
         status, version, state, position = await self._scripts["commit_turn"](
             keys=keys, args=[json.dumps(args, ensure_ascii=False)]
         )
         return CommitResult(status, int(version), str(state), int(position))
+
+    def _trainer_args(self, transcript: Sequence[dict[str, Any]]) -> dict[str, Any]:
+        """What the trainers learn from a bot turn, read off its inbound transcript entry: the
+        turn and its intent for the daily counters, and a message the bot did not understand
+        (marked `miss` by the turn) for the inbox."""
+        args: dict[str, Any] = {
+            "inbox": [], "inbox_maxlen": self._limits.inbox_maxlen,
+            "stats_ttl": self._limits.stats_days * 86400,
+        }
+        for item in transcript:
+            if item.get("dir") != "in" or "intent" not in item:
+                continue  # only a bot turn's inbound entry carries the NLU's verdict
+            miss = item.get("miss")
+            args["stats"] = {"intent": item.get("intent") or "", "fallback": bool(miss)}
+            if miss:
+                args["inbox"].append(json.dumps(
+                    {key: item[key] for key in INBOX_FIELDS if key in item}, ensure_ascii=False))
+        return args
 
     async def mark_unreachable(self, conv: str, reason: str) -> None:
         await self._scripts["mark_unreachable"](

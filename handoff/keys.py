@@ -115,6 +115,39 @@ class Keys:
         """List of this conversation's closed handoffs (JSON)."""
         return f"{self.prefix}{{{conv}}}:history"
 
+    # --- the trainers -----------------------------------------------------------------
+    def inbox(self) -> str:
+        """Stream of messages the bot did not understand (field `e`: JSON), capped."""
+        return f"{self.prefix}inbox"
+
+    def inbox_done(self) -> str:
+        """Hash inbox entry id -> what a trainer made of it (`intent:<name>` or `dismissed`)."""
+        return f"{self.prefix}inbox:done"
+
+    def stats_day(self, day: str) -> str:
+        """Hash of one UTC day's bot counters: turns, fallbacks, intent:<name>, handoff:<why>."""
+        return f"{self.prefix}stats:day:{day}"
+
+    def stats_day_convs(self, day: str) -> str:
+        """HyperLogLog of the conversations the bot talked to that day."""
+        return f"{self.prefix}stats:day:{day}:convs"
+
+    def stats_day_handoffs(self, day: str) -> str:
+        """HyperLogLog of the conversations the bot handed to a human that day."""
+        return f"{self.prefix}stats:day:{day}:handoffs"
+
+    def reload(self) -> str:
+        """Hash: version (bumped by every reload request), by, reply_to (a desk conversation)."""
+        return f"{self.prefix}brain:reload"
+
+    def reload_channel(self) -> str:
+        """Pub/sub channel that wakes every process up for a reload."""
+        return f"{self.prefix}brain:reload:wake"
+
+    def reload_reported(self, version: int, outcome: str) -> str:
+        """Set once per request and outcome, so several processes report a result once."""
+        return f"{self.prefix}brain:reload:{version}:{outcome}"
+
 
 def shard_of(conv: str, shards: int) -> int:
     """Stable shard for a conversation: every event of one conversation lands in one stream."""

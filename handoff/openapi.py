@@ -29,6 +29,7 @@ from handoff.api_models import (
     TransferBody,
     TransitionOut,
 )
+from handoff.stats import MAX_DAYS, StatsOut
 
 API_VERSION = "1.0.0"
 REF = "#/components/schemas/{model}"
@@ -37,7 +38,7 @@ _REQUESTS: tuple[type[BaseModel], ...] = (
 )
 _RESPONSES: tuple[type[BaseModel], ...] = (
     ErrorOut, ConversationList, ConversationDetail, QueueOut, TransitionOut, ReplyOut,
-    OperatorList, OperatorOut,
+    OperatorList, OperatorOut, StatsOut,
 )
 _ERRORS = {
     "400": "Bad input: the reason is in `error`; nothing changed",
@@ -112,6 +113,7 @@ def _paths() -> dict[str, Any]:
         "/queue": {"get": _queue_operation()},
         "/operators": {"get": _operators_operation()},
         "/operators/{op}/status": {"post": _status_operation()},
+        "/stats": {"get": _stats_operation()},
         "/metrics": {"get": _metrics_operation()},
         "/openapi.json": {"get": _openapi_operation()},
     }
@@ -190,6 +192,25 @@ def _status_operation() -> dict[str, Any]:
         }],
         "requestBody": _body(StatusBody),
         "responses": _responses("OperatorOut", "400", "401"),
+    }
+
+
+def _stats_operation() -> dict[str, Any]:
+    day = {"type": "string", "format": "date"}
+    return {
+        "operationId": "getTrainerStats",
+        "summary": "Trainer analytics over a period: per-intent volume, fallback and "
+                   "deflection rates, handoff reasons, top unrecognized themes",
+        "description": "Days are UTC and both ends are included. Give `days` (the last N days, "
+                       "today included) or `since`/`until`; default: the last 7 days. "
+                       f"At most {MAX_DAYS} days. See docs/trainers.md.",
+        "parameters": [
+            _query("since", day, "First day, YYYY-MM-DD"),
+            _query("until", day, "Last day, YYYY-MM-DD (default: today)"),
+            _query("days", {"type": "integer", "minimum": 1, "maximum": MAX_DAYS},
+                   "The last N days, today included"),
+        ],
+        "responses": _responses("StatsOut", "400", "401"),
     }
 
 

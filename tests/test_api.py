@@ -47,6 +47,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/operators", None),
     ("POST", f"/operators/{CRM}/status", {"status": "online"}),
     ("GET", "/metrics", None),
+    ("GET", "/stats?days=7", None),  # the trainers' report (tests/test_stats.py)
 ]
 
 

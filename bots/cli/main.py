@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 
 from bots.cli import flows as flows_cli
+from bots.cli import inbox as inbox_cli
 from bots.cli import nlu as nlu_cli
+from bots.cli import stats as stats_cli
 from bots.cli.common import EXIT_DATA_ERROR, console, err_console, settings_or_exit, setup_logging
 from bots.settings import Settings
 from flows.loader import FlowError
@@ -24,6 +26,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(nlu_cli.app, name="nlu")
+app.add_typer(inbox_cli.app, name="inbox")
+app.command("stats")(stats_cli.stats_command)
 flows_cli.register(app)
 
 
@@ -83,10 +87,22 @@ async def _serve(settings: Settings, roles: set[str]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError):  # SIGHUP: reload flows and NLU everywhere
+        loop.add_signal_handler(signal.SIGHUP, runtime.request_reload_soon, "SIGHUP")
     try:
         await runtime.run(stop, roles)
     finally:
         await runtime.close()
+
+
+@app.command()
+def reload() -> None:
+    """Ask every running bot process to re-read flows and NLU data (like /reload, SIGHUP)."""
+    from bots.trainer.reload import request_reload
+
+    version = inbox_cli.with_redis(
+        lambda _settings, client, keys: request_reload(client, keys, by="cli"))
+    console.print(f"reload #{version} requested; the outcome is in the bot's log")
 
 
 def _run_guarded(coro: object) -> None:

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bots.callbacks import CallbackSigner, ForgedCallback
 from bots.desk.commands import Command, command_hint, is_note, parse_command
 from bots.desk.notices import CustomerNotices
 from bots.desk.templates import TemplateError, Templates
+from bots.trainer.desk import TrainerDesk
 from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
 from handoff.conversations import Conversation, ConversationStore
 from handoff.events import InboundEvent, OutboundMessage
@@ -89,6 +90,7 @@ class DeskDecider:
         self.supervisors = frozenset(supervisors)
         # Our @username: a command addressed to another bot in the group is not for us.
         self.bot_username = bot_username.lstrip("@")
+        self.trainer: TrainerDesk | None = None  # /learn, /totemplate, /toflow, /reload
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> DeskDecision:
         decision = DeskDecision()
@@ -382,6 +384,15 @@ class DeskDecider:
                          f"оценка {rating} ({stats.ratings})")
         decision.desk.append(desk_item(conv.id, "text", "\n".join(lines)))
 
+    async def _trainer_command(self, conv: Conversation, event: InboundEvent, command: Command,
+                               decision: DeskDecision) -> None:
+        """The trainers' commands (bots/trainer/desk.py)."""
+        text = ("Инструменты тренера не подключены." if self.trainer is None
+                else await self.trainer.handle(conv.id, event, command))
+        decision.desk.append(desk_item(conv.id, "text", text))
+
+    _cmd_learn = _cmd_totemplate = _cmd_toflow = _cmd_reload = _trainer_command
+
     # --- helpers ----------------------------------------------------------------------
     async def _status(self, conv: Conversation, event: InboundEvent, status: str,
                       decision: DeskDecision) -> None:
@@ -442,7 +453,7 @@ class DeskDecider:
         return self.notices.joined(conv, event.actor, event.profile.first_name)
 
 
-DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "templates"})
+DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "templates", "reload"})
 
 
 async def _done(result: Transition) -> Transition:
@@ -452,7 +463,8 @@ async def _done(result: Transition) -> Transition:
 
 def _entry(event: InboundEvent, direction: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": event.received_at or time.time(), "dir": direction,
-                             "text": event.text, "operator": event.actor}
+                             "text": event.text, "operator": event.actor,
+                             "message_id": event.message_id}  # what /toflow may reply to
     if event.media:
         entry["media"] = event.media
     return entry

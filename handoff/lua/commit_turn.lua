@@ -3,13 +3,17 @@
 -- leaves the event pending (it is processed again); after it, nothing is processed twice.
 -- KEYS[1] conversation hash, KEYS[2] transcript list, KEYS[3] inbound stream,
 -- KEYS[4] customer outbox stream, KEYS[5] journal stream, KEYS[6] queue zset,
--- KEYS[7] desk outbox stream, KEYS[8] waiting zset
+-- KEYS[7] desk outbox stream, KEYS[8] waiting zset, KEYS[9] trainers' inbox stream,
+-- KEYS[10] the day's stats hash, KEYS[11] / KEYS[12] the day's HyperLogLogs of conversations
+-- the bot talked to / handed off
 -- ARGV[1] JSON: conv, group, entry, version (-1: any), state ('*': any), owner?, dialogue?,
 --   profile?, now, transcript[], transcript_max, outbox[], desk[], outbox_maxlen, journal_maxlen,
 --   customer_waiting? (the customer wrote to a human), operator_reply?, flag?/unflag? (a
 --   conversation flag such as comment_pending to set or clear),
 --   clear_unreachable?, unreachable? (reason),
---   handoff? {reason, priority, tags, score, notice}
+--   handoff? {reason, priority, tags, score, notice},
+--   inbox[] (JSON entries of messages the bot did not understand), inbox_maxlen,
+--   stats? {intent, fallback} (a bot turn to count), stats_ttl (seconds the day keys live)
 local a = cjson.decode(ARGV[1])
 local cur = redis.call('HMGET', KEYS[1], 'version', 'state', 'last_event', 'owner')
 local version = tonumber(cur[1]) or 0
@@ -60,6 +64,9 @@ if type(a.handoff) == 'table' then
   redis.call('XADD', KEYS[5], 'MAXLEN', '~', a.journal_maxlen, '*',
     'conv', a.conv, 'action', 'handoff', 'from', state, 'to', 'queued', 'actor', 'bot',
     'reason', h.reason, 'priority', h.priority, 'at', now, 'version', version)
+  redis.call('HINCRBY', KEYS[10], 'handoff:' .. h.reason, 1)
+  redis.call('PFADD', KEYS[12], a.conv)
+  redis.call('EXPIRE', KEYS[12], a.stats_ttl)
   if h.notice ~= '' then
     outbox[#outbox + 1] = replace(h.notice, '{position}', tostring(position))
   end
@@ -81,6 +88,19 @@ if a.operator_reply then
   redis.call('ZREM', KEYS[8], a.conv)
   redis.call('HDEL', KEYS[1], 'customer_waiting_since', 'reminded')
   redis.call('HSETNX', KEYS[1], 'first_response_at', now)
+end
+for _, entry in ipairs(a.inbox) do
+  redis.call('XADD', KEYS[9], 'MAXLEN', '~', a.inbox_maxlen, '*', 'conv', a.conv, 'e', entry)
+end
+if type(a.stats) == 'table' then
+  redis.call('HINCRBY', KEYS[10], 'turns', 1)
+  if a.stats.intent ~= '' then redis.call('HINCRBY', KEYS[10], 'intent:' .. a.stats.intent, 1) end
+  if a.stats.fallback then redis.call('HINCRBY', KEYS[10], 'fallbacks', 1) end
+  redis.call('PFADD', KEYS[11], a.conv)
+  redis.call('EXPIRE', KEYS[11], a.stats_ttl)
+end
+if type(a.stats) == 'table' or type(a.handoff) == 'table' then
+  redis.call('EXPIRE', KEYS[10], a.stats_ttl)
 end
 if a.entry ~= '' then
   redis.call('XACK', KEYS[3], a.group, a.entry)

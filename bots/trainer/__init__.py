@@ -1,0 +1,1 @@
+"""Trainers' tools: the inbox, operator replies as knowledge, hot reload, analytics."""

@@ -1,0 +1,145 @@
+"""The trainers' desk commands: /learn, /totemplate, /toflow, /reload.
+
+`/learn <intent>` in a customer's topic teaches the messages of that customer the bot did not
+understand (its open inbox entries, the ones the card shows) as examples of the intent;
+`/learn <intent> <text>` teaches the given text instead. Any desk member may /learn: the
+operator who read the conversation knows best what the customer meant.
+
+`/totemplate <name>` and `/toflow <intent>`, sent as a reply to an operator's message in the
+topic (or without a reply: the conversation's last operator reply), save that reply as a desk
+template or as a flow answer draft. They and `/reload` are for trainers (DESK_TRAINERS).
+Every command answers in the topic with what it did, or why it did nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bots.desk.commands import Command
+from bots.desk.templates import TemplateError, Templates
+from bots.trainer.inbox import Labelled, label
+from bots.trainer.knowledge import FlowDrafts, OperatorReply, operator_replies
+from handoff.conversations import ConversationStore
+from handoff.events import InboundEvent
+from handoff.inbox import Inbox, InboxEntry
+from nlu.data import DataError
+
+log = logging.getLogger(__name__)
+
+RequestReload = Callable[[str, str], Awaitable[int]]  # (by, reply_to conversation)
+TRAINER_ONLY = frozenset({"totemplate", "toflow", "reload"})
+QUOTE = 60  # characters of a message quoted back
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerSetup:
+    data_dir: Path  # NLU_DATA_DIR
+    drafts: FlowDrafts
+    trainers: frozenset[str]  # operator ids ("tg:123")
+
+
+class TrainerDesk:
+    def __init__(
+        self, setup: TrainerSetup, inbox: Inbox, store: ConversationStore, templates: Templates,
+        request_reload: RequestReload,
+    ) -> None:
+        self._setup = setup
+        self._inbox = inbox
+        self._store = store
+        self._templates = templates
+        self._request_reload = request_reload
+
+    async def handle(self, conv: str, event: InboundEvent, command: Command) -> str:
+        if command.name in TRAINER_ONLY and event.actor not in self._setup.trainers:
+            return f"/{command.name} — только для тренеров бота (DESK_TRAINERS)."
+        if command.name == "reload":
+            version = await self._request_reload(event.actor, conv)
+            return f"♻️ Перезагружаю сценарии и NLU (#{version})…"
+        if conv.startswith("desk:"):
+            return f"/{command.name} работает в топике клиента."
+        if command.name == "learn":
+            return await self._learn(conv, command)
+        return await self._reply_to_knowledge(conv, event, command)
+
+    # --- /learn -------------------------------------------------------------------------
+    async def _learn(self, conv: str, command: Command) -> str:
+        words = command.args.split(maxsplit=1)
+        if not words:
+            return "Формат: /learn интент — сообщения клиента, которые бот не понял; " \
+                   "/learn интент текст — этот текст."
+        intent = words[0]
+        if len(words) > 1:
+            entries = [InboxEntry("", conv, words[1], 0.0, "desk")]
+        else:
+            entries = await self._inbox.open_of(conv)
+            if not entries:
+                return ("Непонятых ботом сообщений этого клиента нет. Добавить свой пример: "
+                        "/learn интент текст")
+        try:
+            done = await label(self._inbox, self._setup.data_dir, entries, intent)
+        except DataError as exc:
+            problem = exc.problems[0]
+            if problem.message.startswith("unknown intent"):
+                return f"Не добавил: интента {intent} нет в данных NLU."
+            return f"Не добавил: данные NLU не читаются ({problem})."
+        return _learned(done)
+
+    # --- /totemplate, /toflow -----------------------------------------------------------
+    async def _reply_to_knowledge(self, conv: str, event: InboundEvent, command: Command
+                                  ) -> str:
+        name = command.args.split(maxsplit=1)[0] if command.args else ""
+        what = "имя" if command.name == "totemplate" else "интент"
+        if not name:
+            return f"Формат: ответьте на сообщение оператора: /{command.name} {what}"
+        reply = _chosen(await operator_replies(self._store, conv), event.reply_to)
+        if reply is None:
+            return ("Не нашёл ответа оператора: ответьте командой на сообщение оператора в "
+                    "этом топике.")
+        try:
+            if command.name == "totemplate":
+                replaced = await asyncio.to_thread(self._templates.add, name, reply.text)
+                return f"Шаблон «{name}» {'обновлён' if replaced else 'сохранён'}: /t {name}"
+            flow_id = await asyncio.to_thread(
+                self._setup.drafts.add, name, reply.text, f"{conv}, {reply.operator}")
+        except (TemplateError, ValueError) as exc:
+            return f"Не сохранил: {exc}."
+        return (f"Черновик ответа «{flow_id}» для интента {name} сохранён в "
+                f"{self._setup.drafts.path.name}: проверьте и перенесите в сценарии.")
+
+
+def _chosen(replies: list[OperatorReply], reply_to: int) -> OperatorReply | None:
+    """The operator's message replied to, or (no reply) the last one."""
+    if not reply_to:
+        return replies[-1] if replies else None
+    return next((r for r in reversed(replies) if r.message_id == reply_to), None)
+
+
+def _learned(done: Labelled) -> str:
+    lines = []
+    if done.appended.added:
+        where = done.appended.file.name if done.appended.file else "?"
+        lines.append(f"📚 В интент {done.intent} ({where}) добавлено: "
+                     + ", ".join(f"«{_short(text)}»" for text in done.appended.added)
+                     + ". Применить: /reload")
+    for text, why in done.appended.skipped:
+        lines.append(f"Пропущено «{_short(text)}»: {_why_ru(why)}")
+    return "\n".join(lines) or "Нечего добавлять."
+
+
+def _why_ru(why: str) -> str:
+    if why.startswith("already an example of "):
+        return "уже пример интента " + why.removeprefix("already an example of ")
+    return {"empty": "пустое"}.get(why, why)
+
+
+def _short(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= QUOTE else flat[: QUOTE - 1] + "…"
+
+
+def trainer_ids(ids: Iterable[int]) -> frozenset[str]:
+    return frozenset(f"tg:{uid}" for uid in ids)
