@@ -60,6 +60,20 @@ class VkBot:
     async def wait_texts(self, user: int, count: int, timeout: float = 5.0) -> list[str]:
         return [m.text for m in await self.wait_sent(user, count, timeout)]
 
+    async def settled(self, user: int, said: int, timeout: float = 5.0) -> list[str]:
+        """Once the bot took `said` messages from the user and VK got every reply to them."""
+        conv = f"vk:{user}"
+
+        async def replies() -> int:
+            transcript = await self.runtime.store.transcript(conv, last=500)
+            if sum(1 for entry in transcript if entry["dir"] == "in") < said:
+                return -1
+            return sum(1 for entry in transcript if entry["dir"] in ("out", "system")
+                       and not entry.get("text", "").startswith("handoff:"))
+
+        await wait_until(replies, lambda n: n >= 0, timeout, f"{said} messages taken")
+        return await self.wait_texts(user, await replies(), timeout)
+
     async def conversation(self, user: int) -> Any:
         return await self.runtime.store.load(f"vk:{user}")
 

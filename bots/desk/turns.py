@@ -136,7 +136,9 @@ class DeskDecider:
         decision.outbox.append(OutboundMessage(
             conversation=conv.id, kind="copy", created_at=time.time(),
             params={"from_chat": event.chat_id, "message_id": event.message_id},
-            meta={"operator": operator},
+            # What a channel that cannot copy Telegram messages (VK) sends instead.
+            text=event.text, meta={"operator": operator,
+                                   "files": [asdict(item) for item in event.files]},
         ))
 
     def _edit(self, conv: Conversation, event: InboundEvent, decision: DeskDecision) -> None:

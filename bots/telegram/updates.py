@@ -14,7 +14,7 @@ from typing import Any
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update, User
 from pydantic import ValidationError
 
-from handoff.events import InboundEvent, Profile
+from handoff.events import InboundEvent, MediaFile, Profile
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,16 @@ def _media_of(message: Message) -> str:
     return next((name for name in MEDIA_FIELDS if getattr(message, name, None)), "other")
 
 
+def _files_of(message: Message) -> tuple[MediaFile, ...]:
+    """Photos and documents, for channels that cannot copy a Telegram message (VK)."""
+    if message.photo:
+        return (MediaFile("photo", file_id=message.photo[-1].file_id),)
+    if message.document:
+        return (MediaFile("document", file_id=message.document.file_id,
+                          name=message.document.file_name or "file"),)
+    return ()
+
+
 def _from_message(
     message: Message, event_id: str, desk_chat: int | None, *, edited: bool
 ) -> InboundEvent | None:
@@ -110,7 +120,7 @@ def _desk_message(message: Message, common: dict[str, Any], edited: bool) -> Inb
     if message.text is not None:
         return InboundEvent(kind="desk_text", text=message.text, **common)
     return InboundEvent(kind="desk_media", media=_media_of(message),
-                        text=message.caption or "", **common)
+                        text=message.caption or "", files=_files_of(message), **common)
 
 
 def _from_callback(

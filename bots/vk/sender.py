@@ -162,10 +162,18 @@ class VkSender:
                 await self._sleep(delay)
 
     async def _send(self, peer: int, message: OutboundMessage) -> None:
-        text = message.text or str(message.params.get("text") or "")
-        files = [MediaFile(**f) for f in message.params.get("files", [])]
+        text = message.text
+        # An operator's message from the desk carries its files in meta (see DeskDecider).
+        files = [MediaFile(**f) for f in message.meta.get("files") or ()]
         attachments = [await self._uploads.attachment(peer, f) for f in files]
-        parts = split_text(text) if text or not attachments else [""]
+        if not text and not attachments:  # a sticker, voice, ...: nothing VK could show
+            log.info("%s: %s message without text or files not sent to VK", message.conversation,
+                     message.kind)
+            await self._store.report_to_desk(
+                message.conversation, "⚠️ Не отправлено: во ВКонтакте уходят текст, фото и "
+                "документы.")
+            return
+        parts = split_text(text) if text else [""]
         markup = await self._keyboard(message)
         first_id = 0
         for number, part in enumerate(parts):

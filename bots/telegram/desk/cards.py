@@ -48,6 +48,8 @@ def card_text(data: CardData) -> str:
     who += f" · {channel}"
     if profile and profile.language_code:
         who += f" · язык: {profile.language_code}"
+    if profile and profile.city:
+        who += f" · {profile.city}"
     state = STATE_RU.get(conv.state, conv.state)
     if conv.state == "assigned" and data.owner_name:
         state += f" · ведёт {data.owner_name}"

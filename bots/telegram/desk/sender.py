@@ -27,7 +27,7 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import MessageEntity, ReplyParameters, User
+from aiogram.types import MessageEntity, ReplyParameters, URLInputFile, User
 from redis.asyncio import Redis
 
 from bots.callbacks import CallbackSigner
@@ -36,7 +36,7 @@ from bots.telegram.desk.cards import CardData, card_keyboard, card_text
 from bots.telegram.desk.summary import SummarySource, summary_text
 from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
 from handoff.conversations import Conversation, ConversationStore
-from handoff.events import OutboundMessage
+from handoff.events import MediaFile, OutboundMessage
 from handoff.keys import Keys
 from handoff.outbox import OutboxItem
 
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY_EVERY = 3.0  # seconds between two renders of the queue summary
 ALBUM_WAIT = 0.6  # seconds after an album's first part before it is relayed as one
+CAPTION_LIMIT = 1024
 
 
 @dataclass(order=True)
@@ -301,6 +302,8 @@ class DeskSender:
                 message_thread_id=place.thread_id, reply_parameters=reply,
             )
             sent_id = copied.message_id
+        elif message.params.get("files"):  # another platform's photos/documents (VK)
+            sent_id = await self._send_files(place, message)
         else:
             text, entities = with_mentions(message.text, message.params.get("mention", []))
             sent = await self._bot.send_message(
@@ -310,6 +313,32 @@ class DeskSender:
             sent_id = sent.message_id
         await self.topics.remember_message(conv_id, place, sent_id)
         return None
+
+    async def _send_files(self, place: Place, message: OutboundMessage) -> int:
+        """Photos and documents from a platform Telegram cannot copy from, fetched from their
+        URLs (aiogram downloads and uploads them); the text is the first file's caption."""
+        text = message.text
+        if len(text) > CAPTION_LIMIT:  # too long for a caption: a message of its own first
+            await self._bot.send_message(place.chat_id, text, message_thread_id=place.thread_id)
+            await self._spend(self._bucket)
+            text = ""
+        sent_id = 0
+        for number, item in enumerate(message.params["files"]):
+            if number:
+                await self._spend(self._bucket)
+            file = MediaFile(**item)
+            caption = text if number == 0 and text else None
+            if file.kind == "photo":
+                sent = await self._bot.send_photo(place.chat_id, URLInputFile(file.url),
+                                                  caption=caption,
+                                                  message_thread_id=place.thread_id)
+            else:
+                sent = await self._bot.send_document(
+                    place.chat_id, URLInputFile(file.url, filename=file.name or None),
+                    caption=caption, message_thread_id=place.thread_id)
+            await self.topics.remember_message(message.conversation, place, sent.message_id)
+            sent_id = sent_id or sent.message_id
+        return sent_id
 
     async def _post_card(
         self, conv: Conversation, fields: dict[str, str], transcript: list[dict[str, Any]],
