@@ -206,3 +206,28 @@ async def test_a_customers_album_lands_in_the_topic_as_one_album(
             assert all("photo" in m for m in copies[before:before + 3])
             assert len(fake.calls_of("copyMessages")) == 1
             assert not [c for c in fake.calls_of("copyMessage") if c.params["chat_id"] == DESK]
+
+
+async def test_an_operators_album_reaches_the_customer_as_one_album(
+    settings: Settings, brain: Brain
+) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with desk_bot(settings, brain, fake) as bot:
+            thread, card = await handed_off(bot)
+            await press(bot, OPERATOR_A, card, "Взять")
+            await wait_until(lambda: bot.conversation(CUSTOMER), lambda c: c.state == "assigned",
+                             5, "the claim")
+            for caption in ("чек", None, None):
+                fake.push_update(fake.group_media_update(
+                    DESK, OPERATOR_A, "photo", thread_id=thread, caption=caption,
+                    media_group_id="op-album"))
+            album = await wait_until(
+                lambda: [m for m in fake.messages_to(CUSTOMER) if "photo" in m],
+                lambda found: len(found) >= 3, 5, "the album")
+            assert len(album) == 3 and album[0].get("caption") == "чек"
+            assert len({m.get("media_group_id") for m in album} - {None}) == 1
+            to_customer = [c for c in fake.calls_of("copyMessages")
+                           if c.params["chat_id"] == CUSTOMER]
+            assert len(to_customer) == 1
+            assert not [c for c in fake.calls_of("copyMessage") if c.params["chat_id"] == CUSTOMER]

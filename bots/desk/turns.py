@@ -135,7 +135,8 @@ class DeskDecider:
         decision.transcript.append(_entry(event, "out"))
         decision.outbox.append(OutboundMessage(
             conversation=conv.id, kind="copy", created_at=time.time(),
-            params={"from_chat": event.chat_id, "message_id": event.message_id},
+            params={"from_chat": event.chat_id, "message_id": event.message_id,
+                    "album": event.album},
             # What a channel that cannot copy Telegram messages (VK) sends instead.
             text=event.text, meta={"operator": operator,
                                    "files": [asdict(item) for item in event.files]},

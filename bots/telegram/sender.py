@@ -30,7 +30,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bots import metrics
 from bots.callbacks import CallbackSigner
 from bots.ratelimit import Budget, Combined, PriorityLimiter, SlidingWindow, TokenBucket
-from bots.telegram.desk.sender import DeskSender
+from bots.telegram.desk.sender import ALBUM_WAIT, DeskSender
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
 from handoff.outbox import OutboxItem, OutboxReader
@@ -155,16 +155,36 @@ class TelegramSender:
     async def _run_lane(self, chat_id: int, lane: _ChatLane) -> None:
         while lane.queue:
             item = lane.queue[0]
+            parts = await self._album_parts(lane, item)
             try:
-                await self._deliver(chat_id, lane, item)
+                await self._deliver(chat_id, lane, item, parts)
             except Exception:
                 log.exception("tg:%d: unexpected failure delivering %s", chat_id, item.message.id)
             lane.queue.popleft()
-            await self.ack(item)
+            for done in (item, *parts):
+                await self.ack(done)
         if self._lanes.get(chat_id) is lane and not lane.queue:
             del self._lanes[chat_id]
 
-    async def _deliver(self, chat_id: int, lane: _ChatLane, item: OutboxItem) -> None:
+    async def _album_parts(self, lane: _ChatLane, item: OutboxItem) -> list[OutboxItem]:
+        """The rest of an album an operator sent, so the customer gets it as one album.
+
+        Parts are separate updates with no "last part" marker: wait a moment after the
+        first part was committed, then take every part of the same album from the lane.
+        """
+        album = item.message.params.get("album")
+        if item.message.kind != "copy" or not album:
+            return []
+        await asyncio.sleep(max(0.0, item.message.created_at + ALBUM_WAIT - time.time()))
+        parts = [queued for queued in lane.queue if queued is not item
+                 and queued.message.kind == "copy" and queued.message.params.get("album") == album]
+        for part in parts:
+            lane.queue.remove(part)
+        return parts
+
+    async def _deliver(
+        self, chat_id: int, lane: _ChatLane, item: OutboxItem, parts: list[OutboxItem]
+    ) -> None:
         message = item.message
         attempts = waits = 0
         assert lane.bucket is not None
@@ -173,8 +193,8 @@ class TelegramSender:
                 if message.kind == "callback_answer":
                     await self._answer_callback(message)
                 else:
-                    await self._pace(lane.bucket, item)
-                    await self._send(chat_id, message)
+                    await self._pace(lane.bucket, item, len(parts))
+                    await self._send(chat_id, message, [part.message for part in parts])
                 metrics.OUTBOUND.labels("telegram", message.lane, "sent").inc()
                 if message.created_at:
                     metrics.OUTBOUND_DELAY.observe(max(0.0, time.time() - message.created_at))
@@ -206,15 +226,22 @@ class TelegramSender:
                 log.warning("tg:%d: %s; retry %d in %.1fs", chat_id, exc, attempts, delay)
                 await asyncio.sleep(delay)
 
-    async def _pace(self, bucket: Budget, item: OutboxItem) -> None:
+    async def _pace(self, bucket: Budget, item: OutboxItem, more: int = 0) -> None:
+        """One request against the chat's budget; each message it makes (an album's parts
+        too) against the overall one."""
         wait = bucket.delay()
         if wait > 0:
             await asyncio.sleep(wait)
         bucket.take()
-        await self._overall.acquire(0 if item.lane == "customer" else 1)
+        for _message in range(1 + more):
+            await self._overall.acquire(0 if item.lane == "customer" else 1)
 
-    async def _send(self, chat_id: int, message: OutboundMessage) -> None:
-        if message.kind == "copy":
+    async def _send(
+        self, chat_id: int, message: OutboundMessage, parts: list[OutboundMessage]
+    ) -> None:
+        if message.kind == "copy" and parts:
+            await self._copy_album(chat_id, [message, *parts])
+        elif message.kind == "copy":
             copied = await self._bot.copy_message(
                 chat_id, message.params["from_chat"], message.params["message_id"]
             )
@@ -227,6 +254,20 @@ class TelegramSender:
             markup = await self._keyboard(message)
             await self._bot.send_message(chat_id, message.text, reply_markup=markup)
         self.sent += 1
+
+    async def _copy_album(self, chat_id: int, parts: list[OutboundMessage]) -> None:
+        """copyMessages keeps the album together; its ids must be strictly increasing."""
+        parts = sorted(parts, key=lambda part: int(part.params["message_id"]))
+        copies = await self._bot.copy_messages(
+            chat_id, parts[0].params["from_chat"], [part.params["message_id"] for part in parts]
+        )
+        if len(copies) != len(parts):  # uncopyable parts were skipped: which is unknown
+            log.warning("tg:%d: %d of %d album parts copied", chat_id, len(copies), len(parts))
+            return
+        for part, copy in zip(parts, copies, strict=True):  # edits of a part are mirrored too
+            await self._store.remember_mirror(
+                part.conversation, part.params["message_id"], copy.message_id
+            )
 
     async def _edit(self, chat_id: int, message: OutboundMessage) -> None:
         target = await self._store.mirrored(message.conversation, message.params["message_id"])

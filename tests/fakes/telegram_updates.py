@@ -102,11 +102,12 @@ class UpdateBuilders(FakeState):
     def group_media_update(
         self, chat_id: int, user_id: int, kind: str, *, thread_id: int | None = None,
         caption: str | None = None, first_name: str = "Оператор",
+        media_group_id: str | None = None,
     ) -> dict[str, Any]:
         """An operator's photo/document/... in a group (a topic message when ``thread_id``)."""
         chat = self._group_chat(chat_id)
         user = _person(user_id, first_name, None, None, "ru")
-        content = self._media_content(kind, user, caption=caption)
+        content = self._media_content(kind, user, caption=caption, media_group_id=media_group_id)
         message = self.compose(chat, user, thread_id, content, chat.allocate_id())
         if thread_id is not None and chat.is_forum:
             message["is_topic_message"] = True
