@@ -110,9 +110,10 @@ def rasa_report(
 
 
 def comparison(embedded: EvaluationReport, rasa: EvaluationReport | None, epochs: int) -> Table:
-    columns = ["", "embedded"] + ([f"Rasa 3.6 DIET ({epochs} epochs)", "Rasa / embedded"]
-                                  if rasa else [])
-    table = Table(*columns, title="NLU: embedded vs Rasa, same split")
+    columns = ["", "embedded"] + (["Rasa DIET", "Rasa / embedded"] if rasa else [])
+    title = "NLU, one train/test split: embedded" + (
+        f" vs Rasa 3.6 DIET ({epochs} epochs)" if rasa else "")
+    table = Table(*columns, title=title)
     reports = [embedded] + ([rasa] if rasa else [])
     scores = [("accuracy", "accuracy"), ("macro-F1", "macro_f1"),
               ("in-scope accuracy", "in_scope_accuracy"), ("out-of-scope recall", "oos_recall")]
