@@ -122,9 +122,6 @@ class TurnDecider:
         if self._desk and event.channel != "tg":  # not a Telegram message: re-sent, not copied
             decision.desk.append(relayed(conv, event))
             return
-        if self._desk and event.channel != "tg":  # not a Telegram message: re-sent, not copied
-            decision.desk.append(relayed(conv, event))
-            return
         if self._desk:
             decision.desk.append(OutboundMessage(
                 conversation=conv.id, kind="copy", lane="desk", created_at=time.time(),
@@ -271,17 +268,6 @@ def _inbound_entry(event: InboundEvent) -> dict[str, Any]:
         entry["media"] = event.media
     entry["text"] = event.text if event.kind != "button" else f"[button] {event.payload[:64]}"
     return entry
-
-
-def relayed(conv: Conversation, event: InboundEvent) -> OutboundMessage:
-    """A customer message from another platform, for the desk topic: its text, and its photos
-    and documents sent by URL (Telegram cannot copy a message it never saw)."""
-    return OutboundMessage(
-        conversation=conv.id, kind="text", lane="desk", created_at=time.time(),
-        text=event.text or ("" if event.files else f"[{event.media or 'сообщение'}]"),
-        params={"priority": desk_priority(conv.priority, 2),
-                "files": [asdict(item) for item in event.files]},
-    )
 
 
 def relayed(conv: Conversation, event: InboundEvent) -> OutboundMessage:
