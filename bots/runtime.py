@@ -55,6 +55,7 @@ from handoff.inbox import Inbox
 from handoff.ingest import IngestConfig, Ingestor
 from handoff.keys import Keys
 from handoff.lease import Lease, owner_token
+from handoff.links import Links
 from handoff.outbox import OutboxReader
 from handoff.scripts import Scripts
 from handoff.service import HandoffService
@@ -198,6 +199,9 @@ class Runtime:
                 supervisors=[f"tg:{uid}" for uid in self.settings.supervisor_ids],
             )
             worker.desk.trainer = self.trainer_desk()
+        if self.settings.vk_enabled and self.settings.telegram_bot_token is not None:
+            worker.decider.links = Links(  # a customer may link their Telegram and VK
+                self.redis, self.keys, self.scripts, journal_maxlen=self.settings.stream_maxlen)
         return worker
 
     # --- the trainers' tools (bots/trainer) ---------------------------------------------

@@ -68,6 +68,45 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ru": "Спасибо за оценку!",
         "en": "Thank you for the rating!",
     },
+    "link_code": {
+        "ru": "Код для связи аккаунтов: {code}\nНапишите его нам из другой сети (Telegram или "
+        "ВКонтакте) в течение {minutes} минут — и мы будем видеть всю вашу историю. "
+        "Отменить связь: /unlink.",
+        "en": "Your account link code: {code}\nSend it to us from the other network (Telegram "
+        "or VK) within {minutes} minutes and we will see your whole history. "
+        "To undo the link: /unlink.",
+    },
+    "linked": {
+        "ru": "Готово: аккаунты связаны. Ответим туда, откуда вы написали последним. "
+        "Отменить: /unlink.",
+        "en": "Done: your accounts are linked. We will answer where you wrote from last. "
+        "To undo: /unlink.",
+    },
+    "link_unknown": {
+        "ru": "Код не подошёл или устарел. Получите новый командой /link.",
+        "en": "This code is wrong or has expired. Get a new one with /link.",
+    },
+    "link_same_channel": {
+        "ru": "Этот код нужно отправить из другой сети, не оттуда, где вы его получили.",
+        "en": "Send this code from the other network, not from where you got it.",
+    },
+    "link_busy": {
+        "ru": "Сейчас связать нельзя: сначала завершите разговор с оператором здесь.",
+        "en": "Linking is not possible right now: finish the conversation with the operator "
+        "here first.",
+    },
+    "already_linked": {
+        "ru": "Аккаунты уже связаны. Отменить связь: /unlink.",
+        "en": "Your accounts are already linked. To undo: /unlink.",
+    },
+    "unlinked": {
+        "ru": "Связь аккаунтов отменена.",
+        "en": "Your accounts are no longer linked.",
+    },
+    "not_linked": {
+        "ru": "Аккаунты не связаны. Связать: /link.",
+        "en": "Your accounts are not linked. To link them: /link.",
+    },
     "too_long": {
         "ru": "Сообщение очень длинное, я прочитал только начало.",
         "en": "Your message is very long; I read only the beginning.",

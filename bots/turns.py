@@ -16,6 +16,7 @@ from bots.callbacks import CallbackSigner, ForgedCallback
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
 from handoff.conversations import Conversation, Handoff, desk_priority
 from handoff.events import InboundEvent, OutboundMessage, OutButton
+from handoff.links import Links
 from nlu.types import NLUBackend, ParseResult
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class TurnDecider:
         self._signer = signer
         self._human = human
         self._desk = desk  # an operator desk exists to show cards and relay messages to
+        self.links: Links | None = None  # /link and /unlink (one customer on two networks)
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> Decision:
         decision = Decision()
@@ -85,6 +87,9 @@ class TurnDecider:
             decision.outbox.append(self._callback_answer(event))
         if conv.banned:
             return decision  # recorded for the operators; a banned customer gets nothing
+        if self.links is not None and event.kind in ("text", "command") \
+                and await self._linking(conv, event, decision, self.links):
+            return decision
         if conv.state != "bot":
             await self._with_human(conv, event, decision)
             return decision  # a human owns this conversation: the bot never answers
@@ -128,6 +133,32 @@ class TurnDecider:
                 params={"from_chat": event.chat_id, "message_id": event.message_id,
                         "priority": desk_priority(conv.priority, 2), "album": event.album},
             ))
+
+    async def _linking(self, conv: Conversation, event: InboundEvent, decision: Decision,
+                       links: Links) -> bool:
+        """`/link` (a one-time code), the code typed in the other network, `/unlink`."""
+        words = event.text.split()
+        command = words[0].split("@")[0].lower() if event.kind == "command" and words else ""
+        code = Links.parse_code(words[1] if command == "/link" and len(words) > 1
+                                else event.text if event.kind == "text" else "")
+        if command not in ("/link", "/unlink") and code is None:
+            return False
+        here = conv.via or conv.id
+        if command == "/unlink":
+            done = bool(conv.linked) and await links.unlink(conv.id, conv.linked)
+            key = "unlinked" if done else "not_linked"
+        elif conv.linked or here != conv.id:
+            key = "already_linked"
+        elif code is None:
+            new_code = await links.offer(here)
+            self._tell(event, decision, texts.text("link_code", self.brain.language,
+                                                   code=new_code, minutes=links.ttl // 60))
+            return True
+        else:
+            key = {"ok": "linked", "unknown": "link_unknown", "same_channel": "link_same_channel",
+                   "busy": "link_busy"}.get(await links.accept(code, here), "already_linked")
+        self._tell(event, decision, texts.text(key, self.brain.language))
+        return True
 
     async def _rating(self, conv: Conversation, event: InboundEvent, decision: Decision) -> bool:
         """The 1-5 buttons sent after a close: stored against the handoff and its operator."""

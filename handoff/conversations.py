@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Sequence
@@ -41,6 +42,17 @@ class Conversation:
     banned: bool = False
     priority: str = "normal"
     comment_pending: bool = False  # the customer rated and may now add a comment
+    # Linked accounts (handoff/links.py): `linked` is the other network's conversation that
+    # leads here, `route` where the customer wrote from last (replies go there), `via` the
+    # conversation this was loaded for (the other network's when the customer wrote there).
+    linked: str = ""
+    route: str = ""
+    via: str = ""
+
+    @property
+    def reply_to(self) -> str:
+        """Where messages to the customer go: the network they wrote from last."""
+        return self.route or self.id
 
     @classmethod
     def from_hash(cls, conv: str, raw: dict[str, str]) -> Conversation:
@@ -58,7 +70,16 @@ class Conversation:
             banned=raw.get("banned") == "1",
             priority=raw.get("handoff_priority", "normal"),
             comment_pending=raw.get("comment_pending") == "1",
+            linked=raw.get("linked", ""), route=raw.get("route", ""), via=conv,
         )
+
+
+def routed(message: OutboundMessage, conv: str, target: str) -> OutboundMessage:
+    """The message filed under the conversation, delivered to `target` (a linked account's
+    other network) when that is not the conversation itself."""
+    if message.conversation == conv and target == conv:
+        return message
+    return dataclasses.replace(message, conversation=conv, route="" if target == conv else target)
 
 
 def desk_priority(priority: str, offset: int = 0) -> int:
@@ -110,8 +131,13 @@ class ConversationStore:
         self._limits = limits
 
     async def load(self, conv: str) -> Conversation:
+        """The conversation; for a linked account's other network, the one it leads to."""
         raw: dict[str, str] = await self._redis.hgetall(self._keys.conversation(conv))  # type: ignore[assignment]
-        return Conversation.from_hash(conv, raw)
+        home = raw.get("linked_to")
+        if not home:
+            return Conversation.from_hash(conv, raw)
+        raw = await self._redis.hgetall(self._keys.conversation(home))  # type: ignore[assignment]
+        return dataclasses.replace(Conversation.from_hash(home, raw), via=conv)
 
     async def snapshot(
         self, conv: str, last: int = 20
@@ -142,7 +168,11 @@ class ConversationStore:
         transition made by its own script); `owner` requires that operator to own it.
         """
         now = self._clock.now()
-        channel = conv.id.split(":", 1)[0]
+        # A commit carrying the customer's profile is the customer speaking: replies go back
+        # where they wrote from, and that network becomes the route of a linked account.
+        target = (conv.via or conv.id) if profile is not None else conv.reply_to
+        outbox = [routed(message, conv.id, target) for message in outbox]
+        channel = target.split(":", 1)[0]
         args: dict[str, Any] = {
             "conv": conv.id, "group": group, "entry": entry,
             "version": -1 if any_state else conv.version,
@@ -167,8 +197,10 @@ class ConversationStore:
             args["unflag"] = unflag
         if dialogue is not None:
             args["dialogue"] = json.dumps(dialogue, ensure_ascii=False)
-        if profile is not None:
+        if profile is not None and conv.via in ("", conv.id):
             args["profile"] = json.dumps(asdict(profile), ensure_ascii=False)
+        if profile is not None and conv.linked:
+            args["route"] = target
         if handoff is not None:
             args["handoff"] = {
                 "reason": handoff.reason, "priority": handoff.priority,

@@ -112,14 +112,17 @@ class OutboundMessage:
     created_at: float = 0.0
     meta: dict[str, Any] = field(default_factory=dict)  # intent, confidence, trace (for shell)
     params: dict[str, Any] = field(default_factory=dict)  # kind-specific (see OutboundKind)
+    # Deliver to this conversation instead (a linked customer's other network, see
+    # handoff/links.py); `conversation` stays the one the message belongs to.
+    route: str = ""
 
     @property
     def channel(self) -> str:
-        return self.conversation.split(":", 1)[0]
+        return (self.route or self.conversation).split(":", 1)[0]
 
     @property
     def peer(self) -> str:
-        return self.conversation.split(":", 1)[1]
+        return (self.route or self.conversation).split(":", 1)[1]
 
     def to_json(self) -> str:
         return json.dumps({"v": FORMAT_VERSION, **asdict(self)}, ensure_ascii=False)

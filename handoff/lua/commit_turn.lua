@@ -44,6 +44,14 @@ if a.clear_unreachable then redis.call('HDEL', KEYS[1], 'unreachable') end
 if a.unreachable then redis.call('HSET', KEYS[1], 'unreachable', a.unreachable) end
 if a.flag then redis.call('HSET', KEYS[1], a.flag, '1') end
 if a.unflag then redis.call('HDEL', KEYS[1], a.unflag) end
+-- route? (linked accounts: where the customer wrote from; only while still linked to it)
+if a.route then
+  if a.route == a.conv then
+    redis.call('HDEL', KEYS[1], 'route')
+  elseif redis.call('HGET', KEYS[1], 'linked') == a.route then
+    redis.call('HSET', KEYS[1], 'route', a.route)
+  end
+end
 
 for _, entry in ipairs(a.transcript) do
   redis.call('RPUSH', KEYS[2], entry)

@@ -58,6 +58,12 @@ def card_text(data: CardData) -> str:
     link = profile_link(conv.id, profile.username if profile else "")
     if link:
         lines.append(f"🔗 {link}")
+    if conv.linked:  # the same customer on another network (handoff/links.py)
+        other = conv.linked.split(":", 1)[0]
+        lines.append(f"🔗 Также {CHANNEL_RU.get(other, other)}: {profile_link(conv.linked, '')}")
+        if conv.route:
+            last = conv.route.split(":", 1)[0]
+            lines.append(f"✉️ Последнее сообщение из: {CHANNEL_RU.get(last, last)}")
     lines.append(f"Причина: {fields.get('handoff_reason') or '—'}")
     if fields.get("handoff_tags"):
         lines.append("Теги: " + ", ".join(f"#{t}" for t in fields["handoff_tags"].split(",") if t))
