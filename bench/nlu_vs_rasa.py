@@ -111,7 +111,7 @@ def rasa_report(
 
 def comparison(embedded: EvaluationReport, rasa: EvaluationReport | None, epochs: int) -> Table:
     columns = ["", "embedded"] + (["Rasa DIET", "Rasa / embedded"] if rasa else [])
-    title = "NLU, one train/test split: embedded" + (
+    title = "NLU on the same train/test data: embedded" + (
         f" vs Rasa 3.6 DIET ({epochs} epochs)" if rasa else "")
     table = Table(*columns, title=title)
     reports = [embedded] + ([rasa] if rasa else [])
