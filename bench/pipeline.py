@@ -1,11 +1,16 @@
 """Pipeline latency: an update arriving at the (fake) Bot API -> the bot's reply reaching it.
 
-    python -m bench.pipeline [--seconds 8] [--rates 50,200] [--no-search]
+    python -m bench.pipeline [--seconds 8] [--rates 50,200] [--no-search] [--channel vk]
 
 Everything real but Telegram: aiogram, aiohttp, Redis (REDIS_URL or an embedded server), the
 ingest stream, the worker, NLU + flows and the outbox sender. Every message comes from its own
 chat, so Telegram's per-chat pacing never applies; the overall 30 msg/s budget is raised for the
 run (it is Telegram's rule, not our latency) and the report says so.
+
+`--channel vk`: the same for VK, an event in (Bots Long Poll of the fake VK API, served in this
+process) -> the reply's messages.send reaching the fake, through the real vk_api. Every event
+is a new customer, so each also costs a users.get (first contact); VK's 20 requests/s per token
+is raised for the run, as is Telegram's overall budget.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ import asyncio
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from bench.fakeproc import FakeTelegramProcess
+from bench.fakeproc import TEXTS, FakeTelegramProcess, Run, summarize
 from bots.runtime import Runtime, Tuning, load_brain
 from bots.settings import Settings, load_settings
 from bots.telegram.sender import SendLimits
@@ -56,6 +62,57 @@ async def bench(args: argparse.Namespace, settings: Settings, brain: Brain) -> N
         fake.close()
 
 
+async def bench_vk(args: argparse.Namespace, settings: Settings, brain: Brain) -> None:
+    from tests.fakes.vk import FakeVk  # the fake's code lives with the tests
+
+    vk = FakeVk()
+    await vk.start()
+    configured = Settings(_env_file=None, **{  # type: ignore[call-arg]
+        **settings.model_dump(), "telegram_bot_token": None, "vk_token": vk.token,
+        "vk_group_id": vk.group_id, "vk_api_url": vk.url, "vk_poll_wait": 1,
+        "vk_requests_per_second": 10_000})
+    runtime = await Runtime.open(configured, brain=brain)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, {"ingress", "worker", "sender"}))
+    try:
+        await drive_vk(vk, 50, 1.0, 1)  # warm-up
+        print("VK latency, event in -> messages.send out (each event a new customer):")
+        for number, rate in enumerate(args.rates, 1):
+            cpu = time.process_time()
+            run = await drive_vk(vk, rate, args.seconds, number * 1_000_000)
+            per_message = (time.process_time() - cpu) / max(run.sent, 1) * 1000
+            print(f"{run.line()}  CPU (bot + fake) {per_message:.2f} ms/msg", flush=True)
+    finally:
+        stop.set()
+        await task
+        async for key in runtime.redis.scan_iter(match=f"{settings.redis_prefix}*", count=1000):
+            await runtime.redis.delete(key)
+        await runtime.close()
+        await vk.close()
+
+
+async def drive_vk(vk: Any, rate: float, seconds: float, first_user: int) -> Run:
+    """Each event from its own user; latency = the first messages.send to them - push time."""
+    total = int(rate * seconds)
+    pushed: dict[int, float] = {}
+    start = time.perf_counter()
+    for number in range(total):
+        delay = start + number / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        user = first_user + number
+        vk.push(vk.message_new(user, TEXTS[number % len(TEXTS)]))
+        pushed[user] = time.perf_counter()
+    first: dict[int, float] = {}
+    deadline = time.perf_counter() + 15
+    while time.perf_counter() < deadline and len(first) < total:
+        await asyncio.sleep(0.05)
+        for sent in vk.state.sent:
+            if sent.peer_id in pushed and sent.peer_id not in first:
+                first[sent.peer_id] = sent.at
+    return summarize(rate, total, [(first[u] - pushed[u]) * 1000 for u in first])
+
+
 async def search(fake: FakeTelegramProcess, seconds: float) -> float:
     best = 0.0
     print(f"searching the highest rate with p99 < {TARGET_P99_MS:.0f} ms:")
@@ -74,6 +131,7 @@ def main() -> None:
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
                         default=[50.0, 200.0])
     parser.add_argument("--no-search", dest="search", action="store_false")
+    parser.add_argument("--channel", choices=["telegram", "vk"], default="telegram")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = None
@@ -91,7 +149,7 @@ def main() -> None:
             brain = load_brain(settings)
             print(f"brain ready in {time.perf_counter() - started:.2f} s "
                   f"(redis: {'REDIS_URL' if base.redis_url else 'embedded'})")
-            asyncio.run(bench(args, settings, brain))
+            asyncio.run((bench_vk if args.channel == "vk" else bench)(args, settings, brain))
         finally:
             if server:
                 server.stop()

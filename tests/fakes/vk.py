@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ class Sent:
     attachment: str = ""
     keyboard: dict[str, Any] | None = None
     random_id: int = 0
+    at: float = field(default_factory=time.perf_counter)  # arrival (benchmarks' latency)
 
 
 @dataclass
