@@ -71,6 +71,7 @@ class InboundEvent:
     album: str = ""  # media group id: parts of one album
     thread_id: int = 0  # desk events: the forum topic the message is in
     reply_to: int = 0  # desk events: the message replied to (reply-thread fallback)
+    reply_text: str = ""  # desk events: that message's text or caption (/learn by reply)
     files: tuple[MediaFile, ...] = ()  # photos and documents (re-sent across platforms)
 
     @property

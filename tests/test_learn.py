@@ -91,6 +91,38 @@ async def test_learn_teaches_what_the_bot_did_not_understand(
             assert not any("learn" in text or "📚" in text for text in bot.texts_to(CUSTOMER))
 
 
+async def test_learn_as_a_reply_teaches_that_customer_message(
+        settings: Settings, brain: Brain, data_dir: Path) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
+                               nlu_data_dir=data_dir, desk_trainers=str(TRAINER)) as bot:
+            thread, card = await handed_off(bot)
+            question = "а электронные сертификаты бывают?"
+            await bot.say(CUSTOMER, question)  # queued: copied into the topic
+            copies = await wait_until(
+                lambda: [m for m in bot.fake.messages_to(DESK, thread)
+                         if m.get("text") == question], bool, 5, "the copy in the topic")
+            operator_note = bot.fake.push_update(bot.fake.group_message_update(
+                DESK, OPERATOR, "// наверное про сертификаты", thread_id=thread))
+
+            for not_customer in (card["message_id"], operator_note["message"]["message_id"]):
+                refused = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
+                                          expect="Ответьте /learn", reply_to=not_customer)
+                assert "на сообщение клиента" in refused
+            answer = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
+                                     expect="📚", reply_to=copies[0]["message_id"])
+            assert f"«{question}»" in answer and "подарочные" not in answer
+            texts = [e.text for e in load_training_data(data_dir).intents["product_availability"]]
+            assert question in texts and "продаете подарочные карты?" not in texts
+            inbox = Inbox(bot.runtime.redis, bot.runtime.keys)
+            assert len(await inbox.open_of(f"tg:{CUSTOMER}")) == 2  # the others still open
+
+            twice = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
+                                    expect="Пропущено", reply_to=copies[0]["message_id"])
+            assert "уже пример интента product_availability" in twice
+
+
 async def test_an_operators_reply_becomes_a_template_and_a_flow_draft(
         settings: Settings, brain: Brain, data_dir: Path, tmp_path: Path) -> None:
     drafts = tmp_path / "drafts.yml"
@@ -128,6 +160,13 @@ async def test_an_operators_reply_becomes_a_template_and_a_flow_draft(
             assert [i.name for i in draft.intents] == ["gift_cards"]
             assert f"tg:{CUSTOMER}" in (draft.description or "")
             assert "Review a draft" in drafts.read_text(encoding="utf-8")
+
+            # without a reply: the conversation's last operator reply
+            latest = await desk_says(bot, thread, TRAINER, "/totemplate gifts_short",
+                                     expect="Шаблон")
+            assert "/t gifts_short" in latest
+            templates = yaml.safe_load(settings.templates_path.read_text(encoding="utf-8"))
+            assert templates["gifts_short"] == answer
 
             # a reply to something that is not an operator's message is not guessed at
             lost = await desk_says(bot, thread, TRAINER, "/toflow gift_cards",

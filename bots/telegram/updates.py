@@ -109,10 +109,14 @@ def _desk_message(message: Message, common: dict[str, Any], edited: bool) -> Inb
     if message.forum_topic_created or message.forum_topic_edited or message.new_chat_members:
         return None  # service messages
     assert message.from_user is not None
+    replied = message.reply_to_message
+    if replied is not None and replied.forum_topic_created is not None:
+        replied = None  # Telegram links every topic message to the topic's root: not a reply
     common.update(
         conversation=UNRESOLVED, actor=f"tg:{message.from_user.id}",
         thread_id=message.message_thread_id if message.is_topic_message else 0,
-        reply_to=message.reply_to_message.message_id if message.reply_to_message else 0,
+        reply_to=replied.message_id if replied else 0,
+        reply_text=(replied.text or replied.caption or "") if replied else "",
     )
     if edited:
         return InboundEvent(kind="desk_edit", text=message.text or message.caption or "",

@@ -1,7 +1,8 @@
 """The trainers' desk commands: /learn, /totemplate, /toflow, /reload.
 
 `/learn <intent>` in a customer's topic teaches the messages of that customer the bot did not
-understand (its open inbox entries, the ones the card shows) as examples of the intent;
+understand (its open inbox entries, the ones the card shows) as examples of the intent; sent as a
+reply to one of the customer's messages in the topic, it teaches that message only;
 `/learn <intent> <text>` teaches the given text instead. Any desk member may /learn: the
 operator who read the conversation knows best what the customer meant.
 
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 RequestReload = Callable[[str, str], Awaitable[int]]  # (by, reply_to conversation)
 TRAINER_ONLY = frozenset({"totemplate", "toflow", "reload"})
 QUOTE = 60  # characters of a message quoted back
+TRANSCRIPT_LOOKED_AT = 200  # the store keeps at most this many entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,11 +64,11 @@ class TrainerDesk:
         if conv.startswith("desk:"):
             return f"/{command.name} работает в топике клиента."
         if command.name == "learn":
-            return await self._learn(conv, command)
+            return await self._learn(conv, event, command)
         return await self._reply_to_knowledge(conv, event, command)
 
     # --- /learn -------------------------------------------------------------------------
-    async def _learn(self, conv: str, command: Command) -> str:
+    async def _learn(self, conv: str, event: InboundEvent, command: Command) -> str:
         words = command.args.split(maxsplit=1)
         if not words:
             return "Формат: /learn интент — сообщения клиента, которые бот не понял; " \
@@ -74,6 +76,11 @@ class TrainerDesk:
         intent = words[0]
         if len(words) > 1:
             entries = [InboxEntry("", conv, words[1], 0.0, "desk")]
+        elif event.reply_to:
+            found = await self._replied_customer_message(conv, event)
+            if isinstance(found, str):
+                return found
+            entries = [found]
         else:
             entries = await self._inbox.open_of(conv)
             if not entries:
@@ -87,6 +94,26 @@ class TrainerDesk:
                 return f"Не добавил: интента {intent} нет в данных NLU."
             return f"Не добавил: данные NLU не читаются ({problem})."
         return _learned(done)
+
+    async def _replied_customer_message(self, conv: str, event: InboundEvent
+                                        ) -> InboxEntry | str:
+        """The customer's message the command replies to, or why there is none.
+
+        The topic holds the bot's copy of it; the copy's text is trusted only when the customer
+        really wrote it (it is among the conversation's inbound messages), so a reply to the card,
+        a notice or an operator's message teaches nothing."""
+        text = event.reply_text.strip()
+        if text:
+            for entry in await self._inbox.open_of(conv):
+                if entry.text.strip() == text:
+                    return entry  # also closes it in the inbox
+            said = {str(item.get("text", "")).strip()
+                    for item in await self._store.transcript(conv, TRANSCRIPT_LOOKED_AT)
+                    if item.get("dir") == "in"}
+            if text in said:
+                return InboxEntry("", conv, text, 0.0, "desk")
+        return ("Ответьте /learn интент на сообщение клиента с текстом (или: /learn интент "
+                "текст).")
 
     # --- /totemplate, /toflow -----------------------------------------------------------
     async def _reply_to_knowledge(self, conv: str, event: InboundEvent, command: Command
