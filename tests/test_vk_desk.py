@@ -81,9 +81,9 @@ async def test_901_and_a_customer_who_left_are_reported_in_the_topic(
             thread, _card = await topic_of_customer(bot)
             bot.vk.deny(USER)
             tg.push_update(tg.group_message_update(DESK, OPERATOR, "Вы тут?", thread_id=thread))
-            report = await in_topic(tg, thread, lambda m: "901" in m.get("text", ""),
+            report = await in_topic(tg, thread, lambda m: "Не доставлено" in m.get("text", ""),
                                     "the 901 report")
-            assert "Не доставлено" in report["text"]
+            assert "901" in report["text"]
             conv = await bot.conversation(USER)
             assert "901" in conv.unreachable
 
