@@ -16,8 +16,6 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -34,6 +32,7 @@ from bots.telegram.desk.topics import Topics
 from bots.telegram.ingress import TelegramIngress
 from bots.telegram.polling import TelegramPoller
 from bots.telegram.sender import SendLimits, TelegramSender
+from bots.telegram.session import telegram_bot
 from bots.telegram.updates import ALLOWED_UPDATES
 from bots.telegram.webhook import WEBHOOK_PATH, webhook_routes
 from bots.trainer.desk import TrainerDesk, TrainerSetup, trainer_ids
@@ -301,8 +300,7 @@ class Runtime:
         token = self.settings.telegram_bot_token
         if token is None:
             raise RuntimeError("TELEGRAM_BOT_TOKEN is not set")
-        api = TelegramAPIServer.from_base(self.settings.telegram_api_url)
-        return Bot(token.get_secret_value(), session=AiohttpSession(api=api))
+        return telegram_bot(token.get_secret_value(), self.settings.telegram_api_url)
 
     async def run_telegram(self, stop: asyncio.Event, roles: set[str]) -> None:
         """Run the roles (`ingress`, `worker`, `sender`) until `stop` is set."""

@@ -13,6 +13,10 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "I'm passing the conversation to an operator. You are number {position} in the "
         "queue and a person will answer. Feel free to add details while you wait.",
     },
+    "handoff_position": {
+        "ru": "Вы {position}-й в очереди.",
+        "en": "You are number {position} in the queue.",
+    },
     "non_text": {
         "ru": "Я пока понимаю только текст. Опишите, пожалуйста, вопрос словами "
         "или напишите «оператор», чтобы позвать человека.",

@@ -232,6 +232,14 @@ class TurnDecider:
             decision.transcript.append({"at": time.time(), "dir": "out", "text": reply.text})
         if result.handoff is not None:
             notice_text = texts.text("handoff_queued", self.brain.language, position="{position}")
+            last = decision.outbox[-1] if result.replies else None
+            if last is not None and not last.buttons:
+                # The flow said it is passing the conversation on: one message with the place in
+                # the queue, not a second one saying the same (and one Bot API call less).
+                decision.outbox.pop()
+                position = texts.text("handoff_position", self.brain.language,
+                                      position="{position}")
+                notice_text = f"{last.text}\n\n{position}"
             if self._human is not None:
                 extra = await self._human.handoff_notice(conv.id, result.handoff.priority)
                 notice_text = f"{notice_text} {extra}".strip()

@@ -19,7 +19,7 @@ async def test_an_integration_claims_and_replies_through_the_api(
         await bot.say(CUSTOMER, "позовите оператора")
         await wait_until(lambda: bot.conversation(CUSTOMER), lambda c: c.state == "queued", 5,
                          "the handoff")
-        told = len(await bot.wait_texts(CUSTOMER, 2))
+        told = len(await bot.wait_texts(CUSTOMER, 1))
         base = f"http://127.0.0.1:{settings.http_port}/api/v1"
         auth = {"Authorization": f"Bearer {TOKEN}"}
         async with aiohttp.ClientSession() as http:

@@ -158,7 +158,7 @@ async def test_blocked_customer_is_reported_in_the_topic(
         fake.add_group(DESK, "Поддержка", is_forum=True)
         async with desk_bot(settings, brain, fake) as bot:
             thread, card = await handed_off(bot)
-            told = len(await bot.wait_texts(CUSTOMER, 2))
+            told = len(await bot.wait_texts(CUSTOMER, 1))
             await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
             await bot.wait_texts(CUSTOMER, told + 1)
             fake.block_user(CUSTOMER)
@@ -180,7 +180,7 @@ async def test_non_forum_desk_falls_back_to_reply_threads(
             card = (await wait_until(
                 lambda: [m for m in bot.fake.messages_to(DESK) if "Взять" in buttons(m)],
                 bool, 5, "the card in the chat"))[0]
-            told = len(await bot.wait_texts(CUSTOMER, 2))
+            told = len(await bot.wait_texts(CUSTOMER, 1))
             await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
             await bot.wait_texts(CUSTOMER, told + 1)
             bot.fake.push_update(bot.fake.group_message_update(

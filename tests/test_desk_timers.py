@@ -68,7 +68,7 @@ async def test_an_operator_is_reminded_when_the_customer_waits_for_a_reply(
                                sla_reply_minutes=10,
                                tuning=Tuning(clock=clock, desk_tick=3600)) as bot:
             thread, card = await handed_off(bot)
-            told = len(await bot.wait_texts(CUSTOMER, 2))
+            told = len(await bot.wait_texts(CUSTOMER, 1))
             await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
             await bot.wait_texts(CUSTOMER, told + 1)
             await bot.say(CUSTOMER, "так что с заказом?")
