@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from handoff.events import InboundEvent
 from handoff.keys import Keys, shard_of
@@ -38,17 +40,24 @@ class Ingestor:
         if not events:
             return []
         script = self._scripts["ingest"]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for event in events:
-                shard = shard_of(event.conversation, self.config.shards)
-                await script(
-                    keys=[self._keys.seen(shard, event.event_id), self._keys.inbound_stream(shard)],
-                    args=[self.config.dedup_ttl, self.config.maxlen, event.to_json()],
-                    client=pipe,
-                )
-            results = await pipe.execute()
+        try:
+            results = await self._store(events, script.sha)
+        except NoScriptError:  # first call, or Redis restarted: nothing ran, so run it again
+            await self._redis.script_load(script.script)
+            results = await self._store(events, script.sha)
         stored = [str(result) if result else None for result in results]
         for event, entry in zip(events, stored, strict=True):
             if entry is None:
                 log.info("duplicate event %s dropped", event.event_id)
         return stored
+
+    async def _store(self, events: Sequence[InboundEvent], sha: str) -> list[Any]:
+        # EVALSHA straight into the pipeline: redis-py's scripts in a pipeline would ask
+        # SCRIPT EXISTS first, one more round trip on every message's way in.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event in events:
+                shard = shard_of(event.conversation, self.config.shards)
+                pipe.evalsha(sha, 2, self._keys.seen(shard, event.event_id),
+                             self._keys.inbound_stream(shard), self.config.dedup_ttl,
+                             self.config.maxlen, event.to_json())
+            return list(await pipe.execute())

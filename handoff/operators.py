@@ -7,8 +7,9 @@ display and for choosing whom to auto-assign, never for deciding whether a claim
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 from handoff.config import MAX_CAPACITY
 from handoff.scripted import Scripted
@@ -71,9 +72,11 @@ class Operators(Scripted):
             raw, load = await pipe.execute()
         return Operator.from_hash(op, raw, int(load)) if raw else None
 
-    async def operators(self) -> list[Operator]:
-        """Every operator who ever set a status, sorted by id."""
-        ids = sorted(str(op) for op in await self.redis.smembers(self.keys.operators()))
+    async def operators(self, known: Iterable[Any] | None = None) -> list[Operator]:
+        """Every operator who ever set a status, sorted by id (`known`: their ids, just read)."""
+        if known is None:
+            known = await self.redis.smembers(self.keys.operators())
+        ids = sorted(str(op) for op in known)
         async with self.redis.pipeline(transaction=False) as pipe:
             for op in ids:
                 pipe.hgetall(self.keys.operator(op))
@@ -87,7 +90,8 @@ class Operators(Scripted):
     async def load(self, op: str) -> int:
         return int(await self.redis.scard(self.keys.operator_convs(op)))
 
-    async def available(self) -> list[Operator]:
+    async def available(self, known: Iterable[Any] | None = None) -> list[Operator]:
         """Online operators with a free slot, least loaded first (then by free share, then id)."""
-        ready = [op for op in await self.operators() if op.status == "online" and op.free > 0]
+        ready = [op for op in await self.operators(known)
+                 if op.status == "online" and op.free > 0]
         return sorted(ready, key=lambda op: (op.load, op.load / op.capacity, op.id))

@@ -44,6 +44,12 @@ class QueueStatus:
     opens_at: datetime | None  # the next opening while closed, else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Wait:
+    median: float | None  # of the recent waits; None before any was measured
+    rounds: int  # how many rounds of free operators until the position is reached
+
+
 class Queue(Scripted):
     def __init__(
         self, redis: Redis, keys: Keys, scripts: Scripts, config: HandoffConfig,
@@ -80,27 +86,37 @@ class Queue(Scripted):
         where `free` is the number of online operators with a free slot: the first `free`
         customers wait about as long as people usually do, each further round of `free` waits
         that long again. None when no wait was measured yet; business hours not included."""
-        raw = await self.redis.lrange(self.keys.wait_samples(), 0, -1)
-        if not raw:
-            return None
-        median = statistics.median(float(value) for value in raw)
-        return round(median * await self._rounds(position), 1)
+        wait = await self._wait(None, position)
+        return None if wait.median is None else round(wait.median * wait.rounds, 1)
 
     async def estimate_for(self, priority: str = "normal", position: int | None = None
                            ) -> float:
         """Always a figure: `wait_estimate`, with `default_wait_seconds` standing in for the
         median before any wait was measured. Without `position`, the place a new handoff of
         `priority` would take: behind everyone queued with the same or a higher priority."""
-        if position is None:
-            rank = PRIORITIES.index(priority) if priority in PRIORITIES else 1
-            ahead = await self.redis.zcount(
-                self.keys.queue(), "-inf", f"({(len(PRIORITIES) - rank) * SCORE_BAND}"
-            )
-            position = int(ahead) + 1
-        estimate = await self.wait_estimate(position)
-        if estimate is None:
-            estimate = self.config.default_wait_seconds * await self._rounds(position)
-        return estimate
+        rank = PRIORITIES.index(priority) if priority in PRIORITIES else 1
+        wait = await self._wait(None if position else rank, position or 1)
+        if wait.median is None:
+            return float(self.config.default_wait_seconds * wait.rounds)
+        return round(wait.median * wait.rounds, 1)
+
+    async def _wait(self, rank: int | None, position: int) -> _Wait:
+        """What an estimate needs, in one round trip (two with operators): it is on the way of
+        every handoff. With `rank`, `position` is the place a new handoff of that priority rank
+        would take."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if rank is not None:
+                pipe.zcount(self.keys.queue(), "-inf",
+                            f"({(len(PRIORITIES) - rank) * SCORE_BAND}")
+            pipe.lrange(self.keys.wait_samples(), 0, -1)
+            pipe.smembers(self.keys.operators())
+            replies = await pipe.execute()
+        if rank is not None:
+            position = int(replies.pop(0)) + 1
+        raw, operator_ids = replies
+        free = len(await self._operators.available(operator_ids)) if operator_ids else 0
+        median = statistics.median(float(value) for value in raw) if raw else None
+        return _Wait(median, math.ceil(max(1, position) / max(1, free)))
 
     async def position(self, conv: str) -> QueueStatus:
         """Where the customer stands. While the team is closed the estimate also counts the
@@ -117,6 +133,3 @@ class Queue(Scripted):
             estimate += opens_at.timestamp() - now.timestamp()  # real seconds, DST included
         return QueueStatus(rank + 1, round(estimate, 1), open_now, opens_at)
 
-    async def _rounds(self, position: int) -> int:
-        free = len(await self._operators.available())
-        return math.ceil(max(1, position) / max(1, free))

@@ -65,6 +65,17 @@ async def test_ingest_drops_a_repeated_platform_event(
     assert await redis.xlen(stream) == 2
 
 
+async def test_ingest_survives_a_redis_that_forgot_its_scripts(
+    redis: aioredis.Redis, keys: Keys, scripts: Scripts
+) -> None:
+    ingestor = Ingestor(redis, keys, scripts, IngestConfig(shards=4))
+    assert all(await ingestor.ingest([event(event_id="tg:1:200")]))
+    await redis.script_flush()  # as after a restart without persistence
+    stored = await ingestor.ingest([event(event_id="tg:1:201"), event(event_id="tg:1:200")])
+    assert stored[0] is not None and stored[1] is None  # stored once, the repeat still dropped
+    assert await redis.xlen(keys.inbound_stream(shard_of("tg:42", 4))) == 2
+
+
 async def test_commit_is_atomic_and_idempotent(
     redis: aioredis.Redis, keys: Keys, scripts: Scripts, store: ConversationStore
 ) -> None:
