@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,6 +26,32 @@ if TYPE_CHECKING:
     from bots.turns import Brain
 
 FAKE_TOKEN = "123456:TEST-token"
+HANG_REPORT_AFTER = 150.0  # seconds; pytest-timeout fails the test at 180 (pyproject)
+
+
+def _print_asyncio_tasks(_signum: int, _frame: object) -> None:
+    """A hung asyncio test sits in the event loop's select: the threads' stacks pytest-timeout
+    prints say nothing. The tasks' own stacks say what each one awaits."""
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return
+    print(f"\n--- asyncio tasks after {HANG_REPORT_AFTER:.0f} s ---", file=sys.__stderr__)
+    for task in asyncio.all_tasks(loop):
+        task.print_stack(file=sys.__stderr__)
+
+
+signal.signal(signal.SIGUSR1, _print_asyncio_tasks)
+
+
+@pytest.fixture(autouse=True)
+def _report_a_hang() -> Iterator[None]:
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(HANG_REPORT_AFTER, signal.pthread_kill, (main, signal.SIGUSR1))
+    timer.daemon = True
+    timer.start()
+    yield
+    timer.cancel()
 
 
 @pytest.fixture(scope="session")
