@@ -60,9 +60,16 @@ class BotUnderTest:
         transcript = await self.runtime.store.transcript(f"tg:{user_id}", last=200)
         last_in = max(i for i, entry in enumerate(transcript) if entry["dir"] == "in")
         replies = sum(1 for entry in transcript[last_in:] if entry["dir"] == "out")
-        queued = (await self.conversation(user_id)).state == "queued"
-        expected = before + replies + (1 if queued and transcript[-1]["dir"] == "system" else 0)
-        texts = await self.wait_texts(user_id, expected, timeout)
+        if (await self.conversation(user_id)).state == "queued" and \
+                transcript[-1]["dir"] == "system":
+            # handed off: the place in the queue comes last, in a message of its own or in the
+            # flow's last one (folded in when that has no buttons)
+            texts = await wait_until(
+                lambda: self.texts_to(user_id),
+                lambda got: len(got) >= before + max(replies, 1)
+                and "в очереди" in got[-1], timeout, f"the queue notice after {text!r}")
+            return list(texts[before:])
+        texts = await self.wait_texts(user_id, before + replies, timeout)
         return texts[before:]
 
     async def conversation(self, user_id: int) -> Any:
