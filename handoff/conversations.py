@@ -74,6 +74,26 @@ class Conversation:
         )
 
 
+def channel_of(conv: str) -> str:
+    channel, sep, peer = conv.partition(":")
+    if not (channel and sep and peer):
+        raise ValueError(f"conversation id {conv!r} is not channel:peer")
+    return channel
+
+
+async def addressed(redis: Redis, keys: Keys, conv: str, messages: Sequence[OutboundMessage]
+                    ) -> tuple[str, list[OutboundMessage]]:
+    """The customer outbox for `messages` and the messages addressed to the network a linked
+    customer wrote from last (`route`, see handoff/links.py). Reads only when there is
+    something to send, so a transition without notices costs no extra round trip."""
+    if not messages:
+        return keys.outbox(channel_of(conv), "customer"), []
+    route = await redis.hget(keys.conversation(conv), "route")
+    target = str(route) if route else conv
+    return (keys.outbox(channel_of(target), "customer"),
+            [routed(message, conv, target) for message in messages])
+
+
 def routed(message: OutboundMessage, conv: str, target: str) -> OutboundMessage:
     """The message filed under the conversation, delivered to `target` (a linked account's
     other network) when that is not the conversation itself."""
@@ -299,10 +319,11 @@ class ConversationStore:
         await self._redis.hset(self._keys.conversation(conv), "told_position", position)
 
     async def tell_position(self, conv: str, position: int, text: str) -> bool:
-        message = OutboundMessage(conversation=conv, text=text, created_at=time.time())
-        channel = conv.split(":", 1)[0]
+        outbox, (message,) = await addressed(
+            self._redis, self._keys, conv,
+            [OutboundMessage(conversation=conv, text=text, created_at=time.time())])
         told = await self._scripts["tell_position"](
-            keys=[self._keys.conversation(conv), self._keys.outbox(channel, "customer")],
+            keys=[self._keys.conversation(conv), outbox],
             args=[position, message.to_json(), self._limits.outbox_maxlen],
         )
         return bool(told)

@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 
 from handoff.clock import SYSTEM_CLOCK, Clock
 from handoff.config import HandoffConfig
+from handoff.conversations import addressed
 from handoff.events import OutboundMessage
 from handoff.keys import Keys
 from handoff.scripts import Scripts
@@ -53,13 +54,6 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def channel_of(conv: str) -> str:
-    channel, sep, peer = conv.partition(":")
-    if not (channel and sep and peer):
-        raise ValueError(f"conversation id {conv!r} is not channel:peer")
-    return channel
-
-
 class Scripted:
     def __init__(
         self, redis: Redis, keys: Keys, scripts: Scripts, config: HandoffConfig,
@@ -82,6 +76,10 @@ class Scripted:
             "journal_maxlen": self.config.journal_maxlen,
             "outbox_maxlen": self.config.outbox_maxlen, **extra,
         }
+
+    async def _to_customer(self, conv: str, messages: Sequence[OutboundMessage]
+                           ) -> tuple[str, list[OutboundMessage]]:
+        return await addressed(self.redis, self.keys, conv, messages)
 
     async def _run(self, script: str, conv: str, keys: Sequence[str], args: dict[str, Any]
                    ) -> Transition:

@@ -17,7 +17,7 @@ from handoff.keys import Keys
 from handoff.operators import Operator, Operators
 from handoff.queue import Queue, QueueItem, QueueStatus
 from handoff.ratings import OperatorStats, Ratings
-from handoff.scripted import CAPACITY, OFFLINE, UNKNOWN_OPERATOR, Transition, channel_of
+from handoff.scripted import CAPACITY, OFFLINE, UNKNOWN_OPERATOR, Transition
 from handoff.scripts import Scripts
 from handoff.sla import Sla, SlaEvent
 from handoff.transitions import Transitions
@@ -140,11 +140,12 @@ class HandoffService(Transitions):
             convs = sorted(map(str, await self.redis.smembers(self.keys.operator_convs(op.id))))
             for conv in convs:
                 k = self.keys
+                outbox, told = await self._to_customer(conv, notices(conv) if notices else ())
                 keys = [
                     k.conversation(conv), k.queue(), k.waiting(), k.operator(op.id),
-                    k.operator_convs(op.id), k.journal(), k.outbox(channel_of(conv), "customer"),
+                    k.operator_convs(op.id), k.journal(), outbox,
                 ]
-                args = self._args(conv, notices(conv) if notices else (), op=op.id, grace=grace)
+                args = self._args(conv, told, op=op.id, grace=grace)
                 result = await self._run("requeue", conv, keys, args)
                 if result.ok:
                     done.append(result)

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from handoff.events import OutboundMessage
-from handoff.scripted import STALE, Scripted, Transition, channel_of
+from handoff.scripted import STALE, Scripted, Transition
 
 _STALE_RETRIES = 5
 _TO_BOT = ("close", "return_to_bot", "cancel", "ban")
@@ -29,9 +29,10 @@ class Transitions(Scripted):
         `capacity`, `offline` (with `auto`, also when merely paused), `unknown_operator`,
         `wrong_state`, `version`."""
         k = self.keys
+        outbox, notices = await self._to_customer(conv, notices)
         keys = [
             k.conversation(conv), k.queue(), k.operator(op), k.operator_convs(op), k.waiting(),
-            k.wait_samples(), k.journal(), k.outbox(channel_of(conv), "customer"),
+            k.wait_samples(), k.journal(), outbox,
         ]
         args = self._args(conv, notices, op=op, auto=auto, expected_version=expected_version,
                           samples_max=self.config.wait_samples_max)
@@ -43,16 +44,18 @@ class Transitions(Scripted):
     ) -> Transition:
         """assigned -> assigned to `to` (known, not offline, below capacity), or -> queued when
         `to` is None (priority and original queued_at kept). Only the owner, unless `force`."""
-        k, channel = self.keys, channel_of(conv)
+        k = self.keys
+        outbox, routed_notices = await self._to_customer(conv, notices)
 
         async def attempt(owner: str) -> Transition:
             keys = [
                 k.conversation(conv), k.queue(), k.waiting(), k.operator_convs(owner),
-                k.journal(), k.outbox(channel, "customer"),
+                k.journal(), outbox,
             ]
             if to is not None:
                 keys += [k.operator(to), k.operator_convs(to)]
-            args = self._args(conv, notices, by=by, to=to or "", owner=owner, force=force,
+            args = self._args(conv, routed_notices, by=by, to=to or "", owner=owner,
+                              force=force,
                               reason=reason, expected_version=expected_version)
             return await self._run("transfer", conv, keys, args)
 
@@ -91,8 +94,8 @@ class Transitions(Scripted):
         self, conv: str, by: str, reason: str = "", *, notices: Sequence[OutboundMessage] = (),
         expected_version: int = -1,
     ) -> Transition:
-        k = self.keys
-        keys = [k.conversation(conv), k.journal(), k.outbox(channel_of(conv), "customer")]
+        outbox, notices = await self._to_customer(conv, notices)
+        keys = [self.keys.conversation(conv), self.keys.journal(), outbox]
         args = self._args(conv, notices, by=by, reason=reason, expected_version=expected_version)
         return await self._run("unban", conv, keys, args)
 
@@ -102,14 +105,14 @@ class Transitions(Scripted):
         if not text.strip():
             raise ValueError("an empty reply")
         k = self.keys
-        message = OutboundMessage(conversation=conv, text=text, meta={"operator": op})
+        outbox, (message,) = await self._to_customer(
+            conv, [OutboundMessage(conversation=conv, text=text, meta={"operator": op})])
         args = self._args(conv, op=op, message=message.to_json(), message_id=message.id,
                           expected_version=expected_version,
                           transcript_max=self.config.transcript_max)
         entry = {"at": args["now"], "dir": "out", "text": text, "operator": op}
         args["entry"] = json.dumps(entry, ensure_ascii=False)
-        keys = [k.conversation(conv), k.transcript(conv), k.waiting(), k.journal(),
-                k.outbox(channel_of(conv), "customer")]
+        keys = [k.conversation(conv), k.transcript(conv), k.waiting(), k.journal(), outbox]
         result = await self._run("reply", conv, keys, args)
         return replace(result, message_id=result.detail) if result.ok else result
 
@@ -118,14 +121,14 @@ class Transitions(Scripted):
         notices: Sequence[OutboundMessage], expected_version: int,
     ) -> Transition:
         assert action in _TO_BOT
-        k, channel = self.keys, channel_of(conv)
+        k = self.keys
+        outbox, notices = await self._to_customer(conv, notices)
 
         async def attempt(owner: str) -> Transition:
             # With no owner the two operator keys are placeholders the script never touches.
             keys = [
                 k.conversation(conv), k.queue(), k.waiting(), k.operator_convs(owner),
-                k.operator_stats(owner), k.history(conv), k.journal(),
-                k.outbox(channel, "customer"),
+                k.operator_stats(owner), k.history(conv), k.journal(), outbox,
             ]
             args = self._args(conv, notices, action=action, by=by, owner=owner, force=force,
                               reason=reason, expected_version=expected_version,

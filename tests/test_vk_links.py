@@ -66,6 +66,9 @@ async def test_link_relay_to_the_last_network_and_unlink(settings: Settings, bra
             await wait_until(lambda: [m.text for m in bot.vk.sent_to(VK_USER)],
                              lambda t: "Слушаю вас" in t, 5, "the reply in VK")
             assert "Слушаю вас" not in tg_texts()
+            # so did the claim's own notice (a transition's, not a turn's)
+            assert any("подключился оператор" in m.text for m in bot.vk.sent_to(VK_USER))
+            assert not any("подключился" in text for text in tg_texts())
 
             # The customer moves to Telegram: the next reply follows them there.
             tg.push_update(tg.text_update(TG_USER, "я теперь тут", first_name="Ольга"))
