@@ -7,11 +7,14 @@ import os
 import signal
 import sys
 import threading
+import traceback
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
@@ -41,6 +44,34 @@ def _print_asyncio_tasks(_signum: int, _frame: object) -> None:
 
 
 signal.signal(signal.SIGUSR1, _print_asyncio_tasks)
+
+
+_connectors: list[tuple[weakref.ref[aiohttp.BaseConnector], str]] = []
+_connector_init = aiohttp.BaseConnector.__init__
+
+
+def _tracked_init(self: aiohttp.BaseConnector, *args: Any, **kwargs: Any) -> None:
+    _connector_init(self, *args, **kwargs)
+    _connectors.append((weakref.ref(self), "".join(traceback.format_stack(limit=25)[:-1])))
+
+
+aiohttp.BaseConnector.__init__ = _tracked_init  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def _no_connection_left_open() -> Iterator[None]:
+    """Every aiohttp connector a test opens (bots, fakes, clients) is closed when it ends.
+
+    One left open is garbage-collected during some later test and warns there, at random; here
+    it fails the test that leaked it, with where it was made."""
+    _connectors.clear()
+    yield
+    left = [stack for ref, stack in _connectors
+            if (connector := ref()) is not None and not connector.closed]
+    _connectors.clear()
+    if left:
+        pytest.fail(f"{len(left)} aiohttp connector(s) left open; the first was made at:\n"
+                    f"{left[0]}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)

@@ -123,11 +123,15 @@ class DeskSender:
         finally:
             # Nothing may outlive the bot's HTTP session; unsent items stay in the stream.
             pending = [*self._in_flight, *([self._summary_task] if self._summary_task else [])]
-            if pending:  # a moment for deliveries already on the wire
-                await asyncio.wait(pending, timeout=2.0)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            try:
+                if pending:  # a moment for deliveries already on the wire
+                    await asyncio.wait(pending, timeout=2.0)
+            finally:
+                # Also when shutdown cancels us again during that moment: a delivery left
+                # running would post after the session closed, on a session of its own.
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
