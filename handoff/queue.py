@@ -95,7 +95,10 @@ class Queue(Scripted):
         median before any wait was measured. Without `position`, the place a new handoff of
         `priority` would take: behind everyone queued with the same or a higher priority."""
         rank = PRIORITIES.index(priority) if priority in PRIORITIES else 1
-        wait = await self._wait(None if position else rank, position or 1)
+        if position is None:
+            wait = await self._wait(rank, 1)
+        else:
+            wait = await self._wait(None, position)
         if wait.median is None:
             return float(self.config.default_wait_seconds * wait.rounds)
         return round(wait.median * wait.rounds, 1)

@@ -24,6 +24,7 @@ from bots.desk.commands import Command
 from bots.desk.templates import TemplateError, Templates
 from bots.trainer.inbox import Labelled, label
 from bots.trainer.knowledge import FlowDrafts, OperatorReply, operator_replies
+from handoff.api_models import TRANSCRIPT_MAX
 from handoff.conversations import ConversationStore
 from handoff.events import InboundEvent
 from handoff.inbox import Inbox, InboxEntry
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 RequestReload = Callable[[str, str], Awaitable[int]]  # (by, reply_to conversation)
 TRAINER_ONLY = frozenset({"totemplate", "toflow", "reload"})
 QUOTE = 60  # characters of a message quoted back
-TRANSCRIPT_LOOKED_AT = 200  # the store keeps at most this many entries
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +108,7 @@ class TrainerDesk:
                 if entry.text.strip() == text:
                     return entry  # also closes it in the inbox
             said = {str(item.get("text", "")).strip()
-                    for item in await self._store.transcript(conv, TRANSCRIPT_LOOKED_AT)
+                    for item in await self._store.transcript(conv, TRANSCRIPT_MAX)
                     if item.get("dir") == "in"}
             if text in said:
                 return InboxEntry("", conv, text, 0.0, "desk")
