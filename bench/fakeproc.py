@@ -75,11 +75,12 @@ async def _drive(fake: Any, rate: float, seconds: float, first_chat: int) -> Run
 
 
 async def _handoffs(fake: Any, rate: float, count: int, first_chat: int, desk: int
-                    ) -> tuple[Run, Run]:
-    """Each customer asks for a person once. Two figures: the whole way (the update pushed ->
-    its card, a desk message naming the customer, arriving), and the bot's own part: from the
+                    ) -> tuple[Run, Run, Run]:
+    """Each customer asks for a person once. Three figures: the whole way (the update pushed ->
+    its card, a desk message naming the customer, arriving); the bot's own part of it: from the
     getUpdates answer carrying the update leaving the fake, to the card arriving, less the
-    fake's time serving the topic's createForumTopic on the way."""
+    fake's time serving the topic's createForumTopic on the way; and the customer's side: the
+    update pushed -> the message telling them their place in the queue arriving."""
     fake.reset_calls()
     fake.served.clear()
     pushed: dict[str, float] = {}
@@ -103,6 +104,14 @@ async def _handoffs(fake: Any, rate: float, count: int, first_chat: int, desk: i
             if name in pushed and name not in cards:
                 cards[name] = call.at
     whole = summarize(rate, count, [(cards[n] - pushed[n]) * 1000 for n in cards])
+    told: dict[int, float] = {}
+    for call in fake.calls_of("sendMessage"):
+        chat = call.params.get("chat_id")
+        if isinstance(chat, int) and chat > 0 and chat not in told and (
+                "в очереди" in str(call.params.get("text", ""))):
+            told[chat] = call.at
+    place = summarize(rate, count, [(at - pushed[f"C{chat}"]) * 1000
+                                    for chat, at in told.items() if f"C{chat}" in pushed])
     polls = sorted(done for method, _start, done, _name in fake.served if method == "getupdates")
     topics = {name: done - start for method, start, done, name in fake.served
               if method == "createforumtopic"}
@@ -111,7 +120,7 @@ async def _handoffs(fake: Any, rate: float, count: int, first_chat: int, desk: i
         left = next((done for done in polls if done >= pushed[name]), None)
         if left is not None:
             own.append((arrived - left - topics.get(name, 0.0)) * 1000)
-    return whole, summarize(rate, count, own)
+    return whole, summarize(rate, count, own), place
 
 
 def _child(conn: Connection, token: str) -> None:
@@ -176,11 +185,11 @@ class FakeTelegramProcess:
         self._conn.send(("group", chat_id))
         self._conn.recv()
 
-    async def handoffs(self, rate: float, count: int, desk: int) -> tuple[Run, Run]:
+    async def handoffs(self, rate: float, count: int, desk: int) -> tuple[Run, Run, Run]:
         first, self._next_chat = self._next_chat, self._next_chat + count + 1
         self._conn.send(("handoffs", rate, count, first, desk))
         loop = asyncio.get_running_loop()
-        runs: tuple[Run, Run] = await loop.run_in_executor(None, self._conn.recv)
+        runs: tuple[Run, Run, Run] = await loop.run_in_executor(None, self._conn.recv)
         return runs
 
     def close(self) -> None:
