@@ -311,12 +311,21 @@ class ConversationStore:
                           maxlen=self._limits.outbox_maxlen, approximate=True)
             await pipe.execute()
 
-    async def told_position(self, conv: str) -> int:
-        told = await self._redis.hget(self._keys.conversation(conv), "told_position")
-        return int(told) if told else 0
+    async def told_positions(self, convs: Sequence[str]) -> list[int]:
+        """The queue position each conversation's customer was last told (0: none yet)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for conv in convs:
+                pipe.hget(self._keys.conversation(conv), "told_position")
+            told = await pipe.execute()
+        return [int(value) if value else 0 for value in told]
 
-    async def set_told_position(self, conv: str, position: int) -> None:
-        await self._redis.hset(self._keys.conversation(conv), "told_position", position)
+    async def set_told_positions(self, positions: dict[str, int]) -> None:
+        if not positions:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for conv, position in positions.items():
+                pipe.hset(self._keys.conversation(conv), "told_position", position)
+            await pipe.execute()
 
     async def tell_position(self, conv: str, position: int, text: str) -> bool:
         outbox, (message,) = await addressed(

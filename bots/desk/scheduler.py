@@ -85,13 +85,17 @@ class DeskScheduler:
 
     async def _positions(self) -> None:
         items = await self._service.queue(limit=200)
+        # One round trip for the whole queue: this runs every tick, whatever its length.
+        told_before = dict(zip((item.conv for item in items),
+                               await self._store.told_positions([item.conv for item in items]),
+                               strict=True))
+        # New in the queue: the handoff notice already said where they stand.
+        await self._store.set_told_positions(
+            {item.conv: item.position for item in items if not told_before[item.conv]})
         for item in items:
-            told = await self._store.told_position(item.conv)
-            if told and not meaningful_change(told, item.position):
+            told = told_before[item.conv]
+            if not told or not meaningful_change(told, item.position):
                 continue
-            if not told:
-                await self._store.set_told_position(item.conv, item.position)
-                continue  # the handoff notice already said it
             estimate = await self._service.estimate_for(item.priority, position=item.position)
             text = texts.text("queue_update", self.language, position=item.position,
                               minutes=max(1, round(estimate / 60)))
