@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 
 from bench.fakeproc import FakeTelegramProcess
 from bench.handoff_claims import claims_per_second
+from bench.machine import speed_line
 from bots.runtime import Runtime, Tuning, load_brain
 from bots.settings import Settings, load_settings
 from bots.telegram.sender import SendLimits
@@ -175,6 +176,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=300)
     parser.add_argument("--scale", type=float, default=20.0)
     args = parser.parse_args()
+    print(speed_line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         base = load_settings()
         server = None if base.redis_url else EmbeddedRedis(Path(tmp) / "r", persist=False).start()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.fakeproc import TEXTS, FakeTelegramProcess, Run, summarize
+from bench.machine import speed_line
 from bots.runtime import Runtime, Tuning, load_brain
 from bots.settings import Settings, load_settings
 from bots.telegram.sender import SendLimits
@@ -133,6 +134,7 @@ def main() -> None:
     parser.add_argument("--no-search", dest="search", action="store_false")
     parser.add_argument("--channel", choices=["telegram", "vk"], default="telegram")
     args = parser.parse_args()
+    print(speed_line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         server = None
         base = load_settings()
