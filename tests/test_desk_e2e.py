@@ -231,3 +231,59 @@ async def test_an_operators_album_reaches_the_customer_as_one_album(
                            if c.params["chat_id"] == CUSTOMER]
             assert len(to_customer) == 1
             assert not [c for c in fake.calls_of("copyMessage") if c.params["chat_id"] == CUSTOMER]
+
+
+async def test_a_second_handoff_posts_a_new_card_in_the_same_topic(
+        settings: Settings, brain: Brain) -> None:
+    """Operators are notified of a new post, not of an edit: a customer who comes back after a
+    closed conversation gets a new card (with Take), not the old card edited far up."""
+    async with FakeTelegram(token=FAKE_TOKEN, enforce_limits=True) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with desk_bot(settings, brain, fake) as bot:
+            thread, card = await handed_off(bot)
+            await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
+            await wait_until(lambda: bot.fake.messages_to(DESK, thread)[0].get("text", ""),
+                             lambda text: "ведёт Ольга" in text, 5, "the card showing the owner")
+            bot.fake.push_update(bot.fake.group_message_update(
+                DESK, OPERATOR_A, "/close", thread_id=thread))
+            await wait_until(lambda: bot.conversation(CUSTOMER),
+                             lambda conv: conv.state == "bot", 5, "the close")
+            first_card = bot.fake.messages_to(DESK, thread)[0]
+
+            await bot.say(CUSTOMER, "позовите оператора снова")
+            cards = await wait_until(
+                lambda: [m for m in bot.fake.messages_to(DESK, thread) if "Взять" in buttons(m)],
+                lambda found: any(m["message_id"] != first_card["message_id"] for m in found),
+                5, "a new card in the topic")
+            assert bot.fake.topics_of(DESK).keys() == {thread}  # the same topic, reopened
+            new = cards[-1]
+            assert "позовите оператора снова" in new["text"]
+            old = bot.fake.messages_to(DESK, thread)[0]
+            assert "Взять" not in buttons(old)  # nothing left to take on the old card
+
+
+async def test_a_handoff_cancelled_before_its_card_went_out_leaves_no_trace_in_the_desk(
+        settings: Settings, brain: Brain) -> None:
+    """Under the group's limit a card can wait minutes; when the customer cancels meanwhile,
+    the desk must not spend its budget on a topic and a card for a closed conversation."""
+    async with FakeTelegram(token=FAKE_TOKEN, enforce_limits=True) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        no_sender = frozenset({"ingress", "worker"})
+        async with running_bot(settings, brain, fake=fake, roles=no_sender,
+                               operator_chat_id=DESK) as bot:
+            await bot.say(CUSTOMER, "позовите оператора")
+            await wait_until(lambda: bot.conversation(CUSTOMER),
+                             lambda conv: conv.state == "queued", 5, "the handoff")
+            await bot.say(CUSTOMER, "/cancel")
+            await wait_until(lambda: bot.conversation(CUSTOMER),
+                             lambda conv: conv.state == "bot", 5, "the cancel")
+        async with running_bot(settings, brain, fake=fake, roles=frozenset({"sender"}),
+                               operator_chat_id=DESK) as bot:
+            # the customer still hears both answers, in order
+            texts = await wait_until(lambda: [m.get("text", "") for m in
+                                              bot.fake.messages_to(CUSTOMER)],
+                                     lambda got: len(got) >= 2, 5, "the customer's answers")
+            assert "в очереди" in texts[0]
+            await asyncio.sleep(0.5)  # the sender had its chance at the desk items
+            assert fake.calls_of("createForumTopic") == []
+            assert [m for m in bot.fake.messages_to(DESK) if "Взять" in buttons(m)] == []

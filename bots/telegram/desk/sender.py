@@ -27,7 +27,13 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import MessageEntity, ReplyParameters, URLInputFile, User
+from aiogram.types import (
+    InlineKeyboardMarkup,
+    MessageEntity,
+    ReplyParameters,
+    URLInputFile,
+    User,
+)
 from redis.asyncio import Redis
 
 from bots.callbacks import CallbackSigner
@@ -278,6 +284,11 @@ class DeskSender:
             return None
         fields, transcript = await self._store.snapshot(conv_id)
         conv = Conversation.from_hash(conv_id, fields)
+        if message.kind in ("card", "topic") and not _shown_in_desk(conv, fields, message.kind):
+            # Closed before its card went out (the customer cancelled while the card waited
+            # behind the group's limit): no topic and no card for what nobody needs to take.
+            log.info("%s: closed before the desk showed it; card and topic skipped", conv_id)
+            return None
         if message.kind == "topic":
             state = "banned" if conv.banned else conv.state
             return await self.topics.show_state(
@@ -353,34 +364,59 @@ class DeskSender:
         owner_name = ""
         if owner:
             owner_name = str(await self._redis.hget(self._keys.operator(owner), "name") or owner)
+        handoff = fields.get("handoffs", "0")  # the number of the conversation's handoff
         data = CardData(
             conversation=conv, fields=fields,
             transcript=transcript, owner_name=owner_name,
-            earlier=int(fields.get("closed", 0)),
+            earlier=max(int(fields.get("closed", 0)), int(handoff) - 1),
         )
         text, keyboard = card_text(data), await card_keyboard(conv, self._signer)
         card = fields.get("card", "")
-        if card.startswith(f"{place.chat_id}:"):
-            await self._spend(self._edits)
-            try:
-                await self._bot.edit_message_text(
-                    text, chat_id=place.chat_id, message_id=int(card.split(":", 1)[1]),
-                    reply_markup=keyboard,
-                )
+        card_id = int(card.split(":", 1)[1]) if card.startswith(f"{place.chat_id}:") else None
+        # A card belongs to one handoff. A later one gets a card of its own: operators are
+        # notified of a new post, never of an edit far up the topic. The closing render (state
+        # "bot") still goes to the card of the handoff that just ended.
+        if card_id is not None and (conv.state == "bot"
+                                    or fields.get("card_handoff", handoff) == handoff):
+            if await self._edit_card(place.chat_id, card_id, text, keyboard):
                 return
-            except TelegramBadRequest as exc:
-                if "not modified" in exc.message:
-                    return
-                if "message to edit not found" not in exc.message:
-                    raise
+        elif card_id is not None:
+            await self._retire_card(place.chat_id, card_id)
         await self._spend(self._bucket)
         reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
         sent = await self._bot.send_message(
             place.chat_id, text, message_thread_id=place.thread_id, reply_markup=keyboard,
             reply_parameters=reply,
         )
-        await self._redis.hset(conv_key, "card", f"{place.chat_id}:{sent.message_id}")
+        await self._redis.hset(conv_key, mapping={
+            "card": f"{place.chat_id}:{sent.message_id}", "card_handoff": handoff})
         await self.topics.remember_message(conv_id, place, sent.message_id)
+
+    async def _edit_card(
+        self, chat_id: int, message_id: int, text: str, keyboard: InlineKeyboardMarkup
+    ) -> bool:
+        """Re-render a card in place; False when it is gone (a new one is to be posted)."""
+        await self._spend(self._edits)
+        try:
+            await self._bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard)
+        except TelegramBadRequest as exc:
+            if "message to edit not found" in exc.message:
+                return False
+            if "not modified" not in exc.message:
+                raise
+        return True
+
+    async def _retire_card(self, chat_id: int, message_id: int) -> None:
+        """An earlier handoff's card keeps its text as history but loses its buttons (its
+        closing render may have been coalesced away by the new handoff's)."""
+        await self._spend(self._edits)
+        try:
+            await self._bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=message_id, reply_markup=None)
+        except TelegramBadRequest as exc:  # gone, or already without buttons
+            log.info("desk: earlier card %d:%d not retired: %s", chat_id, message_id,
+                     exc.message)
 
     async def _post_summary(self) -> None:
         chat_id = await self.topics.chat_id()
@@ -401,6 +437,17 @@ class DeskSender:
         await self._spend(self._bucket)
         sent = await self._bot.send_message(chat_id, text)
         await self._redis.hset(self._keys.desk_state(), "summary", f"{chat_id}:{sent.message_id}")
+
+
+def _shown_in_desk(conv: Conversation, fields: dict[str, str], kind: str) -> bool:
+    """Whether the desk should render this conversation's card (or topic state): always while
+    a handoff is on; back with the bot, only what the desk already shows of it."""
+    if conv.state != "bot" or conv.banned:
+        return True
+    if kind == "topic":
+        return bool(fields.get("topic"))
+    handoff = fields.get("handoffs", "0")
+    return bool(fields.get("card")) and fields.get("card_handoff", handoff) == handoff
 
 
 def with_mentions(text: str, user_ids: list[int]) -> tuple[str, list[MessageEntity] | None]:
