@@ -39,6 +39,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ru": "Вы {position}-й в очереди, ждать примерно {minutes} мин.",
         "en": "You are number {position} in the queue, about {minutes} min to wait.",
     },
+    "operator_left": {
+        "ru": "Оператор отключился, поэтому разговор снова в очереди: его подхватит другой "
+              "сотрудник. Переписка сохранена, повторять ничего не нужно.",
+        "en": "Your operator went offline, so the conversation is back in the queue: a colleague "
+              "will pick it up. Everything you wrote is kept; no need to repeat it.",
+    },
     "operator_joined": {
         "ru": "К разговору подключился оператор {name}.",
         "en": "Operator {name} has joined the conversation.",

@@ -150,3 +150,39 @@ async def test_the_desk_follows_a_group_upgraded_to_a_supergroup(
             assert cards
             assert await bot.runtime.redis.hget(bot.runtime.keys.desk_state(), "chat") == str(
                 new_desk)
+
+
+async def test_an_offline_operators_conversation_returns_to_the_queue_with_notices(
+    settings: Settings, brain: Brain
+) -> None:
+    clock = FakeClock()
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
+                               offline_grace_minutes=5,
+                               tuning=Tuning(clock=clock, desk_tick=3600)) as bot:
+            thread, card = await handed_off(bot)
+            told = len(await bot.wait_texts(CUSTOMER, 1))
+            await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
+            await bot.wait_texts(CUSTOMER, told + 1)
+            bot.fake.push_update(bot.fake.group_message_update(
+                DESK, OPERATOR_A, "/offline", first_name="Ольга"))
+            await wait_until(lambda: bot.runtime.handoff.operator(f"tg:{OPERATOR_A}"),
+                             lambda op: op is not None and op.status == "offline", 5,
+                             "the operator offline")
+            scheduler = bot.runtime.scheduler()
+            clock.advance(4 * 60)
+            await scheduler.once()  # within the grace period: still hers
+            assert (await bot.conversation(CUSTOMER)).state == "assigned"
+            clock.advance(2 * 60)
+            await scheduler.once()
+            assert (await bot.conversation(CUSTOMER)).state == "queued"
+
+            texts = await bot.wait_texts(CUSTOMER, told + 2)
+            assert "Оператор отключился" in texts[-1]
+            note = await wait_until(
+                lambda: [t for t in topic_texts(bot, thread) if t.startswith("🔁")], bool, 5,
+                "the note in the topic")
+            assert "Ольга" in note[0] and "5 мин" in note[0]
+            await wait_until(lambda: buttons(fake.messages_to(DESK, thread)[0]),
+                             lambda keys: "Взять" in keys, 5, "the card open to take again")

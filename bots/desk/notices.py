@@ -21,6 +21,11 @@ class CustomerNotices:
                 else texts.text("operator_joined_auto", self.language))
         return [OutboundMessage(conversation=conv, text=text, created_at=time.time())]
 
+    def requeued(self, conv: str) -> Sequence[OutboundMessage]:
+        """Their operator went offline for longer than the grace period."""
+        return [OutboundMessage(conversation=conv, created_at=time.time(),
+                                text=texts.text("operator_left", self.language))]
+
     def closed(self, conv: str) -> Sequence[OutboundMessage]:
         """The 1-5 rating keyboard (its buttons come back as `rate:N` payloads)."""
         row = tuple(OutButton(title=str(score), payload=f"rate:{score}") for score in range(1, 6))

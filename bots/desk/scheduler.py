@@ -61,8 +61,9 @@ class DeskScheduler:
         for event in await self._service.sla_due():
             await self._sla_notice(event.kind, event.conv, event.owner, now - event.since,
                                    event.priority or "normal")
-        for moved in await self._service.requeue_offline():
-            await self._desk(moved.conv, desk_bookkeeping(moved.conv, "normal"))
+        notices = CustomerNotices(self.language)
+        for moved in await self._service.requeue_offline(notices=notices.requeued):
+            await self._requeued(moved.conv, moved.detail)
         if self.auto_assign:
             joined = CustomerNotices(self.language).joined
             for claimed in await self._service.auto_assign(notices=joined):
@@ -82,6 +83,19 @@ class DeskScheduler:
         note = OutboundMessage(conversation=conv, text=text, lane="desk", created_at=time.time(),
                                params={"mention": mentions, "priority": 0})
         await self._desk(conv, [note, *desk_bookkeeping(conv, priority)[:1]])
+
+    async def _requeued(self, conv: str, operator: str) -> None:
+        """A post in the topic, not only the card edited back to "queued": operators are
+        notified of posts, and someone has to take the customer again."""
+        known = await self._service.operator(operator)
+        name = (known.name if known else "") or operator
+        minutes = max(1, round(self._service.config.offline_grace_seconds / 60))
+        note = OutboundMessage(
+            conversation=conv, lane="desk", created_at=time.time(), params={"priority": 0},
+            text=f"🔁 {name} не в сети дольше {minutes} мин: разговор снова в очереди, "
+                 f"возьмите его.")
+        priority = (await self._store.load(conv)).priority
+        await self._desk(conv, [note, *desk_bookkeeping(conv, priority)])
 
     async def _positions(self) -> None:
         items = await self._service.queue(limit=200)

@@ -4,7 +4,7 @@
 -- KEYS[1] conversation hash, KEYS[2] queue zset, KEYS[3] waiting zset, KEYS[4] operator hash,
 -- KEYS[5] operator's conversation set, KEYS[6] journal stream, KEYS[7] customer outbox stream
 -- ARGV[1] JSON: conv, op, grace, now, at, notices[], journal_maxlen, outbox_maxlen
--- Returns {error, state, version, owner, detail}.
+-- Returns {error, state, version, owner, detail}; on success detail is the operator it left.
 local a = cjson.decode(ARGV[1])
 local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'owner', 'handoff_priority',
   'queued_at')
@@ -34,4 +34,4 @@ redis.call('XADD', KEYS[6], 'MAXLEN', '~', a.journal_maxlen, '*',
 for _, message in ipairs(a.notices) do
   redis.call('XADD', KEYS[7], 'MAXLEN', '~', a.outbox_maxlen, '*', 'm', message)
 end
-return {'', 'queued', version, '', ''}
+return {'', 'queued', version, '', owner}
