@@ -45,6 +45,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Your operator went offline, so the conversation is back in the queue: a colleague "
               "will pick it up. Everything you wrote is kept; no need to repeat it.",
     },
+    "back_in_queue": {
+        "ru": "Оператор передал ваш вопрос коллегам: вы снова в очереди, и вам ответит первый "
+              "освободившийся сотрудник. Переписка сохранена.",
+        "en": "Your operator passed your question on to the team: you are back in the queue, "
+              "and the first colleague free will answer. Everything you wrote is kept.",
+    },
     "operator_joined": {
         "ru": "К разговору подключился оператор {name}.",
         "en": "Operator {name} has joined the conversation.",

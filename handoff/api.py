@@ -77,6 +77,8 @@ class CustomerNotices(Protocol):
 
     def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]: ...
 
+    def transferred_to_queue(self, conv: str) -> Sequence[OutboundMessage]: ...
+
 
 class DeskEcho(Protocol):
     """What the operators' desk shows when an API client acts: the same card, topic state,
@@ -114,6 +116,9 @@ class Silent:
         return ()
 
     def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]:
+        return ()
+
+    def transferred_to_queue(self, conv: str) -> Sequence[OutboundMessage]:
         return ()
 
 
@@ -246,8 +251,11 @@ class _Api:
 
     async def transfer(self, request: web.Request) -> web.Response:
         conv, body = await self._target(request, TransferBody)
+        # The customer hears who joined, or that they are back in the queue, as from the desk.
+        notices = (self._notices.joined(conv, body.to) if body.to
+                   else self._notices.transferred_to_queue(conv))
         result = await self._service.transfer(
-            conv, body.by, body.to, reason=body.reason, force=body.force
+            conv, body.by, body.to, reason=body.reason, force=body.force, notices=notices
         )
         return await self._done(conv, result)
 

@@ -63,6 +63,9 @@ class Recorder:
     def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]:
         return [OutboundMessage(conversation=conv, text="bot again")]
 
+    def transferred_to_queue(self, conv: str) -> Sequence[OutboundMessage]:
+        return [OutboundMessage(conversation=conv, text="queued again")]
+
 
 @pytest.fixture
 def store(redis: aioredis.Redis, keys: Keys) -> ConversationStore:
@@ -378,6 +381,8 @@ async def test_transfer_to_an_operator_and_back_to_the_queue(
     assert await redis.zscore(keys.queue(), CONV) == score  # the customer keeps their place
     (entry,) = [e for e in await journal(redis, keys, "transfer") if e["to"] == "queued"]
     assert (entry["actor"], entry["reason"]) == (CRM, "shift over")
+    assert [n["text"] for n in await notices(redis, keys)] == [
+        f"joined {ANN}", f"joined {BOB}", "queued again"]
 
 
 async def test_close_ends_the_handoff_with_history_and_the_rating_prompt(

@@ -257,6 +257,8 @@ async def test_transfer_to_an_operator_to_the_queue_and_the_help(
             await desk_says(bot, PETR, "/transfer очередь", thread, name="Пётр")
             await posted(bot, thread, "Разговор вернулся в очередь.")
             assert (await bot.conversation(CUSTOMER)).state == "queued"
+            back = await customer_texts(bot, told + 2)
+            assert "снова в очереди" in back[-1]
             await card_shows(bot, thread, "В очереди")
         assert fake.limit_violations == []
 

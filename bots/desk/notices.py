@@ -26,6 +26,10 @@ class CustomerNotices:
         return [OutboundMessage(conversation=conv, created_at=time.time(),
                                 text=texts.text("operator_left", self.language))]
 
+    def transferred_to_queue(self, conv: str) -> Sequence[OutboundMessage]:
+        return [OutboundMessage(conversation=conv, created_at=time.time(),
+                                text=texts.text("back_in_queue", self.language))]
+
     def closed(self, conv: str) -> Sequence[OutboundMessage]:
         """The 1-5 rating keyboard (its buttons come back as `rate:N` payloads)."""
         row = tuple(OutButton(title=str(score), payload=f"rate:{score}") for score in range(1, 6))

@@ -228,7 +228,7 @@ class DeskDecider:
             return
         target, reason = words[0], words[1] if len(words) > 1 else ""
         to: str | None = None
-        notices: list[OutboundMessage] = []
+        notices = list(self.notices.transferred_to_queue(conv.id))
         name = "очередь"
         if target.lower() not in ("queue", "очередь"):
             found = await self._find_operator(target)
