@@ -65,8 +65,7 @@ class DeskScheduler:
         for moved in await self._service.requeue_offline(notices=notices.requeued):
             await self._requeued(moved.conv, moved.detail)
         if self.auto_assign:
-            joined = CustomerNotices(self.language).joined
-            for claimed in await self._service.auto_assign(notices=joined):
+            for claimed in await self._service.auto_assign(notices=notices.joined):
                 await self._desk(claimed.conv, desk_bookkeeping(claimed.conv, "normal"))
         await self._positions()
 
@@ -100,14 +99,12 @@ class DeskScheduler:
     async def _positions(self) -> None:
         items = await self._service.queue(limit=200)
         # One round trip for the whole queue: this runs every tick, whatever its length.
-        told_before = dict(zip((item.conv for item in items),
-                               await self._store.told_positions([item.conv for item in items]),
-                               strict=True))
+        told_before = await self._store.told_positions([item.conv for item in items])
         # New in the queue: the handoff notice already said where they stand.
-        await self._store.set_told_positions(
-            {item.conv: item.position for item in items if not told_before[item.conv]})
-        for item in items:
-            told = told_before[item.conv]
+        await self._store.set_told_positions({
+            item.conv: item.position
+            for item, told in zip(items, told_before, strict=True) if not told})
+        for item, told in zip(items, told_before, strict=True):
             if not told or not meaningful_change(told, item.position):
                 continue
             estimate = await self._service.estimate_for(item.priority, position=item.position)

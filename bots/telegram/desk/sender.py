@@ -376,9 +376,8 @@ class DeskSender:
         # A card belongs to one handoff. A later one gets a card of its own: operators are
         # notified of a new post, never of an edit far up the topic. The closing render (state
         # "bot") still goes to the card of the handoff that just ended.
-        if card_id is not None and (conv.state == "bot"
-                                    or fields.get("card_handoff", handoff) == handoff):
-            if await self._edit_card(place.chat_id, card_id, text, keyboard):
+        if card_id is not None and (conv.state == "bot" or _card_of_this_handoff(fields)):
+            if await self._edit_in_place(place.chat_id, card_id, text, keyboard):
                 return
         elif card_id is not None:
             await self._retire_card(place.chat_id, card_id)
@@ -392,10 +391,11 @@ class DeskSender:
             "card": f"{place.chat_id}:{sent.message_id}", "card_handoff": handoff})
         await self.topics.remember_message(conv_id, place, sent.message_id)
 
-    async def _edit_card(
-        self, chat_id: int, message_id: int, text: str, keyboard: InlineKeyboardMarkup
+    async def _edit_in_place(
+        self, chat_id: int, message_id: int, text: str,
+        keyboard: InlineKeyboardMarkup | None = None,
     ) -> bool:
-        """Re-render a card in place; False when it is gone (a new one is to be posted)."""
+        """Re-render a card or the summary; False when it is gone (post a new one instead)."""
         await self._spend(self._edits)
         try:
             await self._bot.edit_message_text(
@@ -422,18 +422,9 @@ class DeskSender:
         chat_id = await self.topics.chat_id()
         text = summary_text(await self._snapshot())
         stored = str(await self._redis.hget(self._keys.desk_state(), "summary") or "")
-        if stored and stored.startswith(f"{chat_id}:"):
-            await self._spend(self._edits)
-            try:
-                await self._bot.edit_message_text(
-                    text, chat_id=chat_id, message_id=int(stored.split(":", 1)[1])
-                )
-                return
-            except TelegramBadRequest as exc:
-                if "not modified" in exc.message:
-                    return
-                if "message to edit not found" not in exc.message:
-                    raise
+        if stored.startswith(f"{chat_id}:") and await self._edit_in_place(
+                chat_id, int(stored.split(":", 1)[1]), text):
+            return
         await self._spend(self._bucket)
         sent = await self._bot.send_message(chat_id, text)
         await self._redis.hset(self._keys.desk_state(), "summary", f"{chat_id}:{sent.message_id}")
@@ -446,6 +437,12 @@ def _shown_in_desk(conv: Conversation, fields: dict[str, str], kind: str) -> boo
         return True
     if kind == "topic":
         return bool(fields.get("topic"))
+    return _card_of_this_handoff(fields)
+
+
+def _card_of_this_handoff(fields: dict[str, str]) -> bool:
+    """The stored card was posted for the conversation's latest handoff (cards from before
+    `card_handoff` existed count as such)."""
     handoff = fields.get("handoffs", "0")
     return bool(fields.get("card")) and fields.get("card_handoff", handoff) == handoff
 
