@@ -4,6 +4,8 @@ off-hours answers, and a desk group that migrated to a supergroup."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,59 +29,70 @@ def mentioned(message: dict[str, Any]) -> set[int]:
     return {e["user"]["id"] for e in message.get("entities", []) if e["type"] == "text_mention"}
 
 
+@contextlib.asynccontextmanager
+async def clocked_desk(settings: Settings, brain: Brain, clock: FakeClock,
+                       **overrides: Any) -> AsyncIterator[BotUnderTest]:
+    """The bot with a forum desk, its handoff timers on `clock` (the scheduler runs when the
+    test calls `once()`)."""
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
+                               tuning=Tuning(clock=clock, desk_tick=3600), **overrides) as bot:
+            yield bot
+
+
+async def taken_by_olga(bot: BotUnderTest) -> tuple[int, int]:
+    """Hand the customer off and let Ольга press Take; (thread, messages the customer got)."""
+    thread, card = await handed_off(bot)
+    told = len(await bot.wait_texts(CUSTOMER, 1))
+    await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
+    await bot.wait_texts(CUSTOMER, told + 1)
+    return thread, told + 1
+
+
 async def test_unclaimed_conversation_escalates_once_with_supervisors_mentioned(
     settings: Settings, brain: Brain
 ) -> None:
     clock = FakeClock()
-    async with FakeTelegram(token=FAKE_TOKEN) as fake:
-        fake.add_group(DESK, "Поддержка", is_forum=True)
-        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
-                               desk_supervisors=str(SUPERVISOR), sla_unclaimed_minutes=5,
-                               tuning=Tuning(clock=clock, desk_tick=3600)) as bot:
-            thread, _card = await handed_off(bot)
-            scheduler = bot.runtime.scheduler()
-            await scheduler.once()
-            clock.advance(4 * 60)
-            await scheduler.once()
-            await asyncio.sleep(0.1)
-            assert not any("ждёт оператора" in t for t in topic_texts(bot, thread))
-            clock.advance(2 * 60)
-            await scheduler.once()
-            await scheduler.once()  # fires once only
-            alerts = await wait_until(
-                lambda: [m for m in fake.messages_to(DESK, thread)
-                         if "ждёт оператора" in m.get("text", "")], bool, 5, "the escalation")
-            await asyncio.sleep(0.1)
-            assert len([t for t in topic_texts(bot, thread) if "ждёт оператора" in t]) == 1
-            assert SUPERVISOR in mentioned(alerts[0])
-            card = await wait_until(lambda: fake.messages_to(DESK, thread)[0].get("text", ""),
-                                    lambda text: "приоритет: высокий" in text, 5,
-                                    "the card at the new priority")
-            assert card
+    async with clocked_desk(settings, brain, clock, desk_supervisors=str(SUPERVISOR),
+                            sla_unclaimed_minutes=5) as bot:
+        thread, _card = await handed_off(bot)
+        scheduler = bot.runtime.scheduler()
+        await scheduler.once()
+        clock.advance(4 * 60)
+        await scheduler.once()
+        await asyncio.sleep(0.1)
+        assert not any("ждёт оператора" in t for t in topic_texts(bot, thread))
+        clock.advance(2 * 60)
+        await scheduler.once()
+        await scheduler.once()  # fires once only
+        alerts = await wait_until(
+            lambda: [m for m in bot.fake.messages_to(DESK, thread)
+                     if "ждёт оператора" in m.get("text", "")], bool, 5, "the escalation")
+        await asyncio.sleep(0.1)
+        assert len([t for t in topic_texts(bot, thread) if "ждёт оператора" in t]) == 1
+        assert SUPERVISOR in mentioned(alerts[0])
+        card = await wait_until(lambda: bot.fake.messages_to(DESK, thread)[0].get("text", ""),
+                                lambda text: "приоритет: высокий" in text, 5,
+                                "the card at the new priority")
+        assert card
 
 
 async def test_an_operator_is_reminded_when_the_customer_waits_for_a_reply(
     settings: Settings, brain: Brain
 ) -> None:
     clock = FakeClock()
-    async with FakeTelegram(token=FAKE_TOKEN) as fake:
-        fake.add_group(DESK, "Поддержка", is_forum=True)
-        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
-                               sla_reply_minutes=10,
-                               tuning=Tuning(clock=clock, desk_tick=3600)) as bot:
-            thread, card = await handed_off(bot)
-            told = len(await bot.wait_texts(CUSTOMER, 1))
-            await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
-            await bot.wait_texts(CUSTOMER, told + 1)
-            await bot.say(CUSTOMER, "так что с заказом?")
-            await wait_until(lambda: topic_texts(bot, thread),
-                             lambda got: "так что с заказом?" in got, 5, "the copy")
-            clock.advance(11 * 60)
-            await bot.runtime.scheduler().once()
-            reminder = (await wait_until(
-                lambda: [m for m in fake.messages_to(DESK, thread)
-                         if "ждёт ответа" in m.get("text", "")], bool, 5, "the reminder"))[0]
-            assert OPERATOR_A in mentioned(reminder)
+    async with clocked_desk(settings, brain, clock, sla_reply_minutes=10) as bot:
+        thread, _told = await taken_by_olga(bot)
+        await bot.say(CUSTOMER, "так что с заказом?")
+        await wait_until(lambda: topic_texts(bot, thread),
+                         lambda got: "так что с заказом?" in got, 5, "the copy")
+        clock.advance(11 * 60)
+        await bot.runtime.scheduler().once()
+        reminder = (await wait_until(
+            lambda: [m for m in bot.fake.messages_to(DESK, thread)
+                     if "ждёт ответа" in m.get("text", "")], bool, 5, "the reminder"))[0]
+        assert OPERATOR_A in mentioned(reminder)
 
 
 async def test_waiting_customers_hear_only_meaningful_position_changes(
@@ -156,33 +169,26 @@ async def test_an_offline_operators_conversation_returns_to_the_queue_with_notic
     settings: Settings, brain: Brain
 ) -> None:
     clock = FakeClock()
-    async with FakeTelegram(token=FAKE_TOKEN) as fake:
-        fake.add_group(DESK, "Поддержка", is_forum=True)
-        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
-                               offline_grace_minutes=5,
-                               tuning=Tuning(clock=clock, desk_tick=3600)) as bot:
-            thread, card = await handed_off(bot)
-            told = len(await bot.wait_texts(CUSTOMER, 1))
-            await press(bot, OPERATOR_A, card, "Взять", name="Ольга")
-            await bot.wait_texts(CUSTOMER, told + 1)
-            bot.fake.push_update(bot.fake.group_message_update(
-                DESK, OPERATOR_A, "/offline", first_name="Ольга"))
-            await wait_until(lambda: bot.runtime.handoff.operator(f"tg:{OPERATOR_A}"),
-                             lambda op: op is not None and op.status == "offline", 5,
-                             "the operator offline")
-            scheduler = bot.runtime.scheduler()
-            clock.advance(4 * 60)
-            await scheduler.once()  # within the grace period: still hers
-            assert (await bot.conversation(CUSTOMER)).state == "assigned"
-            clock.advance(2 * 60)
-            await scheduler.once()
-            assert (await bot.conversation(CUSTOMER)).state == "queued"
+    async with clocked_desk(settings, brain, clock, offline_grace_minutes=5) as bot:
+        thread, told = await taken_by_olga(bot)
+        bot.fake.push_update(bot.fake.group_message_update(
+            DESK, OPERATOR_A, "/offline", first_name="Ольга"))
+        await wait_until(lambda: bot.runtime.handoff.operator(f"tg:{OPERATOR_A}"),
+                         lambda op: op is not None and op.status == "offline", 5,
+                         "the operator offline")
+        scheduler = bot.runtime.scheduler()
+        clock.advance(4 * 60)
+        await scheduler.once()  # within the grace period: still hers
+        assert (await bot.conversation(CUSTOMER)).state == "assigned"
+        clock.advance(2 * 60)
+        await scheduler.once()
+        assert (await bot.conversation(CUSTOMER)).state == "queued"
 
-            texts = await bot.wait_texts(CUSTOMER, told + 2)
-            assert "Оператор отключился" in texts[-1]
-            note = await wait_until(
-                lambda: [t for t in topic_texts(bot, thread) if t.startswith("🔁")], bool, 5,
-                "the note in the topic")
-            assert "Ольга" in note[0] and "5 мин" in note[0]
-            await wait_until(lambda: buttons(fake.messages_to(DESK, thread)[0]),
-                             lambda keys: "Взять" in keys, 5, "the card open to take again")
+        texts = await bot.wait_texts(CUSTOMER, told + 1)
+        assert "Оператор отключился" in texts[-1]
+        note = await wait_until(
+            lambda: [t for t in topic_texts(bot, thread) if t.startswith("🔁")], bool, 5,
+            "the note in the topic")
+        assert "Ольга" in note[0] and "5 мин" in note[0]
+        await wait_until(lambda: buttons(bot.fake.messages_to(DESK, thread)[0]),
+                         lambda keys: "Взять" in keys, 5, "the card open to take again")
