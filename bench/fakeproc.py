@@ -126,7 +126,7 @@ async def _handoffs(fake: Any, rate: float, count: int, first_chat: int, desk: i
 def _child(conn: Connection, token: str) -> None:
     from aiohttp import web
 
-    from tests.fakes.telegram import FakeTelegram
+    from fakes.telegram import FakeTelegram
 
     class TimedFake(FakeTelegram):
         """Remembers how long it took to serve each call (its own time, not the bot's)."""

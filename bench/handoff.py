@@ -32,10 +32,10 @@ from bots.runtime import Runtime, Tuning, load_brain
 from bots.settings import Settings, load_settings
 from bots.telegram.sender import SendLimits
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from handoff.embedded_redis import EmbeddedRedis, free_port
 from handoff.keys import Keys
 from handoff.scripts import Scripts
-from tests.fakes.telegram import FakeTelegram
 
 TOKEN = "123456:BENCH-token"
 DESK = -1009999999999

@@ -64,7 +64,7 @@ async def bench(args: argparse.Namespace, settings: Settings, brain: Brain) -> N
 
 
 async def bench_vk(args: argparse.Namespace, settings: Settings, brain: Brain) -> None:
-    from tests.fakes.vk import FakeVk  # the fake's code lives with the tests
+    from fakes.vk import FakeVk  # the fake's code lives with the tests
 
     vk = FakeVk()
     await vk.start()

@@ -12,8 +12,8 @@ from typing import Any
 from bots.runtime import Runtime, Tuning
 from bots.settings import Settings
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from handoff.keys import shard_of
-from tests.fakes.telegram import FakeTelegram
 
 ALL_ROLES = frozenset({"ingress", "worker", "sender"})
 

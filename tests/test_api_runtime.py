@@ -44,7 +44,7 @@ async def test_an_integration_claims_and_replies_through_the_api(
 async def test_api_actions_show_in_the_desk(settings: Settings, brain: Brain) -> None:
     """Operators in the group see what an integration did: the card names its owner, the
     reply lands in the topic, and a close marks the topic closed."""
-    from tests.fakes.telegram import FakeTelegram
+    from fakes.telegram import FakeTelegram
     from tests.test_desk_e2e import CUSTOMER as DESK_CUSTOMER
     from tests.test_desk_e2e import DESK, handed_off
 

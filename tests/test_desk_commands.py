@@ -29,9 +29,9 @@ from bots.runtime import Tuning
 from bots.settings import Settings
 from bots.telegram.sender import SendLimits
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from handoff.events import InboundEvent, Profile
 from tests.conftest import FAKE_TOKEN
-from tests.fakes.telegram import FakeTelegram
 from tests.telegram_harness import BotUnderTest, running_bot, wait_until
 from tests.test_desk_e2e import buttons, handed_off, press
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from bots.settings import Settings
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from tests.conftest import FAKE_TOKEN
-from tests.fakes.telegram import FakeTelegram
 from tests.telegram_harness import BotUnderTest, running_bot, wait_until
 
 DESK = -1001000000001

@@ -12,9 +12,9 @@ from typing import Any
 from bots.runtime import Tuning
 from bots.settings import Settings
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from handoff.clock import FakeClock
 from tests.conftest import FAKE_TOKEN
-from tests.fakes.telegram import FakeTelegram
 from tests.telegram_harness import BotUnderTest, running_bot, wait_until
 from tests.test_desk_e2e import CUSTOMER, DESK, OPERATOR_A, buttons, handed_off, press
 

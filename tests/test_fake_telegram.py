@@ -31,7 +31,7 @@ from aiogram.types import (
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
-from tests.fakes.telegram import FakeTelegram, WaitTimeout
+from fakes.telegram import FakeTelegram, WaitTimeout
 
 OPERATORS = -1001234567890
 USER = 4242

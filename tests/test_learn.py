@@ -15,11 +15,11 @@ import yaml
 
 from bots.settings import DEFAULT_NLU_DIR, Settings
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from flows.loader import load_flows
 from handoff.inbox import Inbox
 from nlu.data import load_training_data
 from tests.conftest import FAKE_TOKEN
-from tests.fakes.telegram import FakeTelegram
 from tests.telegram_harness import BotUnderTest, running_bot, wait_until
 from tests.test_desk_e2e import buttons
 

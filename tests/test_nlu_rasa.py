@@ -11,11 +11,11 @@ import pytest
 
 from bots.runtime import nlu_backend
 from bots.settings import Settings
+from fakes.rasa import FakeRasa
 from nlu.data import load_training_data
 from nlu.embedded import EmbeddedClassifier
 from nlu.rasa import RasaBackend, probe, result_from_rasa
 from nlu.types import OUT_OF_SCOPE
-from tests.fakes.rasa import FakeRasa
 
 SMALL = Path(__file__).parent / "data" / "nlu_small"
 THRESHOLD = 0.35

@@ -15,8 +15,8 @@ from bots.runtime import Runtime, Tuning
 from bots.settings import DEFAULT_FLOWS_DIR, DEFAULT_NLU_DIR, Settings
 from bots.trainer.reload import BrainReloader, check_files
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from tests.conftest import FAKE_TOKEN
-from tests.fakes.telegram import FakeTelegram
 from tests.telegram_harness import running_bot, wait_until
 
 DESK = -1001000000088

@@ -13,8 +13,8 @@ from bots.settings import Settings
 from bots.telegram.sender import SendLimits
 from bots.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from tests.conftest import FAKE_TOKEN
-from tests.fakes.telegram import FakeTelegram
 from tests.telegram_harness import running_bot, wait_until
 
 USER = 5001

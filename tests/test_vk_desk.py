@@ -7,8 +7,8 @@ from typing import Any
 
 from bots.settings import Settings
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from tests.conftest import FAKE_TOKEN
-from tests.fakes.telegram import FakeTelegram
 from tests.telegram_harness import wait_until
 from tests.vk_harness import VkBot, running_vk_bot
 

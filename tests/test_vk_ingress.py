@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bots.settings import Settings
 from bots.turns import Brain
+from fakes.vk import FakeVk
 from handoff.keys import shard_of
-from tests.fakes.vk import FakeVk
 from tests.telegram_harness import wait_until
 from tests.vk_harness import CONFIRMATION, SECRET, VkBot, running_vk_bot
 

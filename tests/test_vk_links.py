@@ -7,9 +7,9 @@ import re
 
 from bots.settings import Settings
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from handoff.links import Links
 from tests.conftest import FAKE_TOKEN
-from tests.fakes.telegram import FakeTelegram
 from tests.telegram_harness import wait_until
 from tests.vk_harness import running_vk_bot
 

@@ -18,12 +18,12 @@ from bots.callbacks import CallbackSigner
 from bots.vk.client import VkClient
 from bots.vk.outgoing import TEXT_LIMIT, Uploads, split_text
 from bots.vk.sender import VkLimits, VkSender
+from fakes.vk import FakeVk
 from handoff.conversations import ConversationStore, Limits
 from handoff.events import OutboundMessage, OutButton
 from handoff.keys import Keys
 from handoff.outbox import OutboxReader
 from handoff.scripts import Scripts
-from tests.fakes.vk import FakeVk
 from tests.telegram_harness import wait_until
 
 PEER = 7301

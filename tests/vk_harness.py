@@ -15,8 +15,8 @@ from bots.runtime import Runtime, Tuning
 from bots.settings import Settings
 from bots.turns import Brain
 from bots.vk.callback import CALLBACK_PATH
-from tests.fakes.telegram import FakeTelegram
-from tests.fakes.vk import FakeVk, Sent
+from fakes.telegram import FakeTelegram
+from fakes.vk import FakeVk, Sent
 from tests.telegram_harness import wait_until
 
 CONFIRMATION = "c0nfirm-me"

@@ -117,7 +117,7 @@ class BrainReloader:
                 await self.check()
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed in redis 7
 
     async def check(self) -> Outcome | None:
         """Reload if a request came since the last one seen; the outcome, None if none."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from tests.fakes.telegram_media import media_object
-from tests.fakes.telegram_state import ChatState, FakeState, public_message, shallow
+from fakes.telegram_media import media_object
+from fakes.telegram_state import ChatState, FakeState, public_message, shallow
 
 _SAMPLE_BYTES = {
     "photo": b"\xff\xd8\xff\xe0fake-jpeg",

@@ -11,7 +11,7 @@ Behaviour comes from /work/shared/PLATFORMS.md (TELEGRAM part) and the Bot API s
   "description", "parameters"?}`` with the same HTTP status (aiogram maps errors by status).
   A wrong token is 401 "Unauthorized"; an unknown method 404 "Not Found". Method names are
   case-insensitive, like the real server. Results are complete objects aiogram validates.
-* Updates, long polling, 409 conflicts and webhooks: ``tests/fakes/telegram_delivery.py``.
+* Updates, long polling, 409 conflicts and webhooks: ``fakes/telegram_delivery.py``.
 * Sending, copying, editing (texts 1-4096 characters, HTML tags not counted, Markdown counted
   raw; captions 0-1024): ``telegram_methods.py``; media and files: ``telegram_media.py``;
   chats, members and forum topics: ``telegram_chats.py``; update builders:
@@ -37,13 +37,13 @@ from typing import Any
 from aiohttp import web
 from typing_extensions import Self
 
-from tests.fakes.telegram_chats import ChatMethods
-from tests.fakes.telegram_delivery import UpdateDelivery, dumps
-from tests.fakes.telegram_limits import LimitViolation
-from tests.fakes.telegram_methods import CONTENT_KEYS
-from tests.fakes.telegram_state import Call, ChatState
-from tests.fakes.telegram_updates import UpdateBuilders
-from tests.fakes.telegram_wire import ApiError, UploadedFile, ok, read_request
+from fakes.telegram_chats import ChatMethods
+from fakes.telegram_delivery import UpdateDelivery, dumps
+from fakes.telegram_limits import LimitViolation
+from fakes.telegram_methods import CONTENT_KEYS
+from fakes.telegram_state import Call, ChatState
+from fakes.telegram_updates import UpdateBuilders
+from fakes.telegram_wire import ApiError, UploadedFile, ok, read_request
 
 __all__ = ["Call", "FakeTelegram", "LimitViolation", "UploadedFile", "WaitTimeout"]
 

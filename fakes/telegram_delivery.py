@@ -26,8 +26,8 @@ from typing import Any
 
 from aiohttp import ClientResponse, ClientSession, MultipartReader
 
-from tests.fakes.telegram_state import FakeState
-from tests.fakes.telegram_wire import ApiError, UploadedFile, bad_request, read_multipart
+from fakes.telegram_state import FakeState
+from fakes.telegram_wire import ApiError, UploadedFile, bad_request, read_multipart
 
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 MESSAGE_UPDATES = ("message", "edited_message", "channel_post", "edited_channel_post")

@@ -13,7 +13,7 @@ Behaviour comes from /work/shared/PLATFORMS.md (VK part):
   first message's id and not delivered again; `message` (at most 9000 characters, else 914)
   or `attachment` required (100); `keyboard` must be JSON (911); a user who denied the
   community's messages gives 901. Errors can be injected per method (`fail_next`).
-* Long poll (`groups.getLongPollServer` -> `server`, `key`, `ts`): `tests/fakes/vk_longpoll.py`.
+* Long poll (`groups.getLongPollServer` -> `server`, `key`, `ts`): `fakes/vk_longpoll.py`.
 * Uploads: photos/docs `get*UploadServer` hand out `/upload/<kind>` URLs; the saved
   attachment ids are remembered with the uploaded bytes. Customers' files are served from
   `/files/<name>` (what a photo's `url` points at).
@@ -30,7 +30,7 @@ from typing import Any
 from aiohttp import web
 from typing_extensions import Self
 
-from tests.fakes.vk_longpoll import ERRORS, LongPoll, VkApiFailure
+from fakes.vk_longpoll import ERRORS, LongPoll, VkApiFailure
 
 TEXT_LIMIT = 9000
 ERRORS.update({

@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 
 MAX_WAIT = 2.0  # seconds a test's a_check is held at most, whatever `wait` says
-ERRORS: dict[int, str] = {}  # error_msg per code (filled in by tests/fakes/vk.py)
+ERRORS: dict[int, str] = {}  # error_msg per code (filled in by fakes/vk.py)
 
 
 class VkApiFailure(Exception):

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.telegram_media import MediaMethods
-from tests.fakes.telegram_state import GENERAL_TOPIC_ID, TOPIC_ICON_COLORS, ChatState
-from tests.fakes.telegram_wire import UploadedFile, bad_request
+from fakes.telegram_media import MediaMethods
+from fakes.telegram_state import GENERAL_TOPIC_ID, TOPIC_ICON_COLORS, ChatState
+from fakes.telegram_wire import UploadedFile, bad_request
 
 DEFAULT_ICON_COLOR = 7322096  # 0x6FB9F0, the first of the allowed colours
 

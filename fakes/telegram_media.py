@@ -12,9 +12,9 @@ import mimetypes
 import secrets
 from typing import Any
 
-from tests.fakes.telegram_methods import MessagingMethods
-from tests.fakes.telegram_state import FileRecord, public_message
-from tests.fakes.telegram_wire import UploadedFile, bad_request
+from fakes.telegram_methods import MessagingMethods
+from fakes.telegram_state import FileRecord, public_message
+from fakes.telegram_wire import UploadedFile, bad_request
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "photo": {"width": 1280, "height": 960},

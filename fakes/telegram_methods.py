@@ -15,14 +15,14 @@ import secrets
 import time
 from typing import Any
 
-from tests.fakes.telegram_state import (
+from fakes.telegram_state import (
     GENERAL_TOPIC_ID,
     ChatState,
     FakeState,
     public_message,
     shallow,
 )
-from tests.fakes.telegram_wire import ApiError, UploadedFile, bad_request
+from fakes.telegram_wire import ApiError, UploadedFile, bad_request
 
 TEXT_LIMIT = 4096  # sendMessage text, "1-4096 characters after entities parsing" (T5)
 CAPTION_LIMIT = 1024  # captions, "0-1024 characters after entities parsing" (T5)

@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.telegram_limits import LimitViolation, RateLimits
-from tests.fakes.telegram_wire import UploadedFile, bad_request
+from fakes.telegram_limits import LimitViolation, RateLimits
+from fakes.telegram_wire import UploadedFile, bad_request
 
 BOT_USERNAME = "supportbot_test_bot"
 BOT_FIRST_NAME = "Support Bot"
