@@ -10,11 +10,12 @@ INBOUND = Counter(
 )
 OUTBOUND = Counter(
     "supportbot_outbound_messages_total", "Outbound calls by outcome",
-    ["channel", "lane", "outcome"],  # sent, unreachable, failed
+    ["channel", "lane", "outcome"],  # sent, retried, unreachable, failed
 )
 OUTBOUND_DELAY = Histogram(
     "supportbot_outbound_delay_seconds",
     "From the reply being decided to the platform accepting it",
+    ["channel", "lane"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 TURNS = Counter("supportbot_bot_turns_total", "Events handled by the worker", ["state", "result"])

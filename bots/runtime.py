@@ -25,6 +25,7 @@ from bots.desk.notices import CustomerNotices, DeskEcho
 from bots.desk.scheduler import DeskScheduler
 from bots.desk.templates import Templates
 from bots.desk.turns import DeskDecider
+from bots.health import Health, health_route, supervise
 from bots.settings import Settings
 from bots.telegram.desk.sender import DeskSender
 from bots.telegram.desk.summary import SHOWN, DeskSnapshot, QueueLine
@@ -139,6 +140,7 @@ class Runtime:
                                       tuning.clock)
         self.templates = Templates(seed_templates(settings.templates_path))
         self.http_routes: list[web.RouteDef] = []  # other channels' endpoints (VK callback)
+        self.health = Health()
 
     @classmethod
     async def open(
@@ -261,16 +263,17 @@ class Runtime:
             if "ingress" in roles:
                 poller = vk.poller()
                 if poller is not None:
-                    tasks.append(asyncio.create_task(poller.run(stop), name="vk-poller"))
+                    tasks.append(self._role("vk-poller", poller.run, stop))
                 if http:
                     self.http_routes.extend(vk.routes())
                     runner = web.AppRunner(self.http_app(), access_log=None)
                     await _serve_http(runner, self.settings)
             if "worker" in roles and worker:
-                tasks.append(asyncio.create_task((await self.worker()).run(stop), name="worker"))
+                tasks.append(self._role("worker", (await self.worker()).run, stop))
             if "sender" in roles:
-                sender = vk.sender(await self.signer(), telegram)
-                tasks.append(asyncio.create_task(sender.run(stop), name="vk-sender"))
+                signer = await self.signer()
+                tasks.append(self._role(
+                    "vk-sender", lambda stop: vk.sender(signer, telegram).run(stop), stop))
             await _until_stopped_or_failed(stop, tasks)
         finally:
             stop.set()
@@ -285,7 +288,7 @@ class Runtime:
         """/metrics, /healthz, the HTTP API when enabled, and other channels' endpoints."""
         app = web.Application()
         app.router.add_get("/metrics", _metrics)
-        app.router.add_get("/healthz", _health)
+        app.add_routes([health_route(self.health, self.redis)])
         if self.settings.api_token is not None:
             app.add_subapp("/api/v1", create_api_app(
                 self.handoff, self.store, token=self.settings.api_token.get_secret_value(),
@@ -314,18 +317,16 @@ class Runtime:
                 worker = await self.worker()
                 if worker.desk is not None:  # commands may be addressed /take@this_bot
                     worker.desk.bot_username = (await bot.me()).username or ""
-                tasks.append(asyncio.create_task(worker.run(stop), name="worker"))
-                tasks.append(asyncio.create_task(self.reloader(worker).run(stop),
-                                                 name="reload"))
+                tasks.append(self._role("worker", worker.run, stop))
+                tasks.append(self._role("reload", self.reloader(worker).run, stop))
                 if self.settings.operator_chat_id is not None:
-                    tasks.append(asyncio.create_task(self.scheduler().run(stop), name="desk"))
+                    tasks.append(self._role(
+                        "desk-scheduler", lambda stop: self.scheduler().run(stop), stop))
             if "sender" in roles:
-                sender = TelegramSender(
-                    bot, OutboxReader(self.redis, self.keys, "tg", f"sender-{self.owner}"),
-                    self.store, await self.signer(), self.tuning.send_limits,
-                )
-                sender.desk = await self._desk_sender(bot, sender)
-                tasks.append(asyncio.create_task(sender.run(stop), name="sender"))
+                async def send(stop: asyncio.Event) -> None:
+                    await (await self.telegram_sender(bot)).run(stop)
+
+                tasks.append(self._role("sender", send, stop))
             await _until_stopped_or_failed(stop, tasks)
         finally:
             stop.set()
@@ -333,6 +334,20 @@ class Runtime:
             if runner is not None:
                 await runner.cleanup()
             await bot.session.close()
+
+    def _role(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]],
+              stop: asyncio.Event) -> asyncio.Task[None]:
+        """A role that outlives its failures (bots/health.py)."""
+        return asyncio.create_task(supervise(name, run, stop, self.health), name=name)
+
+    async def telegram_sender(self, bot: Bot) -> TelegramSender:
+        """A fresh sender (and desk sender) for each run: one at a time per bot token."""
+        lease = Lease(self.redis, self.scripts, self.keys.lease(f"sender:tg:{bot.id}"),
+                      ttl=self.settings.lease_seconds, owner=self.owner)
+        sender = TelegramSender(bot, OutboxReader(self.redis, self.keys, "tg"), self.store,
+                                await self.signer(), self.tuning.send_limits, lease=lease)
+        sender.desk = await self._desk_sender(bot, sender)
+        return sender
 
     def scheduler(self) -> DeskScheduler:
         lease = Lease(self.redis, self.scripts, self.keys.lease("desk-scheduler"),
@@ -408,7 +423,7 @@ class Runtime:
                 self.settings.telegram_api_url, bot.token, ingress, lease,
                 timeout=self.settings.telegram_poll_timeout,
             )
-            tasks.append(asyncio.create_task(poller.run(stop), name="poller"))
+            tasks.append(self._role("poller", poller.run, stop))
             await _serve_http(runner, self.settings)
         return runner
 
@@ -487,6 +502,3 @@ async def _serve_http(runner: web.AppRunner, settings: Settings) -> None:
 async def _metrics(_request: web.Request) -> web.Response:
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-
-async def _health(_request: web.Request) -> web.Response:
-    return web.json_response({"ok": True})

@@ -1,8 +1,10 @@
 """The inbound worker: consumes the shard streams, one shard at a time per holder, in order.
 
 Each shard is owned by one worker at a time (a Redis lease with heartbeat), so events of one
-conversation are handled in order while shards spread over processes. The consumer name is the
-shard's, so whoever owns a shard next first re-reads what a crashed owner left pending.
+conversation are handled in order; the shards are spread over the live worker processes
+(handoff/membership.py: each holds about INGEST_SHARDS/N of them, a joining process gets its
+share within a heartbeat, a dead one's shards move when its leases run out). The consumer name
+is the shard's, so whoever owns a shard next first re-reads what the previous owner left pending.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bots import metrics
+from bots.backoff import Backoff, describe, redis_unreachable
 from bots.desk.turns import DeskDecider
 from bots.turns import TurnDecider
 from handoff.conversations import CommitResult, Conversation, ConversationStore
 from handoff.events import EventFormatError, InboundEvent
 from handoff.keys import Keys
-from handoff.lease import Lease
+from handoff.lease import MAX_POLL, Lease
+from handoff.membership import ShardPlan
 from handoff.scripts import Scripts
 from handoff.streams import ensure_group, read_group
 
@@ -55,41 +59,71 @@ class Worker:
         self._failures: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        tasks = [
-            asyncio.create_task(self._own_shard(shard, stop), name=f"shard {shard}")
+        plan = ShardPlan(self._redis, self._scripts, self._keys.workers(), owner=self.owner,
+                         shards=self.config.shards, ttl=self.config.lease_ttl)
+        tasks = [asyncio.create_task(plan.run(stop), name="worker heartbeat")]
+        tasks += [
+            asyncio.create_task(self._own_shard(shard, plan, stop), name=f"shard {shard}")
             for shard in range(self.config.shards)
         ]
         try:
-            await asyncio.gather(*tasks)
+            await asyncio.gather(*tasks[1:])
         finally:
-            for task in tasks:
+            for task in tasks:  # the heartbeat last: it leaves the group as it ends
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+                await asyncio.gather(task, return_exceptions=True)
 
-    async def _own_shard(self, shard: int, stop: asyncio.Event) -> None:
+    async def _own_shard(self, shard: int, plan: ShardPlan, stop: asyncio.Event) -> None:
+        """Hold the shard while it is within this process's share; never fails (a Redis
+        outage is waited out with back-off)."""
         stream = self._keys.inbound_stream(shard)
         lease = Lease(
             self._redis, self._scripts, self._keys.shard_lease(shard),
             ttl=self.config.lease_ttl, owner=self.owner,
         )
+        backoff = Backoff()
         while not stop.is_set():
-            if not await lease.acquire(stop):
-                return
+            if not plan.reserve(shard):
+                await plan.wait_change(stop, plan.beat_every)
+                continue
             try:
-                await ensure_group(self._redis, stream, GROUP)
-                await self._consume(shard, stream, stop, lease)
+                held = await self._hold(shard, stream, lease, plan, stop)
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("shard %d: consumer failed; retrying", shard)
-                await asyncio.sleep(0.5)
+            except Exception as exc:
+                held = True
+                if redis_unreachable(exc):
+                    log.warning("shard %d: %s; retrying in %.1fs", shard, describe(exc),
+                                backoff.delay)
+                else:
+                    log.exception("shard %d: consumer failed; retrying", shard)
+                await backoff.wait(stop)
             finally:
-                await lease.release()
+                plan.give_up(shard)
+            if not held:  # another process holds it: look again when it may have changed
+                await plan.wait_change(stop, min(plan.beat_every, MAX_POLL))
 
-    async def _consume(self, shard: int, stream: str, stop: asyncio.Event, lease: Lease) -> None:
+    async def _hold(
+        self, shard: int, stream: str, lease: Lease, plan: ShardPlan, stop: asyncio.Event,
+    ) -> bool:
+        """Consume the shard while its lease is ours; False if someone else holds it."""
+        if not await lease.try_acquire():
+            return False
+        lease.hold()
+        try:
+            await ensure_group(self._redis, stream, GROUP)
+            await self._consume(shard, stream, stop, lease, plan)
+        finally:
+            await lease.release()
+        return True
+
+    async def _consume(
+        self, shard: int, stream: str, stop: asyncio.Event, lease: Lease, plan: ShardPlan,
+    ) -> None:
         consumer = f"shard-{shard}"
         cursor = "0"  # first what a previous owner left pending, then new entries
-        while not stop.is_set() and not lease.lost.is_set():
+        while not stop.is_set() and not lease.lost.is_set() and not plan.must_release(shard):
             batches = await read_group(
                 self._redis, GROUP, consumer, {stream: cursor},
                 count=self.config.batch, block_ms=0 if cursor == "0" else self.config.block_ms,
@@ -99,6 +133,8 @@ class Worker:
                 cursor = ">"
                 continue
             for entry_id, fields in entries:
+                if lease.lost.is_set():
+                    return  # someone else owns the shard now: they re-read what is left
                 await self._guarded(stream, entry_id, fields)
 
     async def _guarded(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:

@@ -73,6 +73,10 @@ class Keys:
     def lease(self, name: str) -> str:
         return f"{self.prefix}lease:{name}"
 
+    def workers(self) -> str:
+        """Sorted set: worker processes alive -> when their heartbeat expires (ms)."""
+        return f"{self.prefix}workers"
+
     def waiting(self) -> str:
         """Sorted set: assigned conversations whose customer waits for a reply, by since when."""
         return f"{self.prefix}waiting"

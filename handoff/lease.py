@@ -1,4 +1,13 @@
-"""Leases in Redis: one holder at a time for a shard or a poller, kept alive by a heartbeat."""
+"""Leases in Redis: one holder at a time for a shard, a sender or a poller, kept by a heartbeat.
+
+A lease is a key holding its owner's token with a TTL. The holder renews it every third of the
+TTL; a holder that dies stops renewing, and the next process takes over as soon as the TTL runs
+out: a waiter asks how long the current holder has left and sleeps exactly that long, so the
+failover time is the TTL plus a round trip, not the TTL plus a polling interval.
+
+A holder that cannot reach Redis cannot know whether it still holds the lease: once a full TTL
+has passed since its last successful renewal it treats the lease as `lost` and stops acting.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 
 from redis.asyncio import Redis
@@ -15,13 +25,16 @@ from handoff.scripts import Scripts
 
 log = logging.getLogger(__name__)
 
+MAX_POLL = 0.5  # seconds between two tries while the holder's TTL is unknown or long
+
 
 def owner_token() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Lease:
-    """`await lease.acquire()` waits until the lease is ours; `lost` is set if a renewal fails."""
+    """`await lease.acquire(stop)` waits until the lease is ours; `lost` is set when it is not
+    ours any more (taken over, or not renewed for a whole TTL)."""
 
     def __init__(self, redis: Redis, scripts: Scripts, key: str, *, ttl: float, owner: str) -> None:
         self._redis = redis
@@ -32,33 +45,56 @@ class Lease:
         self.lost = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
 
+    async def _attempt(self) -> float:
+        """0 when the lease is ours now, else the seconds the holder has left."""
+        got = int(await self._scripts["lease"](
+            keys=[self.key], args=[self.owner, int(self.ttl * 1000)]))
+        return 0.0 if got == 1 else -got / 1000
+
     async def try_acquire(self) -> bool:
-        got = await self._scripts["lease"](keys=[self.key], args=[self.owner, int(self.ttl * 1000)])
-        return bool(got)
+        """One try; the caller keeps it alive itself (or calls `acquire`)."""
+        return await self._attempt() == 0.0
 
     async def acquire(self, stop: asyncio.Event) -> bool:
-        """Wait for the lease (polling at a third of the TTL); False if `stop` was set first."""
+        """Wait for the lease and keep it renewed; False if `stop` was set first."""
         while not stop.is_set():
-            if await self.try_acquire():
-                self.lost.clear()
-                self._heartbeat = asyncio.create_task(self._renew(), name=f"lease {self.key}")
+            left = await self._attempt()
+            if left == 0.0:
+                self.hold()
                 return True
+            # Just past the holder's expiry: a dead holder's lease changes hands at once.
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.ttl / 3)
+                await asyncio.wait_for(stop.wait(), min(left + 0.005, MAX_POLL, self.ttl / 3))
         return False
 
+    def hold(self) -> None:
+        """Start renewing a lease just taken with `try_acquire`."""
+        self.lost.clear()
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._renew(), name=f"lease {self.key}")
+
+    @property
+    def held(self) -> bool:
+        return self._heartbeat is not None and not self.lost.is_set()
+
     async def _renew(self) -> None:
+        renewed = time.monotonic()
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
                 ok = await self.try_acquire()
-            except Exception:  # a Redis blip: keep trying until the TTL says otherwise
-                log.warning("lease %s: renewal failed", self.key, exc_info=True)
-                continue
+            except Exception as exc:  # a Redis blip: keep trying until the TTL says otherwise
+                if time.monotonic() - renewed < self.ttl:
+                    log.warning("lease %s: renewal failed (%s); retrying", self.key, exc)
+                    continue
+                log.error("lease %s: not renewed for %.1fs: given up", self.key, self.ttl)
+                self.lost.set()
+                return
             if not ok:
                 log.error("lease %s: lost to another owner", self.key)
                 self.lost.set()
                 return
+            renewed = time.monotonic()
 
     async def release(self) -> None:
         if self._heartbeat is not None:
@@ -66,5 +102,5 @@ class Lease:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._heartbeat
             self._heartbeat = None
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception):  # unreachable Redis: the TTL frees it anyway
             await self._scripts["release"](keys=[self.key], args=[self.owner])

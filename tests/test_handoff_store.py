@@ -162,18 +162,21 @@ async def test_lease_has_one_holder_and_passes_on_after_expiry(
     assert await first.try_acquire()
 
 
-async def test_outbox_entries_of_a_dead_sender_are_reclaimed(
+async def test_the_next_sender_takes_over_what_a_dead_one_left_and_nothing_twice(
     redis: aioredis.Redis, keys: Keys
 ) -> None:
-    dead = OutboxReader(redis, keys, "tg", "dead", claim_idle_ms=0)
+    dead = OutboxReader(redis, keys, "tg", "sender-of-an-older-version")
     await dead.start()
     message = OutboundMessage(conversation="tg:7", text="ответ")
     await redis.xadd(keys.outbox("tg", "customer"), {"m": message.to_json()})
     await redis.xadd(keys.outbox("tg", "customer"), {"m": "{not json"})
     taken = await dead.read(block_ms=10)
     assert [item.message.text for item in taken] == ["ответ"]  # the junk entry is acked away
-    alive = OutboxReader(redis, keys, "tg", "alive", claim_idle_ms=0)
-    reclaimed = await alive.reclaim()
-    assert [item.message.id for item in reclaimed] == [message.id]
-    await alive.ack(reclaimed[0])
+    alive = OutboxReader(redis, keys, "tg")  # the lease holder, under the stable name
+    (adopted,) = await alive.take_over()
+    assert adopted.message.id == message.id
+    assert await alive.take_over() == []  # in flight: not handed out a second time
+    second = OutboxReader(redis, keys, "tg")  # the holder restarted: in flight is forgotten
+    assert [item.message.id for item in await second.take_over()] == [message.id]
+    await second.ack(adopted)
     assert (await redis.xpending(keys.outbox("tg", "customer"), SENDERS))["pending"] == 0

@@ -8,6 +8,7 @@ import logging
 import aiohttp
 import pytest
 
+from bots.delivery.policy import RetryPolicy
 from bots.runtime import Tuning
 from bots.settings import Settings
 from bots.telegram.sender import SendLimits
@@ -223,7 +224,7 @@ async def test_webhook_checks_the_secret_and_stores_before_answering(
 async def test_transient_errors_are_retried_then_delivered_once(
     settings: Settings, brain: Brain
 ) -> None:
-    limits = SendLimits(backoff_base=0.05)
+    limits = SendLimits(retry=RetryPolicy(backoff_base=0.05))
     async with running_bot(settings, brain, tuning=Tuning(send_limits=limits)) as bot:
         bot.fake.fail_next("sendMessage", error_code=502, description="Bad Gateway", times=2)
         (reply,) = await bot.exchange(USER, "спасибо")
@@ -235,7 +236,7 @@ async def test_transient_errors_are_retried_then_delivered_once(
 async def test_a_message_that_keeps_failing_is_journaled_not_lost_silently(
     settings: Settings, brain: Brain
 ) -> None:
-    limits = SendLimits(backoff_base=0.01, max_attempts=3)
+    limits = SendLimits(retry=RetryPolicy(backoff_base=0.01, max_attempts=3))
     async with running_bot(settings, brain, tuning=Tuning(send_limits=limits)) as bot:
         bot.fake.fail_next("sendMessage", error_code=500, description="Internal Server Error",
                            times=3)

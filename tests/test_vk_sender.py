@@ -103,7 +103,8 @@ async def test_flood_control_waits_longer_then_other_errors_are_journaled(rig: R
     await rig.send(OutboundMessage(CONV, text="а это уйдёт"))
     await wait_until(lambda: rig.vk.sent_to(PEER), lambda s: len(s) == 2, 5, "the next message")
     failures = [e for e in await rig.journal() if e["action"] == "delivery_failed"]
-    assert [(e["message"], e["reason"][:12]) for e in failures] == [(broken.id, "VK error 100")]
+    assert [(e["message"], e["reason"][:22]) for e in failures] == [
+        (broken.id, "rejected: VK error 100")]
 
 
 async def test_901_marks_the_customer_unreachable(rig: Rig) -> None:

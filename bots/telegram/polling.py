@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 
+from bots.health import FatalRoleError
 from bots.telegram.ingress import TelegramIngress
 from bots.telegram.updates import ALLOWED_UPDATES
 from handoff.lease import Lease
@@ -20,7 +21,7 @@ from handoff.lease import Lease
 log = logging.getLogger(__name__)
 
 
-class PollingError(RuntimeError):
+class PollingError(FatalRoleError):
     """Polling cannot go on (the token was rejected)."""
 
 

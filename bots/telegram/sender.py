@@ -13,26 +13,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bots import metrics
 from bots.callbacks import CallbackSigner
+from bots.delivery.lanes import Lane, LaneSender
+from bots.delivery.policy import Delivery, RetryPolicy
 from bots.ratelimit import Budget, Combined, PriorityLimiter, SlidingWindow, TokenBucket
 from bots.telegram.desk.sender import ALBUM_WAIT, DeskSender
+from bots.telegram.errors import classify_telegram
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
+from handoff.lease import Lease
 from handoff.outbox import OutboxItem, OutboxReader
 
 log = logging.getLogger(__name__)
@@ -45,91 +41,54 @@ class SendLimits:
     per_group_per_minute: float = 20.0
     desk_per_second: float = 1.0  # the desk group is a chat too (its own clock: see Tuning)
     overall_rate: float = 30.0
-    max_attempts: int = 5
-    max_retry_after_waits: int = 10
-    backoff_base: float = 0.5
-    reclaim_every: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-@dataclass(slots=True)
-class _ChatLane:
-    queue: deque[OutboxItem] = field(default_factory=deque)
-    bucket: Budget | None = None
-    task: asyncio.Task[None] | None = None
+class TelegramSender(LaneSender):
+    channel = "telegram"
 
-
-class TelegramSender:
     def __init__(
         self, bot: Bot, reader: OutboxReader, store: ConversationStore, signer: CallbackSigner,
-        limits: SendLimits = SendLimits(), *, clock: Callable[[], float] = time.monotonic,
+        limits: SendLimits = SendLimits(), *, lease: Lease | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        super().__init__(reader, lease)
         self._bot = bot
-        self._reader = reader
         self._store = store
         self._signer = signer
         self.limits = limits
         self._clock = clock
+        self._sleep = sleep
         self._overall = PriorityLimiter(TokenBucket(limits.overall_rate, limits.overall_rate,
                                                     clock=clock))
-        self._lanes: dict[int, _ChatLane] = {}
         self._buckets: dict[int, Budget] = {}
+        self.delivery = Delivery(
+            "telegram", classify_telegram, store, limits.retry, sleep=sleep,
+            on_unreachable=self._tell_desk_unreachable)
         self.sent = 0
         self.desk: DeskSender | None = None  # set when an operator desk is configured
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await self._reader.start()
-        for item in await self._reader.pending() + await self._reader.reclaim():
-            await self._dispatch(item)
-        last_reclaim = self._clock()
-        desk_task = asyncio.create_task(self.desk.run(stop)) if self.desk else None
-        try:
-            while not stop.is_set():
-                for item in await self._reader.read(block_ms=500):
-                    await self._dispatch(item)
-                if self._clock() - last_reclaim > self.limits.reclaim_every:
-                    last_reclaim = self._clock()
-                    for item in await self._reader.reclaim():
-                        await self._dispatch(item)
-            await self.drain(timeout=2.0)
-        finally:
-            # Whatever is still waiting (a long retry_after) stays unacked in the stream and is
-            # sent by the next sender; nothing may outlive the bot's HTTP session.
-            tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
-            tasks += [desk_task] if desk_task is not None else []
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    def companions(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        return [asyncio.create_task(self.desk.run(stop), name="desk")] if self.desk else []
 
-    async def drain(self, timeout: float | None = None) -> None:
-        """Let the chats' queues empty (at most `timeout` seconds)."""
-        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+    async def route(self, item: OutboxItem) -> bool:
+        if item.lane != "desk":
+            return False
+        if self.desk is None:
+            log.error("desk message for %s but no OPERATOR_CHAT_ID: dropped",
+                      item.message.conversation)
+            await self.ack(item)
+        else:
+            self.desk.enqueue(item)
+        return True
 
-    async def _dispatch(self, item: OutboxItem) -> None:
-        if item.lane == "desk":
-            if self.desk is None:
-                log.error("desk message for %s but no OPERATOR_CHAT_ID: dropped",
-                          item.message.conversation)
-                await self.ack(item)
-            else:
-                self.desk.enqueue(item)
-            return
+    def peer(self, item: OutboxItem) -> int | None:
         try:
-            chat_id = int(item.message.peer)
+            return int(item.message.peer)
         except ValueError:
             log.error("outbox entry %s: bad chat id %r", item.entry_id, item.message.peer)
-            await self.ack(item)
-            return
-        lane = self._lanes.get(chat_id)
-        if lane is None:
-            lane = self._lanes[chat_id] = _ChatLane(bucket=self._chat_bucket(chat_id))
-        lane.queue.append(item)
-        if lane.task is None or lane.task.done():
-            lane.task = asyncio.create_task(self._run_lane(chat_id, lane))
-
-    async def ack(self, item: OutboxItem) -> None:
-        await self._reader.ack(item)
+            return None
 
     def _chat_bucket(self, chat_id: int) -> Budget:
         """The chat's budget outlives its lane: a lane ends whenever its queue drains."""
@@ -152,21 +111,29 @@ class TelegramSender:
         return TokenBucket(self.limits.per_chat_rate * 0.95,
                            max(1.0, self.limits.per_chat_burst - 1), clock=self._clock)
 
-    async def _run_lane(self, chat_id: int, lane: _ChatLane) -> None:
-        while lane.queue:
-            item = lane.queue[0]
-            parts = await self._album_parts(lane, item)
-            try:
-                await self._deliver(chat_id, lane, item, parts)
-            except Exception:
-                log.exception("tg:%d: unexpected failure delivering %s", chat_id, item.message.id)
-            lane.queue.popleft()
-            for done in (item, *parts):
-                await self.ack(done)
-        if self._lanes.get(chat_id) is lane and not lane.queue:
-            del self._lanes[chat_id]
+    async def deliver(self, chat_id: int, item: OutboxItem, lane: Lane) -> list[OutboxItem]:
+        parts = await self._album_parts(lane, item)
+        message = item.message
+        bucket = self._chat_bucket(chat_id)
 
-    async def _album_parts(self, lane: _ChatLane, item: OutboxItem) -> list[OutboxItem]:
+        async def once() -> None:
+            if message.kind == "callback_answer":
+                await self._answer_callback(message)
+            else:
+                await self._pace(bucket, item, len(parts))
+                await self._send(chat_id, message, [part.message for part in parts])
+
+        await self.delivery.run(message, once, pause=bucket.pause)
+        return parts
+
+    async def _tell_desk_unreachable(self, message: OutboundMessage, reason: str) -> None:
+        """A human is on it: tell them in the topic."""
+        if message.lane == "customer" and (
+                await self._store.load(message.conversation)).state != "bot":
+            await self._store.report_to_desk(message.conversation,
+                                             f"⚠️ Не доставлено клиенту: {reason}")
+
+    async def _album_parts(self, lane: Lane, item: OutboxItem) -> list[OutboxItem]:
         """The rest of an album an operator sent, so the customer gets it as one album.
 
         Parts are separate updates with no "last part" marker: wait a moment after the
@@ -175,63 +142,19 @@ class TelegramSender:
         album = item.message.params.get("album")
         if item.message.kind != "copy" or not album:
             return []
-        await asyncio.sleep(max(0.0, item.message.created_at + ALBUM_WAIT - time.time()))
+        await self._sleep(max(0.0, item.message.created_at + ALBUM_WAIT - time.time()))
         parts = [queued for queued in lane.queue if queued is not item
                  and queued.message.kind == "copy" and queued.message.params.get("album") == album]
         for part in parts:
             lane.queue.remove(part)
         return parts
 
-    async def _deliver(
-        self, chat_id: int, lane: _ChatLane, item: OutboxItem, parts: list[OutboxItem]
-    ) -> None:
-        message = item.message
-        attempts = waits = 0
-        assert lane.bucket is not None
-        while True:
-            try:
-                if message.kind == "callback_answer":
-                    await self._answer_callback(message)
-                else:
-                    await self._pace(lane.bucket, item, len(parts))
-                    await self._send(chat_id, message, [part.message for part in parts])
-                metrics.OUTBOUND.labels("telegram", message.lane, "sent").inc()
-                if message.created_at:
-                    metrics.OUTBOUND_DELAY.observe(max(0.0, time.time() - message.created_at))
-                return
-            except TelegramRetryAfter as exc:
-                waits += 1
-                lane.bucket.pause(exc.retry_after)
-                log.warning("tg:%d: 429, retry after %ss", chat_id, exc.retry_after)
-                if waits > self.limits.max_retry_after_waits:
-                    return await self._give_up(message, f"still rate limited after {waits} waits")
-            except TelegramForbiddenError as exc:
-                log.warning("tg:%d: unreachable (%s)", chat_id, exc.message)
-                metrics.OUTBOUND.labels("telegram", message.lane, "unreachable").inc()
-                await self._store.mark_unreachable(message.conversation, exc.message)
-                if message.lane == "customer" and (
-                    await self._store.load(message.conversation)
-                ).state != "bot":  # a human is on it: tell them in the topic
-                    await self._store.report_to_desk(
-                        message.conversation, f"⚠️ Не доставлено клиенту: {exc.message}"
-                    )
-                return
-            except TelegramBadRequest as exc:
-                return await self._give_up(message, f"rejected: {exc.message}")
-            except (TelegramNetworkError, TelegramServerError) as exc:
-                attempts += 1
-                if attempts >= self.limits.max_attempts:
-                    return await self._give_up(message, f"{attempts} attempts failed: {exc}")
-                delay = self.limits.backoff_base * 2 ** (attempts - 1)
-                log.warning("tg:%d: %s; retry %d in %.1fs", chat_id, exc, attempts, delay)
-                await asyncio.sleep(delay)
-
     async def _pace(self, bucket: Budget, item: OutboxItem, more: int = 0) -> None:
         """One request against the chat's budget; each message it makes (an album's parts
         too) against the overall one."""
         wait = bucket.delay()
         if wait > 0:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
         bucket.take()
         for _message in range(1 + more):
             await self._overall.acquire(0 if item.lane == "customer" else 1)
@@ -306,8 +229,3 @@ class TelegramSender:
                     buttons.append(InlineKeyboardButton(text=button.title, callback_data=data))
             rows.append(buttons)
         return InlineKeyboardMarkup(inline_keyboard=rows)
-
-    async def _give_up(self, message: OutboundMessage, reason: str) -> None:
-        log.error("%s: message %s not delivered: %s", message.conversation, message.id, reason)
-        metrics.OUTBOUND.labels("telegram", message.lane, "failed").inc()
-        await self._store.report_delivery_failure(message.conversation, message.id, reason)

@@ -56,12 +56,13 @@ class VkChannel:
 
     def sender(self, signer: CallbackSigner, telegram: Bot | None) -> VkSender:
         """`telegram` downloads what operators attach in the desk (None: no desk)."""
-        reader = OutboxReader(self._redis, self._keys, "vk",
-                              f"vk-sender-{self._owner}")
+        lease = Lease(self._redis, self._scripts,
+                      self._keys.lease(f"sender:vk:{self.client.group_id}"),
+                      ttl=self.settings.lease_seconds, owner=self._owner)
         return VkSender(
-            self.client, reader, self._store, signer, self._redis,
-            self._keys, Uploads(self.client, telegram),
-            VkLimits(requests_per_second=self.settings.vk_requests_per_second),
+            self.client, OutboxReader(self._redis, self._keys, "vk"), self._store, signer,
+            self._redis, self._keys, Uploads(self.client, telegram),
+            VkLimits(requests_per_second=self.settings.vk_requests_per_second), lease=lease,
         )
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from bots.health import FatalRoleError
 from bots.vk.client import VkClient, VkError
 from bots.vk.ingress import VkIngress
 from handoff.lease import Lease
@@ -24,7 +25,7 @@ from handoff.lease import Lease
 log = logging.getLogger(__name__)
 
 
-class PollingError(RuntimeError):
+class PollingError(FatalRoleError):
     """Polling cannot go on (the token or group was rejected)."""
 
 

@@ -15,89 +15,74 @@ import asyncio
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
 
-from bots import metrics
 from bots.callbacks import CallbackSigner
+from bots.delivery.lanes import Lane, LaneSender
+from bots.delivery.policy import Delivery, Outcome, Permanent, RetryPolicy, Transient, Unreachable
 from bots.ratelimit import PriorityLimiter, TokenBucket
 from bots.vk.client import FLOOD_CONTROL, UNREACHABLE, VkClient, VkError
 from bots.vk.outgoing import Uploads, keyboard, random_id, split_text
 from handoff.conversations import ConversationStore
 from handoff.events import MediaFile, OutboundMessage
 from handoff.keys import Keys
+from handoff.lease import Lease
 from handoff.outbox import OutboxItem, OutboxReader
 
 log = logging.getLogger(__name__)
 
 
+FLOOD_BACKOFF = 5.0  # seconds before the first retry after error 9
+
+
 @dataclass(frozen=True, slots=True)
 class VkLimits:
     requests_per_second: float = 20.0  # per token (community tokens: 20/s)
-    max_attempts: int = 5
-    backoff_base: float = 0.5
-    flood_backoff: float = 5.0  # error 9: VK wants a real pause, not a quick retry
-    reclaim_every: float = 30.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
-@dataclass(slots=True)
-class _Lane:
-    queue: deque[OutboxItem] = field(default_factory=deque)
-    task: asyncio.Task[None] | None = None
+def classify_vk(exc: Exception) -> Outcome | None:
+    """VK's error codes (https://dev.vk.com/reference/errors) as delivery outcomes."""
+    if not isinstance(exc, VkError):
+        return None
+    reason = f"VK error {exc.code}: {exc.message}"
+    if exc.code in UNREACHABLE:
+        return Unreachable(reason)
+    if exc.transient:
+        # 9 (flood control): VK wants a real pause, not a quick retry.
+        return Transient(reason, backoff=FLOOD_BACKOFF if exc.code == FLOOD_CONTROL else None)
+    return Permanent(reason)
 
 
-class VkSender:
+class VkSender(LaneSender):
+    channel = "vk"
+
     def __init__(
         self, client: VkClient, reader: OutboxReader, store: ConversationStore,
         signer: CallbackSigner, redis: Redis, keys: Keys, uploads: Uploads,
-        limits: VkLimits = VkLimits(), *, clock: Callable[[], float] = time.monotonic,
+        limits: VkLimits = VkLimits(), *, lease: Lease | None = None,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        super().__init__(reader, lease)
         self._client = client
-        self._reader = reader
         self._store = store
         self._signer = signer
         self._redis = redis
         self._keys = keys
         self._uploads = uploads
         self.limits = limits
-        self._clock = clock
-        self._sleep = sleep
         rate = limits.requests_per_second
         self._budget = PriorityLimiter(TokenBucket(rate, rate, clock=clock))
-        self._lanes: dict[int, _Lane] = {}
+        self.delivery = Delivery("vk", classify_vk, store, limits.retry, sleep=sleep,
+                                 on_unreachable=self._tell_desk_unreachable)
         self.sent = 0
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await self._reader.start()
-        for item in await self._reader.pending() + await self._reader.reclaim():
-            await self._dispatch(item)
-        last_reclaim = self._clock()
-        try:
-            while not stop.is_set():
-                for item in await self._reader.read(block_ms=500):
-                    await self._dispatch(item)
-                if self._clock() - last_reclaim > self.limits.reclaim_every:
-                    last_reclaim = self._clock()
-                    for item in await self._reader.reclaim():
-                        await self._dispatch(item)
-            await self.drain(timeout=2.0)
-        finally:  # what is still waiting stays unacked in the stream for the next sender
-            tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def drain(self, timeout: float | None = None) -> None:
-        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
-
-    async def _dispatch(self, item: OutboxItem) -> None:
+    def peer(self, item: OutboxItem) -> int | None:
         try:
             peer = int(item.message.peer)
         except ValueError:
@@ -105,61 +90,33 @@ class VkSender:
         if item.lane != "customer" or peer <= 0:
             log.error("vk outbox entry %s (%s lane, %s) is not for a VK customer: dropped",
                       item.entry_id, item.lane, item.message.conversation)
-            await self._reader.ack(item)
-            return
-        lane = self._lanes.setdefault(peer, _Lane())
-        lane.queue.append(item)
-        if lane.task is None or lane.task.done():
-            lane.task = asyncio.create_task(self._run_lane(peer, lane))
+            return None
+        return peer
 
-    async def _run_lane(self, peer: int, lane: _Lane) -> None:
-        while lane.queue:
-            item = lane.queue[0]
-            try:
-                await self._deliver(peer, item.message)
-            except Exception:  # a bug must not stop the lane: the next message still goes
-                log.exception("vk:%d: unexpected failure delivering %s", peer, item.message.id)
-            lane.queue.popleft()
-            await self._reader.ack(item)
-        if self._lanes.get(peer) is lane and not lane.queue:
-            del self._lanes[peer]
+    async def deliver(self, peer: int, item: OutboxItem, lane: Lane) -> list[OutboxItem]:
+        """The whole message is retried: every part carries a random_id derived from the
+        message's id, so VK drops a part that did arrive the first time."""
+        message = item.message
+        if message.kind == "callback_answer":
+            await self._answer(peer, message)
+        elif message.kind == "edit":
+            await self.delivery.run(message, lambda: self._edit(peer, message))
+        elif message.kind in ("text", "copy"):
+            await self.delivery.run(message, lambda: self._send(peer, message))
+        else:
+            log.error("vk:%d: %s messages cannot go to a VK customer: dropped",
+                      peer, message.kind)
+        return []
 
-    async def _deliver(self, peer: int, message: OutboundMessage) -> None:
-        try:
-            if message.kind == "callback_answer":
-                await self._answer(peer, message)
-            elif message.kind == "edit":
-                await self._edit(peer, message)
-            elif message.kind in ("text", "copy"):
-                await self._send(peer, message)
-            else:
-                log.error("vk:%d: %s messages cannot go to a VK customer: dropped",
-                          peer, message.kind)
-                return
-        except VkError as exc:
-            await self._failed(peer, message, exc)
-            return
-        metrics.OUTBOUND.labels("vk", message.lane, "sent").inc()
-        if message.created_at:
-            metrics.OUTBOUND_DELAY.observe(max(0.0, time.time() - message.created_at))
+    async def _tell_desk_unreachable(self, message: OutboundMessage, reason: str) -> None:
+        if (await self._store.load(message.conversation)).state != "bot":
+            await self._store.report_to_desk(
+                message.conversation, f"⚠️ Не доставлено клиенту во ВКонтакте ({reason})")
 
     async def _call(self, method: str, **params: Any) -> Any:
-        """One paced API call, retried with back-off on 6, 9, 10 and network failures."""
-        attempt = 0
-        while True:
-            await self._budget.acquire(0)
-            try:
-                return await self._client.call(method, **params)
-            except VkError as exc:
-                attempt += 1
-                if not exc.transient or attempt >= self.limits.max_attempts:
-                    raise
-                base = self.limits.flood_backoff if exc.code == FLOOD_CONTROL \
-                    else self.limits.backoff_base
-                delay = base * 2 ** (attempt - 1)
-                log.warning("vk %s: error %d (%s); retry %d in %.1fs", method, exc.code,
-                            exc.message, attempt, delay)
-                await self._sleep(delay)
+        """One API call against the token's budget (customer replies first)."""
+        await self._budget.acquire(0)
+        return await self._client.call(method, **params)
 
     async def _send(self, peer: int, message: OutboundMessage) -> None:
         text = message.text
@@ -215,20 +172,3 @@ class VkSender:
                              user_id=peer, peer_id=peer, event_data=data)
         except VkError as exc:  # expired or already answered: nothing left to stop
             log.info("vk:%d: button press %s not answered (%s)", peer, message.callback_id, exc)
-
-    async def _failed(self, peer: int, message: OutboundMessage, exc: VkError) -> None:
-        if exc.code in UNREACHABLE:
-            log.warning("vk:%d: unreachable (error %d: %s)", peer, exc.code, exc.message)
-            metrics.OUTBOUND.labels("vk", message.lane, "unreachable").inc()
-            await self._store.mark_unreachable(message.conversation,
-                                               f"VK error {exc.code}: {exc.message}")
-            if (await self._store.load(message.conversation)).state != "bot":
-                await self._store.report_to_desk(
-                    message.conversation,
-                    f"⚠️ Не доставлено клиенту во ВКонтакте (ошибка {exc.code}): {exc.message}")
-            return
-        log.error("%s: message %s not delivered: VK error %d: %s", message.conversation,
-                  message.id, exc.code, exc.message)
-        metrics.OUTBOUND.labels("vk", message.lane, "failed").inc()
-        await self._store.report_delivery_failure(message.conversation, message.id,
-                                                  f"VK error {exc.code}: {exc.message}")

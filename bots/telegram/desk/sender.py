@@ -20,13 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramMigrateToChat,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.exceptions import TelegramBadRequest, TelegramMigrateToChat
 from aiogram.types import (
     InlineKeyboardMarkup,
     MessageEntity,
@@ -37,10 +31,12 @@ from aiogram.types import (
 from redis.asyncio import Redis
 
 from bots.callbacks import CallbackSigner
+from bots.delivery.policy import DEFAULT_RETRY, Delivery, Moved, RetryPolicy
 from bots.ratelimit import Budget, Combined, SlidingWindow, TokenBucket
 from bots.telegram.desk.cards import CardData, card_keyboard, card_text
 from bots.telegram.desk.summary import SummarySource, summary_text
 from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
+from bots.telegram.errors import classify_telegram
 from handoff.conversations import Conversation, ConversationStore
 from handoff.events import MediaFile, OutboundMessage
 from handoff.keys import Keys
@@ -68,6 +64,7 @@ class DeskSender:
         per_second: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, concurrency: int = 4,
+        retry: RetryPolicy = DEFAULT_RETRY,
     ) -> None:
         self._bot = bot
         self._redis = redis
@@ -100,6 +97,7 @@ class DeskSender:
         self._latest: dict[str, int] = {}
         self._seq = itertools.count()
         self._wake = asyncio.Event()
+        self.delivery = Delivery("telegram", classify_telegram, store, retry, sleep=sleep)
         self.delivered = 0
 
     def enqueue(self, item: OutboxItem) -> None:
@@ -235,27 +233,26 @@ class DeskSender:
         stopper.cancel()
 
     async def _deliver(self, item: OutboxItem, more: list[int] | None = None) -> None:
+        """One desk post or edit under the shared retry policy; a moved group or a deleted
+        topic is followed (bounded), and a post given up on is journaled."""
         message = item.message
-        for _attempt in range(6):
+
+        async def once() -> None:
             try:
                 await self._deliver_once(message, more or [])
-                self.delivered += 1
-                return
-            except TelegramRetryAfter as exc:
-                log.warning("desk: 429, retry after %ss", exc.retry_after)
-                self._bucket.pause(exc.retry_after)
             except TelegramMigrateToChat as exc:
                 self._bucket.give_back()  # refused, so not counted by Telegram
                 await self.topics.migrate(exc.migrate_to_chat_id)
+                raise Moved(f"desk group migrated to {exc.migrate_to_chat_id}") from exc
             except TelegramBadRequest as exc:
                 if THREAD_GONE not in exc.message:
                     raise
                 self._bucket.give_back()
                 await self.topics.forget(message.conversation)
-            except (TelegramNetworkError, TelegramServerError) as exc:
-                log.warning("desk: %s; retrying", exc)
-                await asyncio.sleep(0.5)
-        log.error("desk: gave up on %s for %s", message.kind, message.conversation)
+                raise Moved("topic deleted") from exc
+
+        if await self.delivery.run(message, once, pause=self._bucket.pause):
+            self.delivered += 1
 
     async def _spend(self, bucket: Budget) -> None:
         # One waiter at a time per budget (FIFO, so in the order items were picked: by
