@@ -26,6 +26,7 @@ from bots.desk.scheduler import DeskScheduler
 from bots.desk.templates import Templates
 from bots.desk.turns import DeskDecider
 from bots.health import Health, health_route, supervise
+from bots.redis_connect import redis_client, wait_until_up
 from bots.settings import Settings
 from bots.telegram.desk.sender import DeskSender
 from bots.telegram.desk.summary import SHOWN, DeskSnapshot, QueueLine
@@ -147,16 +148,11 @@ class Runtime:
         cls, settings: Settings, *, brain: Brain | None = None, tuning: Tuning = Tuning(),
         progress: Progress | None = None,
     ) -> Runtime:
-        embedded = None
-        url = settings.redis_url
-        if url is None:
-            embedded = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
-            url = embedded.url
-            if progress:
-                progress(f"no REDIS_URL: started an embedded Redis at {url}")
-        redis = aioredis.Redis.from_url(url, decode_responses=True)
+        redis, embedded, where = redis_client(settings)
+        if progress and embedded is not None:
+            progress(f"no REDIS_URL: using {where}")
         try:
-            await redis.ping()
+            await wait_until_up(redis, where, progress)
             if brain is None:
                 brain = await asyncio.to_thread(load_brain, settings, progress)
         except BaseException:

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
 
     # Redis
     redis_url: str | None = None
+    # Redis Sentinel (instead of REDIS_URL): "host:port,host:port,..." and the master's name
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "mymaster"
     redis_prefix: str = "sb:"
     ingest_shards: int = Field(default=8, ge=1, le=1024)
     stream_maxlen: int = Field(default=100_000, ge=1000)
@@ -137,6 +140,19 @@ class Settings(BaseSettings):
         if self.vk_token is not None and self.vk_mode == "callback" and (
                 not self.vk_confirmation or self.vk_secret is None):
             raise ValueError("VK_MODE=callback needs VK_CONFIRMATION and VK_SECRET")
+        return self
+
+    @model_validator(mode="after")
+    def _redis(self) -> Settings:
+        from handoff.sentinel import parse_sentinels
+
+        if self.redis_sentinels:
+            if self.redis_url:
+                raise ValueError("set REDIS_URL or REDIS_SENTINELS, not both")
+            try:
+                parse_sentinels(self.redis_sentinels)
+            except ValueError as exc:
+                raise ValueError(f"REDIS_SENTINELS: {exc}") from None
         return self
 
     @model_validator(mode="after")

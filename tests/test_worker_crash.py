@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterable
 
 from bots.settings import Settings
 from bots.turns import Brain
@@ -39,12 +40,14 @@ def worker_process(settings: Settings, api_url: str) -> subprocess.Popen[bytes]:
     )
 
 
-def expected_replies(brain: Brain) -> dict[int, int]:
-    """Replies each user must get, computed by running the same texts through the engine."""
+def expected_replies(brain: Brain, users: Iterable[int] = USERS,
+                     messages: int = MESSAGES_PER_USER) -> dict[int, int]:
+    """Replies each user must get, computed by running the same texts through the engine
+    (user u's message n is TEXTS[(u + n) % len(TEXTS)])."""
     per_user: dict[int, int] = {}
-    for user in USERS:
+    for user in users:
         state, count = DialogueState(), 0
-        for number in range(MESSAGES_PER_USER):
+        for number in range(messages):
             text = TEXTS[(user + number) % len(TEXTS)]
             parse = brain.nlu.parse_sync(text)  # type: ignore[attr-defined]
             result = brain.engine.handle(state, Turn(text=text, parse=parse))
