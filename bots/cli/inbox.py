@@ -48,17 +48,20 @@ LimitOption = Annotated[int, typer.Option(min=1, max=READ_MAX, help="Newest entr
 
 @asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """REDIS_URL, or the embedded server the bot itself uses (same data directory)."""
+    """REDIS_URL, or the embedded server the bot itself uses (same data directory).
+
+    Attaching reuses the server of a running bot, so a command sees its data and a reload
+    request reaches it; with no bot running, the server started here stops again at the end."""
     embedded = None
     url = settings.redis_url
     if url is None:
-        embedded = EmbeddedRedis(Path(settings.data_dir) / "redis").start()
+        embedded = EmbeddedRedis.attach(Path(settings.data_dir) / "redis")
         url = embedded.url
     client = aioredis.Redis.from_url(url, decode_responses=True)
     try:
         yield client
     finally:
-        await client.aclose()
+        await client.aclose()  # first: stop() counts any connection still open as another user
         if embedded is not None:
             embedded.stop()
 
