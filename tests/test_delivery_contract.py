@@ -181,16 +181,21 @@ async def test_a_peer_that_blocked_us_is_marked_unreachable(channel: Channel) ->
 
 async def test_one_sender_per_token_and_a_standby_takes_over_at_once(channel: Channel) -> None:
     first, standby = channel.new_sender(channel.lease("a")), channel.new_sender(channel.lease("b"))
-    async with running(first) as stop_first, running(standby):
-        for number in range(5):
-            await channel.send(f"первый {number}")
-        await wait_until(channel.received, lambda got: len(got) == 5, 10, "5 messages")
-        holder = await channel.redis.get(channel.keys.lease(f"sender:{channel.name}"))
-        assert holder == "a"  # the standby waits; it sent nothing meanwhile
-        await stop_first()
-        for number in range(5):
-            await channel.send(f"второй {number}")
-        await wait_until(channel.received, lambda got: len(got) == 10, 5, "the standby's 5")
-        await asyncio.sleep(0.2)
+    lease_key = channel.keys.lease(f"sender:{channel.name}")
+    async with running(first) as stop_first:
+        await wait_until(lambda: channel.redis.get(lease_key), lambda got: got == "a", 5,
+                         "the first sender's lease")
+        async with running(standby):
+            for number in range(5):
+                await channel.send(f"первый {number}")
+            await wait_until(channel.received, lambda got: len(got) == 5, 10, "5 messages")
+            await asyncio.sleep(0.5)
+            assert await channel.redis.get(lease_key) == "a"  # the standby only waits
+            await stop_first()
+            for number in range(5):
+                await channel.send(f"второй {number}")
+            await wait_until(channel.received, lambda got: len(got) == 10, 5, "the standby's 5")
+            assert await channel.redis.get(lease_key) == "b"
+            await asyncio.sleep(0.2)
     assert channel.received() == [f"первый {n}" for n in range(5)] + \
         [f"второй {n}" for n in range(5)]
