@@ -71,7 +71,9 @@ class SlidingWindow:
         now = self._forget()
         if len(self._sent) < self.limit:
             return 0.0
-        return self._sent[0] + self.period - now
+        # At least a millisecond: woken after a rounding error's worth of wait, a waiter would
+        # find the slot still taken and spin.
+        return max(self._sent[0] + self.period - now, 0.001)
 
     def take(self) -> None:
         self._sent.append(self._forget())
@@ -119,10 +121,19 @@ class Combined:
 Budget = TokenBucket | SlidingWindow | Combined
 
 
+def per_second(rate: float, *, clock: Callable[[], float] = time.monotonic) -> Combined:
+    """A platform's "N per second" for one token: never more than N in any second (a bucket
+    alone lets a full burst and a second's refill through within one second, which Telegram
+    answers with 429s), smoothed so that requests do not arrive in bunches. The window is a
+    little longer than a second for the jitter between our clock and the platform's."""
+    return Combined(TokenBucket(rate, max(1.0, rate / 6), clock=clock),
+                    SlidingWindow(max(1, int(rate)), 1.05, clock=clock))
+
+
 class PriorityLimiter:
     """A shared bucket whose waiters are served by priority (lower first), then arrival."""
 
-    def __init__(self, bucket: TokenBucket) -> None:
+    def __init__(self, bucket: Budget) -> None:
         self.bucket = bucket
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()

@@ -131,15 +131,15 @@ async def _handle_line(session: ShellSession, console: Console, line: str) -> No
 
 
 async def _show(console: Console, replies: list[OutboundMessage]) -> None:
-    shown_meta = False
+    shown_trace = False
     for reply in replies:
-        meta = reply.meta
-        if meta.get("intent") is not None and not shown_meta:
-            shown_meta = True
+        trace = reply.bot
+        if trace is not None and trace.intent is not None and not shown_trace:
+            shown_trace = True
             console.print(
-                f"[dim]  intent={meta['intent']} confidence={meta['confidence']:.2f}[/dim]"
+                f"[dim]  intent={trace.intent} confidence={trace.confidence:.2f}[/dim]"
             )
-            for step in meta.get("trace", []):
+            for step in trace.steps:
                 console.print(f"[dim]  · {step}[/dim]")
         console.print(f"[bold green]бот>[/bold green] {reply.text}", highlight=False)
         flat = [button for row in reply.buttons for button in row]

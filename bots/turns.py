@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from bots import texts
 from bots.callbacks import CallbackSigner, ForgedCallback
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
 from handoff.conversations import Conversation, Handoff, desk_priority
-from handoff.events import InboundEvent, OutboundMessage, OutButton
+from handoff.events import BotTrace, CopyOf, InboundEvent, OutboundMessage, OutButton
 from handoff.links import Links
 from nlu.types import NLUBackend, ParseResult
 
@@ -130,8 +130,8 @@ class TurnDecider:
         if self._desk:
             decision.desk.append(OutboundMessage(
                 conversation=conv.id, kind="copy", lane="desk", created_at=time.time(),
-                params={"from_chat": event.chat_id, "message_id": event.message_id,
-                        "priority": desk_priority(conv.priority, 2), "album": event.album},
+                copy=CopyOf(event.chat_id, event.message_id, event.album),
+                priority=desk_priority(conv.priority, 2),
             ))
 
     async def _linking(self, conv: Conversation, event: InboundEvent, decision: Decision,
@@ -221,14 +221,12 @@ class TurnDecider:
     async def _apply(
         self, result: TurnResult, conv: Conversation, event: InboundEvent, decision: Decision
     ) -> None:
-        meta = {
-            "intent": result.intent, "confidence": round(result.confidence, 4),
-            "trace": list(result.trace), "received_at": event.received_at,
-        }
-        decision.transcript[0].update(intent=result.intent, confidence=meta["confidence"])
+        trace = BotTrace(intent=result.intent, confidence=round(result.confidence, 4),
+                         steps=tuple(result.trace), received_at=event.received_at)
+        decision.transcript[0].update(intent=result.intent, confidence=trace.confidence)
         decision.dialogue = result.state.to_dict()
         for reply in result.replies:
-            decision.outbox.append(self._reply(event, reply, meta))
+            decision.outbox.append(self._reply(event, reply, trace))
             decision.transcript.append({"at": time.time(), "dir": "out", "text": reply.text})
         if result.handoff is not None:
             notice_text = texts.text("handoff_queued", self.brain.language, position="{position}")
@@ -250,17 +248,17 @@ class TurnDecider:
             decision.handoff = Handoff(
                 reason=result.handoff.reason, priority=result.handoff.priority,
                 tags=tuple(result.handoff.tags),
-                notice=self._say(event, notice_text, meta={**meta, "handoff": True}),
+                notice=self._say(event, notice_text, replace(trace, handoff=True)),
             )
             decision.transcript.append(
                 {"at": time.time(), "dir": "system", "text": f"handoff: {result.handoff.reason}"}
             )
 
-    def _reply(self, event: InboundEvent, reply: Reply, meta: dict[str, Any]) -> OutboundMessage:
+    def _reply(self, event: InboundEvent, reply: Reply, trace: BotTrace) -> OutboundMessage:
         rows = tuple((_out_button(button),) for button in reply.buttons)
         return OutboundMessage(
             conversation=event.conversation, text=reply.text, buttons=rows,
-            created_at=time.time(), meta=meta,
+            created_at=time.time(), bot=trace,
         )
 
     def _tell(self, event: InboundEvent, decision: Decision, text: str) -> None:
@@ -269,10 +267,10 @@ class TurnDecider:
         decision.transcript.append({"at": time.time(), "dir": "out", "text": text})
 
     def _say(
-        self, event: InboundEvent, text: str, meta: dict[str, Any] | None = None
+        self, event: InboundEvent, text: str, trace: BotTrace | None = None
     ) -> OutboundMessage:
         return OutboundMessage(
-            conversation=event.conversation, text=text, created_at=time.time(), meta=meta or {}
+            conversation=event.conversation, text=text, created_at=time.time(), bot=trace
         )
 
     def _callback_answer(
@@ -315,8 +313,7 @@ def relayed(conv: Conversation, event: InboundEvent) -> OutboundMessage:
     return OutboundMessage(
         conversation=conv.id, kind="text", lane="desk", created_at=time.time(),
         text=event.text or ("" if event.files else f"[{event.media or 'сообщение'}]"),
-        params={"priority": desk_priority(conv.priority, 2),
-                "files": [asdict(item) for item in event.files]},
+        priority=desk_priority(conv.priority, 2), files=event.files,
     )
 
 
@@ -327,10 +324,10 @@ def desk_bookkeeping(conv: str, priority: str) -> list[OutboundMessage]:
     return [
         OutboundMessage(
             conversation=conv, kind="card", lane="desk", created_at=now,
-            params={"coalesce": f"card:{conv}", "priority": desk_priority(priority, 1)}),
+            coalesce=f"card:{conv}", priority=desk_priority(priority, 1)),
         OutboundMessage(
             conversation=conv, kind="topic", lane="desk", created_at=now,
-            params={"coalesce": f"topic:{conv}", "priority": desk_priority(priority, 3)}),
+            coalesce=f"topic:{conv}", priority=desk_priority(priority, 3)),
         OutboundMessage(conversation=conv, kind="summary", lane="desk", created_at=now,
-                        params={"coalesce": "summary", "priority": SUMMARY_PRIORITY}),
+                        coalesce="summary", priority=SUMMARY_PRIORITY),
     ]

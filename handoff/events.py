@@ -19,9 +19,9 @@ InboundKind = Literal[
     "desk_text", "desk_media", "desk_edit", "desk_button",
 ]
 DESK_KINDS = frozenset({"desk_text", "desk_media", "desk_edit", "desk_button"})
-# text: a message; copy: re-post a platform message (params from_chat, message_id);
-# card: the desk card of a conversation (sent once, then edited); summary: the desk's queue
-# summary (edited in place); edit: mirror an edited message (params message_id).
+# text: a message; copy: re-post a platform message (`copy`); card: the desk card of a
+# conversation (sent once, then edited); summary: the desk's queue summary (edited in place);
+# edit: mirror an edited message (`edit_of`); topic: the desk topic's name and state.
 OutboundKind = Literal["text", "callback_answer", "copy", "card", "summary", "edit", "topic"]
 Lane = Literal["customer", "desk"]
 
@@ -101,21 +101,51 @@ class OutButton:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyOf:
+    """A Telegram message to copy rather than re-type (operator -> customer, customer -> desk
+    topic): it keeps its media, formatting and album."""
+
+    from_chat: int
+    message_id: int
+    album: str = ""  # media group id: parts of one album go out as one
+
+
+@dataclass(frozen=True, slots=True)
+class BotTrace:
+    """Why the bot said it: shown by the terminal shell, counted by the trainers' stats."""
+
+    intent: str | None = None
+    confidence: float = 0.0
+    steps: tuple[str, ...] = ()
+    received_at: float = 0.0
+    handoff: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     conversation: str
     kind: OutboundKind = "text"
-    text: str = ""
+    text: str = ""  # for a copy: what a channel that cannot copy Telegram messages sends
     buttons: tuple[tuple[OutButton, ...], ...] = ()
     callback_id: str = ""
     alert: bool = False
     lane: Lane = "customer"
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     created_at: float = 0.0
-    meta: dict[str, Any] = field(default_factory=dict)  # intent, confidence, trace (for shell)
-    params: dict[str, Any] = field(default_factory=dict)  # kind-specific (see OutboundKind)
     # Deliver to this conversation instead (a linked customer's other network, see
     # handoff/links.py); `conversation` stays the one the message belongs to.
     route: str = ""
+    copy: CopyOf | None = None  # kind "copy"
+    edit_of: int = 0  # kind "edit": the desk message whose customer copy to edit
+    files: tuple[MediaFile, ...] = ()  # photos and documents re-sent by URL or file id
+    operator: str = ""  # who wrote it, when an operator did
+    bot: BotTrace | None = None  # when the bot said it
+    # The desk lane: lower goes first; items with one `coalesce` key replace each other while
+    # they wait; `mention` notifies these Telegram users; a `refusal` is a command's refusal.
+    priority: int = 2
+    coalesce: str = ""
+    mention: tuple[int, ...] = ()
+    refusal: bool = False
 
     @property
     def channel(self) -> str:
@@ -125,16 +155,51 @@ class OutboundMessage:
     def peer(self) -> str:
         return (self.route or self.conversation).split(":", 1)[1]
 
+    @property
+    def album(self) -> str:
+        return self.copy.album if self.copy else ""
+
     def to_json(self) -> str:
         return json.dumps({"v": FORMAT_VERSION, **asdict(self)}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> OutboundMessage:
-        data = _versioned(raw)
+        data = _untyped_bags(_versioned(raw))
         data["buttons"] = tuple(
             tuple(OutButton(**button) for button in row) for row in data.get("buttons", ())
         )
+        if data.get("copy") is not None:
+            data["copy"] = CopyOf(**data["copy"])
+        if data.get("bot") is not None:
+            data["bot"] = BotTrace(**{**data["bot"], "steps": tuple(data["bot"]["steps"])})
+        data["files"] = tuple(MediaFile(**item) for item in data.get("files", ()))
+        data["mention"] = tuple(data.get("mention", ()))
         return cls(**data)
+
+
+def _untyped_bags(data: dict[str, Any]) -> dict[str, Any]:
+    """Entries written before the fields were typed carried `params` and `meta` dicts: read
+    them into the fields (an upgrade must not drop what is waiting in the outbox)."""
+    params: dict[str, Any] = data.pop("params", None) or {}
+    meta: dict[str, Any] = data.pop("meta", None) or {}
+    if not params and not meta:
+        return data
+    if "from_chat" in params:
+        data["copy"] = {"from_chat": params["from_chat"], "message_id": params["message_id"],
+                        "album": params.get("album") or ""}
+    elif "message_id" in params:
+        data["edit_of"] = params["message_id"]
+    data["files"] = params.get("files") or meta.get("files") or ()
+    data["mention"] = params.get("mention", ())
+    for name in ("priority", "coalesce", "refusal"):
+        if name in params:
+            data[name] = params[name]
+    data["operator"] = meta.get("operator", "")
+    if "intent" in meta:
+        data["bot"] = {"intent": meta["intent"], "confidence": meta.get("confidence", 0.0),
+                       "steps": meta.get("trace", ()), "received_at": meta.get("received_at", 0.0),
+                       "handoff": meta.get("handoff", False)}
+    return data
 
 
 def _versioned(raw: str | bytes) -> dict[str, Any]:

@@ -106,7 +106,7 @@ class Transitions(Scripted):
             raise ValueError("an empty reply")
         k = self.keys
         outbox, (message,) = await self._to_customer(
-            conv, [OutboundMessage(conversation=conv, text=text, meta={"operator": op})])
+            conv, [OutboundMessage(conversation=conv, text=text, operator=op)])
         args = self._args(conv, op=op, message=message.to_json(), message_id=message.id,
                           expected_version=expected_version,
                           transcript_max=self.config.transcript_max)

@@ -84,8 +84,8 @@ async def test_shell_session_talks_through_the_runtime(settings: Settings, brain
         (greeting,) = await session.say("/start")
         assert "Ромашка" in greeting.text and session.buttons
         (question,) = await session.say("где мой заказ")
-        assert question.meta["intent"] == "order_status"
-        assert any("order_status" in step for step in question.meta["trace"])
+        assert question.bot is not None and question.bot.intent == "order_status"
+        assert any("order_status" in step for step in question.bot.steps)
         (answer,) = await session.say("7654321")
         assert "№7654321" in answer.text
         titles = [button.title for button in session.buttons]

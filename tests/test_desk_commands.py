@@ -585,7 +585,7 @@ async def test_supervisors_force_and_other_bots_commands(settings: Settings, bra
             refused = await decider.decide(conv, event(PETR, "/close"))
             assert "Разговор ведёт Ольга." in refused.desk[0].text
             forced = await decider.decide(conv, event(IRA, "/close клиент ушёл"))
-            assert not any(m.params.get("refusal") for m in forced.desk)
+            assert not any(m.refusal for m in forced.desk)
             assert (await runtime.store.load(f"tg:{CUSTOMER}")).state == "bot"
             assert (await journal(bot, "close"))[0]["actor"] == f"tg:{IRA}"
             await settled(bot)  # the rating prompt delivered before the bot stops

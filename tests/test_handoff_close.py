@@ -134,8 +134,8 @@ async def test_reply_reaches_outbox_and_transcript_and_stops_the_wait(
     clock.advance(5)
     await service.reply(CONV, ANN, "Чем помочь?")
     (sent, _second) = await notices(redis, keys)
-    assert (sent["id"], sent["text"], sent["meta"]) == (first.message_id, "Добрый день",
-                                                         {"operator": ANN})
+    assert (sent["id"], sent["text"], sent["operator"]) == (first.message_id, "Добрый день",
+                                                             ANN)
     transcript = [json.loads(e) for e in
                   await redis.lrange(keys.transcript(CONV), 0, -1)]  # type: ignore[misc]
     assert transcript[0] == {"at": START + 35, "dir": "out", "text": "Добрый день",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bots.ratelimit import PriorityLimiter, TokenBucket
+from bots.ratelimit import PriorityLimiter, TokenBucket, per_second
 
 
 class Clock:
@@ -80,3 +80,20 @@ def test_sliding_window_allows_twenty_a_minute_as_telegram_counts_them() -> None
     assert all(b - a >= 60 for a, b in zip(sent, sent[20:], strict=False))
     window.give_back()
     assert window.delay() == 0
+
+
+def test_per_second_never_lets_more_than_n_through_in_any_second() -> None:
+    """A full bucket plus a second's refill is what Telegram's 30/s window refused (429s)."""
+    clock = Clock()
+    budget = per_second(30, clock=clock)
+    sent: list[float] = []
+    while clock.now < 105.0:  # a sender with an endless backlog, asking as soon as allowed
+        wait = budget.delay()
+        if wait > 0:
+            clock.now += max(wait, 1e-6)  # as a real clock would have moved on
+            continue
+        budget.take()
+        sent.append(clock.now)
+    busiest = max(sum(1 for at in sent if start <= at < start + 1.0) for start in sent)
+    assert busiest <= 30
+    assert len(sent) / 5.0 >= 27  # and still about the rate allowed

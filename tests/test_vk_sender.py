@@ -20,7 +20,7 @@ from bots.vk.outgoing import TEXT_LIMIT, Uploads, split_text
 from bots.vk.sender import VkLimits, VkSender
 from fakes.vk import FakeVk
 from handoff.conversations import ConversationStore, Limits
-from handoff.events import OutboundMessage, OutButton
+from handoff.events import CopyOf, OutboundMessage, OutButton
 from handoff.keys import Keys
 from handoff.outbox import OutboxReader
 from handoff.scripts import Scripts
@@ -148,10 +148,10 @@ async def test_button_answers_and_edits(rig: Rig) -> None:
     assert answer["event_id"] == "ev1" and json.loads(answer["event_data"])["text"] == "Готово"
 
     await rig.send(OutboundMessage(CONV, kind="copy", text="черновик",
-                                   params={"from_chat": -100, "message_id": 55}))
+                                   copy=CopyOf(-100, 55)))
     (sent,) = await wait_until(lambda: rig.vk.sent_to(PEER), bool, 5, "the relayed message")
     await rig.send(OutboundMessage(CONV, kind="edit", text="исправлено",
-                                   params={"message_id": 55}))
+                                   edit_of=55))
     (edit,) = await wait_until(lambda: rig.vk.state.edits, bool, 5, "the edit")
     assert edit["message_id"] == str(sent.id) and edit["message"] == "исправлено"
 

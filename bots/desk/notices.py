@@ -51,9 +51,9 @@ class DeskEcho:
     def replied(self, conv: str, operator: str, text: str) -> Sequence[OutboundMessage]:
         return [OutboundMessage(conversation=conv, lane="desk", created_at=time.time(),
                                 text=f"💬 {operator} (API): {text}",
-                                params={"priority": desk_priority("normal", 2)})]
+                                priority=desk_priority("normal", 2))]
 
     def operators_changed(self) -> Sequence[OutboundMessage]:
         return [OutboundMessage(conversation="desk:api", kind="summary", lane="desk",
                                 created_at=time.time(),
-                                params={"coalesce": "summary", "priority": SUMMARY_PRIORITY})]
+                                coalesce="summary", priority=SUMMARY_PRIORITY)]

@@ -80,7 +80,7 @@ class DeskScheduler:
             text = f"⏰ Клиент ждёт ответа {minutes} мин."
             mentions = [int(operator.split(":", 1)[1])] if operator.startswith("tg:") else []
         note = OutboundMessage(conversation=conv, text=text, lane="desk", created_at=time.time(),
-                               params={"mention": mentions, "priority": 0})
+                               mention=tuple(mentions), priority=0)
         await self._desk(conv, [note, *desk_bookkeeping(conv, priority)[:1]])
 
     async def _requeued(self, conv: str, operator: str) -> None:
@@ -90,7 +90,7 @@ class DeskScheduler:
         name = (known.name if known else "") or operator
         minutes = max(1, round(self._service.config.offline_grace_seconds / 60))
         note = OutboundMessage(
-            conversation=conv, lane="desk", created_at=time.time(), params={"priority": 0},
+            conversation=conv, lane="desk", created_at=time.time(), priority=0,
             text=f"🔁 {name} не в сети дольше {minutes} мин: разговор снова в очереди, "
                  f"возьмите его.")
         priority = (await self._store.load(conv)).priority

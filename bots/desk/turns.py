@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from bots.callbacks import CallbackSigner, ForgedCallback
@@ -28,7 +28,7 @@ from bots.desk.templates import TemplateError, Templates
 from bots.trainer.desk import TrainerDesk
 from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
 from handoff.conversations import Conversation, ConversationStore
-from handoff.events import InboundEvent, OutboundMessage
+from handoff.events import CopyOf, InboundEvent, OutboundKind, OutboundMessage
 from handoff.service import HandoffService, Operator, Transition
 
 log = logging.getLogger(__name__)
@@ -68,9 +68,13 @@ def summary_item(conv: str) -> OutboundMessage:
     return desk_item(conv, "summary", coalesce="summary", priority=SUMMARY_PRIORITY)
 
 
-def desk_item(conv: str, kind: str, text: str = "", **params: Any) -> OutboundMessage:
-    return OutboundMessage(conversation=conv, kind=kind, text=text, lane="desk",  # type: ignore[arg-type]
-                           created_at=time.time(), params=params)
+def desk_item(
+    conv: str, kind: OutboundKind, text: str = "", *, priority: int = 2, coalesce: str = "",
+    mention: tuple[int, ...] = (), refusal: bool = False,
+) -> OutboundMessage:
+    return OutboundMessage(conversation=conv, kind=kind, text=text, lane="desk",
+                           created_at=time.time(), priority=priority, coalesce=coalesce,
+                           mention=mention, refusal=refusal)
 
 
 class DeskDecider:
@@ -135,11 +139,9 @@ class DeskDecider:
         decision.transcript.append(_entry(event, "out"))
         decision.outbox.append(OutboundMessage(
             conversation=conv.id, kind="copy", created_at=time.time(),
-            params={"from_chat": event.chat_id, "message_id": event.message_id,
-                    "album": event.album},
+            copy=CopyOf(event.chat_id, event.message_id, event.album),
             # What a channel that cannot copy Telegram messages (VK) sends instead.
-            text=event.text, meta={"operator": operator,
-                                   "files": [asdict(item) for item in event.files]},
+            text=event.text, operator=operator, files=event.files,
         ))
 
     def _edit(self, conv: Conversation, event: InboundEvent, decision: DeskDecision) -> None:
@@ -152,7 +154,7 @@ class DeskDecider:
         decision.transcript.append({**_entry(event, "out"), "edit_of": event.message_id})
         decision.outbox.append(OutboundMessage(
             conversation=conv.id, kind="edit", text=event.text, created_at=time.time(),
-            params={"message_id": event.message_id},
+            edit_of=event.message_id,
         ))
 
     # --- buttons and commands -----------------------------------------------------------
@@ -177,8 +179,8 @@ class DeskDecider:
             return
         before = len(decision.desk)
         await self._command(conv, event, command, decision)
-        refusals = [m for m in decision.desk[before:] if m.params.get("refusal")]
-        decision.desk = [m for m in decision.desk if not m.params.get("refusal")]
+        refusals = [m for m in decision.desk[before:] if m.refusal]
+        decision.desk = [m for m in decision.desk if not m.refusal]
         text = refusals[0].text if refusals else ""
         decision.desk.append(_answer(event, text, alert=bool(text)))
 
@@ -247,7 +249,7 @@ class DeskDecider:
             decision.desk.append(desk_item(conv.id, "text", "↩️ Разговор вернулся в очередь."))
         else:
             # A mention notifies the new owner even if they muted the group.
-            mention = [int(to.split(":", 1)[1])] if to.startswith("tg:") else []
+            mention = (int(to.split(":", 1)[1]),) if to.startswith("tg:") else ()
             decision.desk.append(desk_item(
                 conv.id, "text", f"↪️ {event.profile.display_name} передаёт разговор: {name}.",
                 mention=mention))
@@ -329,7 +331,7 @@ class DeskDecider:
         decision.transcript.append({**_entry(event, "out"), "text": text, "template": name})
         decision.outbox.append(OutboundMessage(conversation=conv.id, text=text,
                                                created_at=time.time(),
-                                               meta={"operator": event.actor}))
+                                               operator=event.actor))
 
     async def _cmd_templates(self, conv: Conversation, event: InboundEvent, command: Command,
                              decision: DeskDecision) -> None:

@@ -23,7 +23,14 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 from bots.callbacks import CallbackSigner
 from bots.delivery.lanes import Lane, LaneSender
 from bots.delivery.policy import Delivery, RetryPolicy
-from bots.ratelimit import Budget, Combined, PriorityLimiter, SlidingWindow, TokenBucket
+from bots.ratelimit import (
+    Budget,
+    Combined,
+    PriorityLimiter,
+    SlidingWindow,
+    TokenBucket,
+    per_second,
+)
 from bots.telegram.desk.sender import ALBUM_WAIT, DeskSender
 from bots.telegram.errors import classify_telegram
 from handoff.conversations import ConversationStore
@@ -60,8 +67,7 @@ class TelegramSender(LaneSender):
         self.limits = limits
         self._clock = clock
         self._sleep = sleep
-        self._overall = PriorityLimiter(TokenBucket(limits.overall_rate, limits.overall_rate,
-                                                    clock=clock))
+        self._overall = PriorityLimiter(per_second(limits.overall_rate, clock=clock))
         self._buckets: dict[int, Budget] = {}
         self.delivery = Delivery(
             "telegram", classify_telegram, store, limits.retry, sleep=sleep,
@@ -139,12 +145,12 @@ class TelegramSender(LaneSender):
         Parts are separate updates with no "last part" marker: wait a moment after the
         first part was committed, then take every part of the same album from the lane.
         """
-        album = item.message.params.get("album")
-        if item.message.kind != "copy" or not album:
+        album = item.message.album
+        if not album:
             return []
         await self._sleep(max(0.0, item.message.created_at + ALBUM_WAIT - time.time()))
-        parts = [queued for queued in lane.queue if queued is not item
-                 and queued.message.kind == "copy" and queued.message.params.get("album") == album]
+        parts = [queued for queued in lane.queue
+                 if queued is not item and queued.message.album == album]
         for part in parts:
             lane.queue.remove(part)
         return parts
@@ -162,15 +168,13 @@ class TelegramSender(LaneSender):
     async def _send(
         self, chat_id: int, message: OutboundMessage, parts: list[OutboundMessage]
     ) -> None:
-        if message.kind == "copy" and parts:
+        if message.copy is not None and parts:
             await self._copy_album(chat_id, [message, *parts])
-        elif message.kind == "copy":
+        elif message.copy is not None:
             copied = await self._bot.copy_message(
-                chat_id, message.params["from_chat"], message.params["message_id"]
-            )
+                chat_id, message.copy.from_chat, message.copy.message_id)
             await self._store.remember_mirror(
-                message.conversation, message.params["message_id"], copied.message_id
-            )
+                message.conversation, message.copy.message_id, copied.message_id)
         elif message.kind == "edit":
             await self._edit(chat_id, message)
         else:
@@ -180,20 +184,19 @@ class TelegramSender(LaneSender):
 
     async def _copy_album(self, chat_id: int, parts: list[OutboundMessage]) -> None:
         """copyMessages keeps the album together; its ids must be strictly increasing."""
-        parts = sorted(parts, key=lambda part: int(part.params["message_id"]))
+        originals = sorted((part.copy for part in parts if part.copy is not None),
+                           key=lambda original: original.message_id)
         copies = await self._bot.copy_messages(
-            chat_id, parts[0].params["from_chat"], [part.params["message_id"] for part in parts]
-        )
+            chat_id, originals[0].from_chat, [original.message_id for original in originals])
         if len(copies) != len(parts):  # uncopyable parts were skipped: which is unknown
             log.warning("tg:%d: %d of %d album parts copied", chat_id, len(copies), len(parts))
             return
-        for part, copy in zip(parts, copies, strict=True):  # edits of a part are mirrored too
+        for original, copy in zip(originals, copies, strict=True):  # edits are mirrored too
             await self._store.remember_mirror(
-                part.conversation, part.params["message_id"], copy.message_id
-            )
+                parts[0].conversation, original.message_id, copy.message_id)
 
     async def _edit(self, chat_id: int, message: OutboundMessage) -> None:
-        target = await self._store.mirrored(message.conversation, message.params["message_id"])
+        target = await self._store.mirrored(message.conversation, message.edit_of)
         if target is None:
             log.info("%s: edit of a message the customer never got: ignored", message.conversation)
             return

@@ -24,11 +24,11 @@ from redis.asyncio import Redis
 from bots.callbacks import CallbackSigner
 from bots.delivery.lanes import Lane, LaneSender
 from bots.delivery.policy import Delivery, Outcome, Permanent, RetryPolicy, Transient, Unreachable
-from bots.ratelimit import PriorityLimiter, TokenBucket
+from bots.ratelimit import PriorityLimiter, per_second
 from bots.vk.client import FLOOD_CONTROL, UNREACHABLE, VkClient, VkError
 from bots.vk.outgoing import Uploads, keyboard, random_id, split_text
 from handoff.conversations import ConversationStore
-from handoff.events import MediaFile, OutboundMessage
+from handoff.events import OutboundMessage
 from handoff.keys import Keys
 from handoff.lease import Lease
 from handoff.outbox import OutboxItem, OutboxReader
@@ -77,7 +77,7 @@ class VkSender(LaneSender):
         self._uploads = uploads
         self.limits = limits
         rate = limits.requests_per_second
-        self._budget = PriorityLimiter(TokenBucket(rate, rate, clock=clock))
+        self._budget = PriorityLimiter(per_second(rate, clock=clock))
         self.delivery = Delivery("vk", classify_vk, store, limits.retry, sleep=sleep,
                                  on_unreachable=self._tell_desk_unreachable)
         self.sent = 0
@@ -121,7 +121,7 @@ class VkSender(LaneSender):
     async def _send(self, peer: int, message: OutboundMessage) -> None:
         text = message.text
         # An operator's message from the desk carries its files in meta (see DeskDecider).
-        files = [MediaFile(**f) for f in message.meta.get("files") or ()]
+        files = list(message.files)
         attachments = [await self._uploads.attachment(peer, f) for f in files]
         if not text and not attachments:  # a sticker, voice, ...: nothing VK could show
             log.info("%s: %s message without text or files not sent to VK", message.conversation,
@@ -143,9 +143,9 @@ class VkSender(LaneSender):
             )
             first_id = first_id or int(sent)
             self.sent += 1
-        if message.kind == "copy" and message.params.get("message_id"):
-            await self._store.remember_mirror(message.conversation,
-                                              int(message.params["message_id"]), first_id)
+        if message.copy is not None:
+            await self._store.remember_mirror(message.conversation, message.copy.message_id,
+                                              first_id)
 
     async def _keyboard(self, message: OutboundMessage) -> str | None:
         if not message.buttons:
@@ -155,7 +155,7 @@ class VkSender(LaneSender):
         return await keyboard(message.buttons, self._signer, callback=not text_only)
 
     async def _edit(self, peer: int, message: OutboundMessage) -> None:
-        target = await self._store.mirrored(message.conversation, message.params["message_id"])
+        target = await self._store.mirrored(message.conversation, message.edit_of)
         if target is None:
             log.info("%s: edit of a message the customer never got: ignored", message.conversation)
             return

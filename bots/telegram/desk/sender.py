@@ -38,7 +38,7 @@ from bots.telegram.desk.summary import SummarySource, summary_text
 from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
 from bots.telegram.errors import classify_telegram
 from handoff.conversations import Conversation, ConversationStore
-from handoff.events import MediaFile, OutboundMessage
+from handoff.events import OutboundMessage
 from handoff.keys import Keys
 from handoff.outbox import OutboxItem
 
@@ -109,13 +109,10 @@ class DeskSender:
             self._pending_summary = item
             self._wake.set()
             return
-        if item.message.kind == "callback_answer":
-            # An operator is looking at a spinner: answer ahead of everything, unpaced.
-            priority = -1
-        else:
-            priority = int(item.message.params.get("priority", 2))
+        # An operator looking at a spinner is answered ahead of everything, unpaced.
+        priority = -1 if item.message.kind == "callback_answer" else item.message.priority
         seq = next(self._seq)
-        key = item.message.params.get("coalesce")
+        key = item.message.coalesce
         if key:
             self._latest[key] = seq
         heapq.heappush(self._heap, _Queued(priority, seq, item))
@@ -155,7 +152,7 @@ class DeskSender:
                 timeout = max(summary_wait, 0.05) if self._pending_summary is not None else None
                 await self._idle(stop, timeout)
                 continue
-            key = queued.item.message.params.get("coalesce")
+            key = queued.item.message.coalesce
             if key and self._latest.get(key) != queued.seq:
                 await self._ack(queued.item)  # a newer render of the same thing is waiting
                 continue
@@ -189,7 +186,8 @@ class DeskSender:
         item = queued.item
         parts = await self._album(item)
         try:
-            await self._deliver(item, [p.message.params["message_id"] for p in parts])
+            await self._deliver(item, [p.message.copy.message_id for p in parts
+                                       if p.message.copy is not None])
         except Exception:
             log.exception("desk: %s for %s failed", item.message.kind, item.message.conversation)
         if key and self._latest.get(key) == queued.seq:
@@ -204,12 +202,12 @@ class DeskSender:
         moment after the first part, then take every queued part of the same album.
         """
         message = item.message
-        album = message.params.get("album")
-        if message.kind != "copy" or not album:
+        album = message.album
+        if not album:
             return []
         await asyncio.sleep(max(0.0, message.created_at + ALBUM_WAIT - time.time()))
         parts = [q for q in self._heap if q.item.message.conversation == message.conversation
-                 and q.item.message.params.get("album") == album]
+                 and q.item.message.album == album]
         if parts:
             self._heap = [q for q in self._heap if q not in parts]
             heapq.heapify(self._heap)
@@ -297,27 +295,27 @@ class DeskSender:
             return await self._post_card(conv, fields, transcript, place)
         await self._spend(self._bucket)
         reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
-        if message.kind == "copy" and more:
+        if message.copy is not None and more:
             for _part in more:  # each part counts against the group's budget
                 await self._spend(self._bucket)
-            ids = sorted([message.params["message_id"], *more])
+            ids = sorted([message.copy.message_id, *more])
             copies = await self._bot.copy_messages(
-                place.chat_id, message.params["from_chat"], ids,
+                place.chat_id, message.copy.from_chat, ids,
                 message_thread_id=place.thread_id,
             )
             for copy in copies[1:]:
                 await self.topics.remember_message(message.conversation, place, copy.message_id)
             sent_id = copies[0].message_id
-        elif message.kind == "copy":
+        elif message.copy is not None:
             copied = await self._bot.copy_message(
-                place.chat_id, message.params["from_chat"], message.params["message_id"],
+                place.chat_id, message.copy.from_chat, message.copy.message_id,
                 message_thread_id=place.thread_id, reply_parameters=reply,
             )
             sent_id = copied.message_id
-        elif message.params.get("files"):  # another platform's photos/documents (VK)
+        elif message.files:  # another platform's photos/documents (VK)
             sent_id = await self._send_files(place, message)
         else:
-            text, entities = with_mentions(message.text, message.params.get("mention", []))
+            text, entities = with_mentions(message.text, list(message.mention))
             sent = await self._bot.send_message(
                 place.chat_id, text, message_thread_id=place.thread_id,
                 reply_parameters=reply, entities=entities,
@@ -335,10 +333,9 @@ class DeskSender:
             await self._spend(self._bucket)
             text = ""
         sent_id = 0
-        for number, item in enumerate(message.params["files"]):
+        for number, file in enumerate(message.files):
             if number:
                 await self._spend(self._bucket)
-            file = MediaFile(**item)
             caption = text if number == 0 and text else None
             if file.kind == "photo":
                 sent = await self._bot.send_photo(place.chat_id, URLInputFile(file.url),
