@@ -586,6 +586,9 @@ async def scenario_kill(bench: Bench) -> None:
         try:
             bots = [bench.bot("all", fake.url, env) for _ in range(processes)]
             expected = await warm_up(fake, observer, bots)
+            # As in production: every process up and the shards spread before the load.
+            if not isinstance(expected, str):
+                await shards_settled(observer, {bot.pid for bot in bots}, LEASE * 2 + 10)
             rows = [(f"failed: {expected}",)] if isinstance(expected, str) else \
                 await kill_run(bench, fake, observer, bots, expected, env)
         finally:
@@ -892,19 +895,27 @@ async def scale_ready(fake: FakeTelegram, observer: Observer, bots: list[Child],
     if why is not None:
         return why
     pids = {w.pid for w in workers}
-    deadline = now() + LEASE * 2 + 10
+    if await shards_settled(observer, pids, LEASE * 2 + 10):
+        return None
+    return "the shards were not all taken by the new workers in time"
+
+
+async def shards_settled(observer: Observer, pids: set[int], timeout: float) -> bool:
+    """True once every shard is held by one of `pids`, no holder changed for STABLE seconds
+    (the workers have spread the shards, if they do) and nothing waits in the inbound
+    streams."""
+    deadline = now() + timeout
     last: list[int | None] = []
     since = now()
     while now() < deadline:
         holders = await observer.shard_holders()
         if holders != last:
             last, since = holders, now()
-        settled = now() - since >= STABLE  # the workers have spread the shards (if they do)
-        if settled and all(h in pids for h in holders) \
+        if now() - since >= STABLE and all(h in pids for h in holders) \
                 and await observer.backlog(outbox=False) == 0:
-            return None
+            return True
         await asyncio.sleep(0.2)
-    return "the shards were not all taken by the new workers in time"
+    return False
 
 
 async def measure(fake: FakeTelegram, observer: Observer, messages: int, row: ScaleRow,

@@ -131,20 +131,22 @@ def per_second(rate: float, *, clock: Callable[[], float] = time.monotonic) -> C
 
 
 class PriorityLimiter:
-    """A shared bucket whose waiters are served by priority (lower first), then arrival."""
+    """A shared budget whose waiters are served by priority (lower first), then by `order`
+    (the time the customer has been waiting since: after an outage the longest-waiting
+    customer is answered first), then by arrival."""
 
     def __init__(self, bucket: Budget) -> None:
         self.bucket = bucket
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[int, float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
         self._pump: asyncio.Task[None] | None = None
 
-    async def acquire(self, priority: int = 0) -> None:
+    async def acquire(self, priority: int = 0, order: float = 0.0) -> None:
         if not self._waiters and self.bucket.delay() == 0:
             self.bucket.take()
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._seq), future))
+        heapq.heappush(self._waiters, (priority, order, next(self._seq), future))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._serve())
         await future
@@ -155,7 +157,7 @@ class PriorityLimiter:
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
-            _priority, _seq, future = heapq.heappop(self._waiters)
+            _priority, _order, _seq, future = heapq.heappop(self._waiters)
             if not future.done():
                 self.bucket.take()
                 future.set_result(None)

@@ -65,6 +65,24 @@ async def test_priority_limiter_serves_customers_before_the_desk() -> None:
     assert order == ["customer0", "customer1", "desk0", "desk1", "desk2"]
 
 
+async def test_the_customer_waiting_longest_is_answered_first() -> None:
+    """After an outage a backlog of answers competes for the budget: the customers who wrote
+    before it go first, whatever order their answers were decided in."""
+    limiter = PriorityLimiter(TokenBucket(rate=200.0, burst=1.0))
+    await limiter.acquire()
+    order: list[str] = []
+
+    async def take(name: str, since: float) -> None:
+        await limiter.acquire(0, since)
+        order.append(name)
+
+    tasks = [asyncio.create_task(take(name, since))
+             for name, since in [("wrote at 30", 30.0), ("wrote at 10", 10.0),
+                                 ("wrote at 20", 20.0)]]
+    await asyncio.gather(*tasks)
+    assert order == ["wrote at 10", "wrote at 20", "wrote at 30"]
+
+
 def test_sliding_window_allows_twenty_a_minute_as_telegram_counts_them() -> None:
     from bots.ratelimit import SlidingWindow
 

@@ -162,8 +162,11 @@ class TelegramSender(LaneSender):
         if wait > 0:
             await self._sleep(wait)
         bucket.take()
+        message = item.message
+        since = message.bot.received_at if message.bot and message.bot.received_at else \
+            message.created_at
         for _message in range(1 + more):
-            await self._overall.acquire(0 if item.lane == "customer" else 1)
+            await self._overall.acquire(0 if item.lane == "customer" else 1, since)
 
     async def _send(
         self, chat_id: int, message: OutboundMessage, parts: list[OutboundMessage]
