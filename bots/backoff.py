@@ -1,8 +1,10 @@
 """Back-off for loops that must outlive their failures (a Redis restart, a platform outage).
 
-Every role of `supportbot run` keeps running through such outages: it logs one line per failed
-try, waits a little longer each time (capped, with jitter so that many processes do not come
-back in lockstep) and starts again where its state in Redis says.
+Every role of `supportbot run` keeps running through such outages: it waits a little longer
+after each failed try (jitter keeps many processes from coming back in lockstep), capped at a
+second because Redis is usually back within one or two (a restart, a failover) and a try costs
+nothing; it logs the 1st, 2nd, 4th, 8th, ... failure in a row, so a long outage writes a handful
+of lines per role rather than one a second; and it starts again where its state in Redis says.
 """
 
 from __future__ import annotations
@@ -16,13 +18,20 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class Backoff:
-    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
+    def __init__(self, first: float = 0.1, cap: float = 1.0) -> None:
         self.first = first
         self.cap = cap
         self.delay = first
+        self.failures = 0
 
     def reset(self) -> None:
         self.delay = self.first
+        self.failures = 0
+
+    def failed(self) -> bool:
+        """Count a failure in a row; True when it deserves a log line."""
+        self.failures += 1
+        return self.failures & (self.failures - 1) == 0
 
     async def wait(self, stop: asyncio.Event | None = None) -> None:
         """Sleep the current delay (or until `stop`), then lengthen it for the next failure."""

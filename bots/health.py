@@ -77,40 +77,40 @@ async def supervise(
     backoff = backoff or Backoff(first=0.2)
     while not stop.is_set():
         started = time.monotonic()
-        task = asyncio.create_task(_run_role(name, run, stop), name=name)
+        task = asyncio.create_task(_run_role(run, stop), name=name)
         marker = asyncio.create_task(_healthy_after(name, health, settle), name=f"{name} health")
         try:
-            reason = await task
+            failure = await task
         finally:
             marker.cancel()
             task.cancel()
             await asyncio.gather(task, marker, return_exceptions=True)
         if stop.is_set():
             return
-        health.failed(name, reason)
-        if time.monotonic() - started > 30:  # it had been running fine: come back quickly
+        if time.monotonic() - started > settle:  # it had been running fine: a new outage
             backoff.reset()
-        log.warning("%s: restarting in %.1fs", name, backoff.delay)
+        reason = describe(failure) if failure else "stopped by itself"
+        health.failed(name, reason)
+        if backoff.failed():
+            if failure is None or redis_unreachable(failure):
+                log.error("%s: %s (failure %d in a row); restarting", name, reason,
+                          backoff.failures)
+            else:
+                log.error("%s failed (%d in a row); restarting", name, backoff.failures,
+                          exc_info=failure)
         await backoff.wait(stop)
 
 
-async def _run_role(name: str, run: Callable[[asyncio.Event], Awaitable[None]],
-                    stop: asyncio.Event) -> str:
-    """Why the role ended ("" when `stop` ended it)."""
+async def _run_role(run: Callable[[asyncio.Event], Awaitable[None]],
+                    stop: asyncio.Event) -> Exception | None:
+    """What ended the role: its error, or None (`stop`, or it returned by itself)."""
     try:
         await run(stop)
     except (asyncio.CancelledError, FatalRoleError):
         raise
     except Exception as exc:
-        if redis_unreachable(exc):
-            log.error("%s failed: %s", name, describe(exc))
-        else:
-            log.exception("%s failed", name)
-        return describe(exc)
-    if stop.is_set():
-        return ""
-    log.error("%s stopped by itself", name)
-    return "stopped by itself"
+        return exc
+    return None
 
 
 async def _healthy_after(name: str, health: Health, settle: float) -> None:

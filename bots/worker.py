@@ -93,11 +93,12 @@ class Worker:
                 raise
             except Exception as exc:
                 held = True
-                if redis_unreachable(exc):
-                    log.warning("shard %d: %s; retrying in %.1fs", shard, describe(exc),
-                                backoff.delay)
-                else:
-                    log.exception("shard %d: consumer failed; retrying", shard)
+                if backoff.failed():  # 1st, 2nd, 4th, ... in a row: a long outage stays quiet
+                    if redis_unreachable(exc):
+                        log.warning("shard %d: %s (failure %d in a row); retrying", shard,
+                                    describe(exc), backoff.failures)
+                    else:
+                        log.exception("shard %d: consumer failed; retrying", shard)
                 await backoff.wait(stop)
             finally:
                 plan.give_up(shard)

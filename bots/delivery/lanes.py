@@ -76,7 +76,9 @@ class LaneSender:
                         raise
                     # Keep the lanes and what they hold: Redis is usually back in seconds,
                     # and the lease says when to give up (lost after a TTL without renewal).
-                    log.warning("%s sender: %s; retrying", self.channel, describe(exc))
+                    if backoff.failed():
+                        log.warning("%s sender: %s (failure %d in a row); retrying",
+                                    self.channel, describe(exc), backoff.failures)
                     await backoff.wait(stop)
                     continue
                 backoff.reset()
@@ -128,7 +130,7 @@ class LaneSender:
     async def _ack_surely(self, item: OutboxItem) -> None:
         """An unacknowledged entry is delivered again by the next holder: through a Redis
         outage, keep trying (XACK is idempotent) while the lease is ours."""
-        backoff = Backoff(cap=2.0)
+        backoff = Backoff()
         while True:
             try:
                 await self.ack(item)
@@ -136,8 +138,9 @@ class LaneSender:
             except Exception as exc:
                 if not redis_unreachable(exc) or self._lost():
                     raise
-                log.warning("%s sender: ack of %s failed (%s); retrying", self.channel,
-                            item.entry_id, describe(exc))
+                if backoff.failed():
+                    log.warning("%s sender: ack of %s failed (%s); retrying", self.channel,
+                                item.entry_id, describe(exc))
                 await backoff.wait()
 
     async def _run_lane(self, peer: int, lane: Lane) -> None:
