@@ -518,6 +518,14 @@ def latencies(load: Load, times: dict[int, list[float]], start: float, end: floa
     return [times[c][0] - load.pushed[c] for c in chats if c in times], len(chats)
 
 
+def answers_resume(times: dict[int, list[float]], moment: float, bot: Child) -> str:
+    """Seconds from `moment` to the first answer of any kind: the pipeline flowing again."""
+    after = [at for chat in times.values() for at in chat if at >= moment]
+    if after:
+        return f"{min(after) - moment:.2f} s"
+    return "never: " + ("the bot exited" if not bot.alive else "no answer in the wait")
+
+
 def first_answer_after(load: Load, times: dict[int, list[float]], moment: float,
                        bot: Child) -> str:
     """Seconds from `moment` to the first answer to a message pushed after it."""
@@ -722,7 +730,10 @@ async def redis_run(bench: Bench, sig: signal.Signals) -> dict[str, str]:
                 "redis down (signal -> answering again)": f"{up - fault.at:.2f} s"
                 if fault.up_at else f"did not come back: {fault.error}",
                 "lost": tally.lost_text(), "doubled": tally.doubled_text(),
-                "answers flow again after the restart": first_answer_after(load, times, up, bot),
+                "answers flow again after the restart": answers_resume(times, up, bot),
+                # Behind the outage's backlog: the customers who waited longest go first.
+                "first answer to a message sent after it": first_answer_after(
+                    load, times, up, bot),
                 "bot process (times from the signal)": bot.exit_text(fault.at),
                 "429s from the fake Bot API": str(len(fake.limit_violations)),
                 "wait ended": ended, "stderr": bot.last_error(),
@@ -801,7 +812,8 @@ async def sentinel_run(bench: Bench, topology: SentinelTopology) -> list[tuple[s
             rows: list[tuple[str, ...]] = [
                 ("failover (kill -> new primary takes writes)",
                  f"{fault.failover:.2f} s" if fault.failover else f"timed out: {fault.error}"),
-                ("answers flow again after the kill",
+                ("answers flow again after the kill", answers_resume(times, fault.at, bot)),
+                ("first answer to a message sent after it",
                  first_answer_after(load, times, fault.at, bot)),
                 ("lost (a failover may drop acknowledged writes)", tally.lost_text()),
                 ("doubled", tally.doubled_text()),
