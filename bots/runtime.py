@@ -361,7 +361,7 @@ class Runtime:
         topics = Topics(bot, self.redis, self.keys, desk_chat)
         return DeskSender(
             bot, self.redis, self.keys, self.store, await self.signer(), topics,
-            self.desk_snapshot, sender.ack,
+            self.desk_snapshot, sender.ack, may_send=sender.may_send,
             per_minute=self.tuning.send_limits.per_group_per_minute,
             per_second=self.tuning.send_limits.desk_per_second,
             clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep,

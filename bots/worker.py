@@ -23,7 +23,7 @@ from bots.turns import TurnDecider
 from handoff.conversations import CommitResult, Conversation, ConversationStore
 from handoff.events import EventFormatError, InboundEvent
 from handoff.keys import Keys
-from handoff.lease import MAX_POLL, Lease
+from handoff.lease import Lease
 from handoff.membership import ShardPlan
 from handoff.scripts import Scripts
 from handoff.streams import ensure_group, read_group
@@ -59,8 +59,11 @@ class Worker:
         self._failures: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        plan = ShardPlan(self._redis, self._scripts, self._keys.workers(), owner=self.owner,
-                         shards=self.config.shards, ttl=self.config.lease_ttl)
+        leases = {shard: Lease(self._redis, self._scripts, self._keys.shard_lease(shard),
+                               ttl=self.config.lease_ttl, owner=self.owner)
+                  for shard in range(self.config.shards)}
+        plan = ShardPlan(self._redis, self._scripts, self._keys.workers(), leases,
+                         owner=self.owner, ttl=self.config.lease_ttl)
         tasks = [asyncio.create_task(plan.run(stop), name="worker heartbeat")]
         tasks += [
             asyncio.create_task(self._own_shard(shard, plan, stop), name=f"shard {shard}")
@@ -69,30 +72,31 @@ class Worker:
         try:
             await asyncio.gather(*tasks[1:])
         finally:
-            for task in tasks:  # the heartbeat last: it leaves the group as it ends
+            for task in [*tasks[1:], tasks[0]]:  # the heartbeat last: it leaves the group
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+            for lease in leases.values():
+                await lease.release()
 
     async def _own_shard(self, shard: int, plan: ShardPlan, stop: asyncio.Event) -> None:
-        """Hold the shard while it is within this process's share; never fails (a Redis
-        outage is waited out with back-off)."""
+        """Consume the shard whenever the plan took it for this process; never fails (a Redis
+        outage is waited out with back-off, the shard given back meanwhile)."""
         stream = self._keys.inbound_stream(shard)
-        lease = Lease(
-            self._redis, self._scripts, self._keys.shard_lease(shard),
-            ttl=self.config.lease_ttl, owner=self.owner,
-        )
+        lease, granted = plan.leases[shard], plan.granted[shard]
         backoff = Backoff()
         while not stop.is_set():
-            if not plan.reserve(shard):
-                await plan.wait_change(stop, plan.beat_every)
-                continue
+            await _either(granted, stop)
+            if stop.is_set():
+                return
+            granted.clear()
+            log.info("shard %d: taken (%d of %d)", shard, len(plan.held), plan.target)
             try:
-                held = await self._hold(shard, stream, lease, plan, stop)
+                await ensure_group(self._redis, stream, GROUP)
+                await self._consume(shard, stream, stop, lease, plan)
                 backoff.reset()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                held = True
                 if backoff.failed():  # 1st, 2nd, 4th, ... in a row: a long outage stays quiet
                     if redis_unreachable(exc):
                         log.warning("shard %d: %s (failure %d in a row); retrying", shard,
@@ -101,23 +105,9 @@ class Worker:
                         log.exception("shard %d: consumer failed; retrying", shard)
                 await backoff.wait(stop)
             finally:
+                await lease.release()
                 plan.give_up(shard)
-            if not held:  # another process holds it: look again when it may have changed
-                await plan.wait_change(stop, min(plan.beat_every, MAX_POLL))
-
-    async def _hold(
-        self, shard: int, stream: str, lease: Lease, plan: ShardPlan, stop: asyncio.Event,
-    ) -> bool:
-        """Consume the shard while its lease is ours; False if someone else holds it."""
-        if not await lease.try_acquire():
-            return False
-        lease.hold()
-        try:
-            await ensure_group(self._redis, stream, GROUP)
-            await self._consume(shard, stream, stop, lease, plan)
-        finally:
-            await lease.release()
-        return True
+                log.info("shard %d: given back", shard)
 
     async def _consume(
         self, shard: int, stream: str, stop: asyncio.Event, lease: Lease, plan: ShardPlan,
@@ -222,3 +212,10 @@ class Worker:
         )
 
 
+async def _either(event: asyncio.Event, stop: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

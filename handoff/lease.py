@@ -44,21 +44,26 @@ class Lease:
         self.owner = owner
         self.lost = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._renewed = 0.0  # monotonic time of the last successful take or renewal
 
-    async def _attempt(self) -> float:
-        """0 when the lease is ours now, else the seconds the holder has left."""
+    async def attempt(self) -> float:
+        """One try: 0 when the lease is ours now, else the seconds the holder has left."""
+        asked = time.monotonic()
         got = int(await self._scripts["lease"](
             keys=[self.key], args=[self.owner, int(self.ttl * 1000)]))
-        return 0.0 if got == 1 else -got / 1000
+        if got == 1:
+            self._renewed = asked
+            return 0.0
+        return -got / 1000
 
     async def try_acquire(self) -> bool:
         """One try; the caller keeps it alive itself (or calls `acquire`)."""
-        return await self._attempt() == 0.0
+        return await self.attempt() == 0.0
 
     async def acquire(self, stop: asyncio.Event) -> bool:
         """Wait for the lease and keep it renewed; False if `stop` was set first."""
         while not stop.is_set():
-            left = await self._attempt()
+            left = await self.attempt()
             if left == 0.0:
                 self.hold()
                 return True
@@ -76,6 +81,25 @@ class Lease:
     @property
     def held(self) -> bool:
         return self._heartbeat is not None and not self.lost.is_set()
+
+    async def confirm(self) -> bool:
+        """Whether the lease is surely still ours, before an action another holder must not
+        repeat (a message sent). Renewals run every third of the TTL; when the last one is
+        older than two thirds (this process stalled, or Redis is slow), ask Redis now instead
+        of acting on a lease that may have passed to someone else meanwhile."""
+        if self.lost.is_set():
+            return False
+        if time.monotonic() - self._renewed < self.ttl * 2 / 3:
+            return True
+        try:
+            if await self.try_acquire():
+                return True
+        except Exception as exc:  # unreachable: cannot be sure, so not ours to act on
+            log.warning("lease %s: cannot confirm (%s)", self.key, exc)
+            return False
+        log.error("lease %s: lost to another owner", self.key)
+        self.lost.set()
+        return False
 
     async def _renew(self) -> None:
         renewed = time.monotonic()

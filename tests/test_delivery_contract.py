@@ -199,3 +199,24 @@ async def test_one_sender_per_token_and_a_standby_takes_over_at_once(channel: Ch
             await asyncio.sleep(0.2)
     assert channel.received() == [f"первый {n}" for n in range(5)] + \
         [f"второй {n}" for n in range(5)]
+
+
+async def test_a_sender_that_stalled_past_its_lease_sends_nothing_more(channel: Channel
+                                                                       ) -> None:
+    """Fencing: a holder frozen longer than its renewals (a GC pause, a starved CPU) wakes up
+    to find another process took the lease; what it had queued is the new holder's to send."""
+    lease = channel.lease("a")
+    async with running(channel.new_sender(lease)):
+        await channel.send("до паузы")
+        await wait_until(channel.received, bool, 10, "the first message")
+        assert lease._heartbeat is not None
+        lease._heartbeat.cancel()  # frozen: no renewals ...
+        lease._renewed -= lease.ttl  # ... for longer than the lease lasts
+        await channel.redis.set(channel.keys.lease(f"sender:{channel.name}"), "b")
+        await channel.send("после паузы")
+        await wait_until(lambda: lease.lost.is_set(), bool, 5, "the lease found lost")
+        await asyncio.sleep(0.3)
+    assert channel.received() == ["до паузы"]
+    pending = await channel.redis.xpending(
+        channel.keys.outbox("tg" if channel.name == "telegram" else "vk", "customer"), "senders")
+    assert pending["pending"] == 1  # left for the holder that took over

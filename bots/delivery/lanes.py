@@ -143,8 +143,22 @@ class LaneSender:
                                 item.entry_id, describe(exc))
                 await backoff.wait()
 
+    async def may_send(self) -> bool:
+        """Wait until the lease is surely ours (True), or lost (False): a sender that stalled
+        past its renewals must not send what the next holder has taken over meanwhile (the
+        message would go twice). While Redis cannot confirm it, nothing is sent."""
+        if self._lease is None:
+            return True
+        while not await self._lease.confirm():
+            if self._lease.lost.is_set():
+                return False
+            await asyncio.sleep(0.2)
+        return True
+
     async def _run_lane(self, peer: int, lane: Lane) -> None:
         while lane.queue:
+            if not await self.may_send():
+                return  # the next holder sends what is left (unacknowledged in the stream)
             item = lane.queue[0]
             parts: list[OutboxItem] = []
             try:

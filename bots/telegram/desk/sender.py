@@ -65,6 +65,7 @@ class DeskSender:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, concurrency: int = 4,
         retry: RetryPolicy = DEFAULT_RETRY,
+        may_send: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self._bot = bot
         self._redis = redis
@@ -74,6 +75,7 @@ class DeskSender:
         self.topics = topics
         self._snapshot = summary
         self._ack = ack
+        self._may_send = may_send  # the sender's lease is surely ours (see LaneSender)
         # Telegram: about 1 a second in any chat, and 20 in any minute in a group (a second
         # of margin for the clocks' disagreement).
         self._bucket = Combined(
@@ -184,6 +186,8 @@ class DeskSender:
 
     async def _deliver_queued(self, queued: _Queued, key: str | None) -> None:
         item = queued.item
+        if self._may_send is not None and not await self._may_send():
+            return  # the next holder of the lease posts it (it stays unacknowledged)
         parts = await self._album(item)
         try:
             await self._deliver(item, [p.message.copy.message_id for p in parts
@@ -214,6 +218,8 @@ class DeskSender:
         return [q.item for q in parts]
 
     async def _summary_once(self, item: OutboxItem) -> None:
+        if self._may_send is not None and not await self._may_send():
+            return
         try:
             await self._deliver(item)
         except Exception:
