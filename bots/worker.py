@@ -124,8 +124,8 @@ class Worker:
                 cursor = ">"
                 continue
             for entry_id, fields in entries:
-                if lease.lost.is_set():
-                    return  # someone else owns the shard now: they re-read what is left
+                if lease.lost.is_set() or plan.must_release(shard):
+                    return  # the next holder re-reads what is left of the batch, in order
                 await self._guarded(stream, entry_id, fields)
 
     async def _guarded(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
