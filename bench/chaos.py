@@ -812,7 +812,9 @@ async def sentinel_run(bench: Bench, topology: SentinelTopology) -> list[tuple[s
             rows: list[tuple[str, ...]] = [
                 ("failover (kill -> new primary takes writes)",
                  f"{fault.failover:.2f} s" if fault.failover else f"timed out: {fault.error}"),
-                ("answers flow again after the kill", answers_resume(times, fault.at, bot)),
+                # From the new primary on: before it, the sender still delivers what it had.
+                ("answers flow again after the failover",
+                 answers_resume(times, fault.at + (fault.failover or 0.0), bot)),
                 ("first answer to a message sent after it",
                  first_answer_after(load, times, fault.at, bot)),
                 ("lost (a failover may drop acknowledged writes)", tally.lost_text()),
