@@ -6,6 +6,7 @@ as one line naming the variable; secrets are `SecretStr` so they never reach a l
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,8 @@ PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_NLU_DIR = PACKAGE_ROOT / "nlu" / "data"
 DEFAULT_FLOWS_DIR = PACKAGE_ROOT / "flows" / "data"
 APP_NAME = "supportbot"
+MIN_SECRET = 16  # characters of a webhook secret or API token: 64+ bits when random hex
+TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class SettingsError(Exception):
@@ -165,6 +168,34 @@ class Settings(BaseSettings):
                                     self.holidays)
             except (HoursError, ValueError) as exc:
                 raise ValueError(f"BUSINESS_HOURS/TIMEZONE/HOLIDAYS: {exc}") from None
+        return self
+
+    @field_validator("telegram_webhook_secret", "vk_secret", "api_token")
+    @classmethod
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """A secret set empty would switch authentication off; a short one can be guessed.
+        Set at all, it must be at least MIN_SECRET characters (e.g. `openssl rand -hex 16`)."""
+        if value is None:
+            return None
+        secret = value.get_secret_value()
+        if len(secret) < MIN_SECRET:
+            raise ValueError(f"must be at least {MIN_SECRET} characters (it is {len(secret)}); "
+                             "generate one with: openssl rand -hex 16")
+        return value
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret_charset(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TELEGRAM_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("Telegram allows 1-256 characters A-Z a-z 0-9 _ - (setWebhook)")
+        return value
+
+    @model_validator(mode="after")
+    def _webhook(self) -> Settings:
+        if self.telegram_mode == "webhook" and self.telegram_bot_token is not None and (
+                not self.telegram_webhook_url or self.telegram_webhook_secret is None):
+            raise ValueError("TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL and "
+                             "TELEGRAM_WEBHOOK_SECRET")
         return self
 
     @field_validator("desk_supervisors", "desk_trainers")

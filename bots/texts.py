@@ -123,6 +123,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "ru": "Аккаунты не связаны. Связать: /link.",
         "en": "Your accounts are not linked. To link them: /link.",
     },
+    "processing_failed": {
+        "ru": "Извините, у меня не получилось обработать это сообщение. Напишите, пожалуйста, "
+        "иначе или позовите оператора — напишите «оператор».",
+        "en": "Sorry, I could not process that message. Please put it another way, or write "
+        "\u201coperator\u201d to reach a person.",
+    },
     "too_long": {
         "ru": "Сообщение очень длинное, я прочитал только начало.",
         "en": "Your message is very long; I read only the beginning.",

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from bots import texts
 from bots.callbacks import CallbackSigner, ForgedCallback
+from bots.textcap import capped
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
 from handoff.conversations import Conversation, Handoff, desk_priority
 from handoff.events import BotTrace, CopyOf, InboundEvent, OutboundMessage, OutButton
@@ -303,7 +304,8 @@ def _inbound_entry(event: InboundEvent) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": event.received_at or time.time(), "dir": "in"}
     if event.kind == "media":
         entry["media"] = event.media
-    entry["text"] = event.text if event.kind != "button" else f"[button] {event.payload[:64]}"
+    entry["text"] = capped(event.text) if event.kind != "button" \
+        else f"[button] {event.payload[:64]}"
     return entry
 
 
@@ -312,7 +314,8 @@ def relayed(conv: Conversation, event: InboundEvent) -> OutboundMessage:
     and documents sent by URL (Telegram cannot copy a message it never saw)."""
     return OutboundMessage(
         conversation=conv.id, kind="text", lane="desk", created_at=time.time(),
-        text=event.text or ("" if event.files else f"[{event.media or 'сообщение'}]"),
+        # Under Telegram's 4,096 characters with the marker: a longer VK text is still shown
+        text=capped(event.text, 4000) or ("" if event.files else f"[{event.media or 'сообщение'}]"),
         priority=desk_priority(conv.priority, 2), files=event.files,
     )
 

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
-from bots import metrics
+from bots import metrics, texts
 from bots.backoff import Backoff, describe, redis_unreachable
 from bots.desk.turns import DeskDecider
 from bots.turns import TurnDecider
 from handoff.conversations import CommitResult, Conversation, ConversationStore
-from handoff.events import EventFormatError, InboundEvent
+from handoff.events import EventFormatError, InboundEvent, OutboundMessage
 from handoff.keys import Keys
 from handoff.lease import Lease
 from handoff.membership import ShardPlan
@@ -151,8 +152,33 @@ class Worker:
             }
             await self._redis.xadd(self._keys.dead_letters(), letter, maxlen=10_000,
                                    approximate=True)
-            await self._redis.xack(stream, GROUP, entry_id)
+            await self._give_up(stream, entry_id, fields)
             self._failures.pop(entry_id, None)
+
+    async def _give_up(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
+        """Never silence: the customer is told the message could not be handled (in the same
+        commit that acknowledges it), and the desk hears of an operator's message that
+        failed. If even that fails, the entry is acknowledged alone: it is in the dead
+        letters for a human."""
+        try:
+            event = InboundEvent.from_json(fields["e"])
+            conv = await self._store.load(event.conversation)
+            if event.from_desk:
+                await self._store.report_to_desk(
+                    event.conversation, "⚠️ Сообщение оператора не обработано (ошибка бота); "
+                                        "оно в списке необработанных.")
+                await self._redis.xack(stream, GROUP, entry_id)
+                return
+            sorry = texts.text("processing_failed", self.decider.brain.language)
+            await self._store.commit(
+                conv, shard_stream=stream, group=GROUP, entry=entry_id, any_state=True,
+                outbox=[OutboundMessage(conversation=event.conversation, text=sorry,
+                                        created_at=time.time())],
+                transcript=[{"at": time.time(), "dir": "out", "text": sorry}])
+        except Exception:
+            log.exception("%s %s: the failure notice failed too; acknowledged", stream,
+                          entry_id)
+            await self._redis.xack(stream, GROUP, entry_id)
 
     async def process(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         try:

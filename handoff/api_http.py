@@ -8,7 +8,6 @@ traceback and answered with a generic message that leaks nothing.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from typing import TypeVar
 
@@ -18,6 +17,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
 from handoff.api_models import ID_RE
+from handoff.jsonbody import BodyError, parse_json
 
 log = logging.getLogger("handoff.api")
 
@@ -100,11 +100,10 @@ def int_query(request: web.Request, name: str, default: int, low: int, high: int
 
 
 async def json_body(request: web.Request, model: type[Body]) -> Body:
-    raw = await request.read()
     try:
-        data = json.loads(raw)
-    except ValueError:  # also UnicodeDecodeError: bytes that are not UTF-8
-        raise ApiError(400, "body is not JSON") from None
+        data = parse_json(await request.read())
+    except BodyError as exc:
+        raise ApiError(400, str(exc)) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

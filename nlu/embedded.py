@@ -19,7 +19,7 @@ import numpy.typing as npt
 from nlu.data import DataError, TrainingData
 from nlu.entities import EntityExtractor
 from nlu.features import FloatArray, IndexArray, Vectorizer
-from nlu.normalize import analyze, morph
+from nlu.normalize import MAX_ANALYZED, analyze, morph
 from nlu.types import OUT_OF_SCOPE, Entity, IntentScore, ParseResult, Problem
 
 #: (what is being done, steps done, steps in total)
@@ -73,10 +73,14 @@ class EmbeddedClassifier:
         return self.parse_sync(text)
 
     def parse_sync(self, text: str) -> ParseResult:
-        normalized = analyze(text, latin_to_cyrillic=self.model.latin_to_cyrillic)
+        # Only the start of a long text is read (see MAX_ANALYZED): a parse stays well under a
+        # millisecond whatever its length. Entities after it are not found; the result keeps
+        # the whole text.
+        head = text[:MAX_ANALYZED]
+        normalized = analyze(head, latin_to_cyrillic=self.model.latin_to_cyrillic)
         columns, weights = self.model.vectorizer.transform_one(normalized)
         probabilities = self._probabilities(columns, weights)
-        entities = self.model.entities.extract(text)
+        entities = self.model.entities.extract(head)
         # Without a single known feature the model would answer from its priors alone.
         return self._result(text, probabilities, entities, understood=len(columns) > 0)
 

@@ -17,7 +17,7 @@ from importlib import metadata
 
 import pymorphy3
 
-from nlu.translit import layout_candidates, translit_candidates
+from nlu.translit import MAX_WORD, layout_candidates, translit_candidates
 
 _TOKEN = re.compile(r"[^\W\d_]+|\d+")
 _CYRILLIC = re.compile(r"[а-я]")
@@ -28,6 +28,11 @@ _MIN_ALONE = 3  # shorter Latin words are mapped only inside an evidently Russia
 # Dictionary marks for distorted, erroneous spellings, initials and abbreviations.
 _DUBIOUS = frozenset({"Dist", "Erro", "Init", "Abbr"})
 NUMBER = "0"  # every digit run becomes this token: order numbers are not intent words
+#: Only the start of a text is analysed. An intent is stated in the first sentence or two
+#: (the longest training examples are well under this), and everything after it only costs
+#: time: a pasted log or a 1,000,000-character message would take seconds to normalise,
+#: holding the worker's shard, for no better answer.
+MAX_ANALYZED = 1000
 
 
 def _dictionary_version() -> str:
@@ -61,7 +66,7 @@ def morph() -> pymorphy3.MorphAnalyzer:
 
 @lru_cache(maxsize=100_000)
 def lemma(token: str) -> str:
-    if not _CYRILLIC.search(token):
+    if len(token) > MAX_WORD or not _CYRILLIC.search(token):  # a letter run, not a word
         return token
     return str(morph().parse(token)[0].normal_form).replace("ё", "е")
 
@@ -80,7 +85,8 @@ def normalize(text: str, *, latin_to_cyrillic: bool = True) -> str:
 
 
 def analyze(text: str, *, latin_to_cyrillic: bool = True) -> Normalized:
-    chunks = _clean(text).split()
+    """Tokens and lemmas of the text's first `MAX_ANALYZED` characters."""
+    chunks = _clean(text[:MAX_ANALYZED]).split()
     originals: list[str] = []
     if latin_to_cyrillic:
         mapped = _map_latin(chunks)

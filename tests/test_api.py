@@ -165,7 +165,7 @@ async def test_the_right_token_passes_and_an_empty_one_is_refused_at_build(
 # --- bad input --------------------------------------------------------------------------------
 BAD_INPUT: list[tuple[str, str, Any, str]] = [
     ("POST", f"/conversations/{CONV}/claim", b"{not json", "body is not JSON"),
-    ("POST", f"/conversations/{CONV}/claim", b"\xff\xfe", "body is not JSON"),
+    ("POST", f"/conversations/{CONV}/claim", b"\xff\xfe", "body is not UTF-8"),
     ("POST", f"/conversations/{CONV}/claim", b"", "body is not JSON"),
     ("POST", f"/conversations/{CONV}/claim", [ANN], "must be a JSON object"),
     ("POST", f"/conversations/{CONV}/claim", {}, "operator: Field required"),

@@ -9,7 +9,7 @@ from bots.turns import Brain
 from tests.telegram_harness import running_bot, settings_token, wait_until
 
 CUSTOMER = 6501
-TOKEN = "api-s3cret"
+TOKEN = "api-s3cret-0123456789"
 
 
 async def test_an_integration_claims_and_replies_through_the_api(

@@ -287,3 +287,22 @@ async def test_a_handoff_cancelled_before_its_card_went_out_leaves_no_trace_in_t
             await asyncio.sleep(0.5)  # the sender had its chance at the desk items
             assert fake.calls_of("createForumTopic") == []
             assert [m for m in bot.fake.messages_to(DESK) if "Взять" in buttons(m)] == []
+
+
+async def test_a_refused_button_press_changes_nothing_and_registers_no_one(
+    settings: Settings, brain: Brain
+) -> None:
+    """Forged or foreign callback data in the desk: answered "no longer works", and the
+    presser does not become an operator (before, any press created an operator record)."""
+    stranger = 6660666
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with desk_bot(settings, brain, fake) as bot:
+            _thread, card = await handed_off(bot)
+            forged = {**card, "reply_markup": {"inline_keyboard": [[
+                {"text": "Взять", "callback_data": "take:tg:1|forged-signature"}]]}}
+            await press(bot, stranger, forged, "Взять", name="Чужой")
+            (answer,) = await bot.fake.wait_for("answerCallbackQuery")
+            assert "больше не работает" in str(answer.params.get("text", ""))
+            assert await bot.runtime.handoff.operator(f"tg:{stranger}") is None
+            assert (await bot.conversation(CUSTOMER)).state == "queued"

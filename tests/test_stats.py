@@ -20,7 +20,7 @@ from handoff.stats import Period, PeriodError, period_of
 from tests.telegram_harness import running_bot
 
 ANNA, BORIS, VERA = 7401, 7402, 7403
-TOKEN = "stats-token"
+TOKEN = "stats-token-0123456789"
 
 
 async def test_stats_of_scripted_conversations(

@@ -19,6 +19,7 @@ from tests.conftest import FAKE_TOKEN
 from tests.telegram_harness import running_bot, wait_until
 
 USER = 5001
+WEBHOOK_SECRET = "s3cret-token-0123456789"
 
 
 async def test_start_then_a_slot_filling_flow(settings: Settings, brain: Brain) -> None:
@@ -198,7 +199,7 @@ async def test_webhook_checks_the_secret_and_stores_before_answering(
     settings: Settings, brain: Brain
 ) -> None:
     async with running_bot(
-        settings, brain, telegram_mode="webhook", telegram_webhook_secret="s3cret-token",
+        settings, brain, telegram_mode="webhook", telegram_webhook_secret=WEBHOOK_SECRET,
         telegram_webhook_url=f"http://127.0.0.1:{settings.http_port}",
     ) as bot:
         url = f"http://127.0.0.1:{settings.http_port}{WEBHOOK_PATH}"
@@ -211,9 +212,9 @@ async def test_webhook_checks_the_secret_and_stores_before_answering(
                 assert missing.status == 401
             for _ in range(2):  # the second delivery is a duplicate
                 async with http.post(url, json=update,
-                                     headers={SECRET_HEADER: "s3cret-token"}) as right:
+                                     headers={SECRET_HEADER: WEBHOOK_SECRET}) as right:
                     assert right.status == 200
-            async with http.post(url, data=b"{oops", headers={SECRET_HEADER: "s3cret-token"}) \
+            async with http.post(url, data=b"{oops", headers={SECRET_HEADER: WEBHOOK_SECRET}) \
                     as junk:
                 assert junk.status == 400
         await bot.wait_texts(USER, 1)

@@ -24,8 +24,11 @@ async def test_callback_confirmation_secret_and_a_repeated_event(
     settings: Settings, brain: Brain
 ) -> None:
     async with running_vk_bot(settings, brain, mode="callback") as bot:
-        confirm = {"type": "confirmation", "group_id": bot.vk.group_id}
+        confirm = {"type": "confirmation", "group_id": bot.vk.group_id, "secret": SECRET}
         assert await bot.post(confirm) == (200, CONFIRMATION)
+        # The code goes only to VK: not without the secret, not for an id that only equals ours
+        assert (await bot.post({**confirm, "secret": ""}))[0] == 403
+        assert (await bot.post({**confirm, "group_id": float(bot.vk.group_id)}))[0] == 403
 
         event = bot.vk.message_new(USER, "привет")
         forged = {**event, "secret": "guess"}

@@ -119,7 +119,8 @@ async def _answers(bot: VkBot) -> bool:
     if bot.task.done():
         bot.task.result()  # the bot failed to start: say why
     try:
-        status, _ = await bot.post({"type": "confirmation", "group_id": bot.vk.group_id})
+        status, _ = await bot.post({"type": "confirmation", "group_id": bot.vk.group_id,
+                                    "secret": SECRET})
     except aiohttp.ClientError:
         return False
     return status == 200

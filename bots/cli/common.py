@@ -13,6 +13,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_DATA_ERROR = 1
+EXIT_ENVIRONMENT = 1  # the machine, not the configuration: a port in use, a missing file
 EXIT_CONFIG_ERROR = 2
 
 
@@ -26,8 +27,13 @@ def settings_or_exit() -> Settings:
         raise typer.Exit(EXIT_CONFIG_ERROR) from None
 
 
-def setup_logging(level: str) -> None:
+def setup_logging(level: str, settings: Settings | None = None) -> None:
+    """Log to stderr; with `settings`, every secret of them is masked in what is logged."""
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    if settings is not None:
+        from bots.redact import install_settings_redaction
+
+        install_settings_redaction(settings)

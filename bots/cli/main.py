@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
 from enum import Enum
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from bots.cli import flows as flows_cli
 from bots.cli import inbox as inbox_cli
 from bots.cli import nlu as nlu_cli
 from bots.cli import stats as stats_cli
-from bots.cli.common import EXIT_DATA_ERROR, console, err_console, settings_or_exit, setup_logging
+from bots.cli.common import (
+    EXIT_CONFIG_ERROR,
+    EXIT_DATA_ERROR,
+    EXIT_ENVIRONMENT,
+    console,
+    err_console,
+    settings_or_exit,
+    setup_logging,
+)
 from bots.settings import Settings
 from flows.loader import FlowError
 from handoff.embedded_redis import EmbeddedRedisError
@@ -50,21 +60,21 @@ def run(
 ) -> None:
     """Run the configured channels; with no tokens, the local demo shell."""
     settings = settings_or_exit()
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings)
     if settings.telegram_bot_token is None and not settings.vk_enabled:
         console.print(NO_TOKEN_BANNER)
-        _run_guarded(_shell(settings))
+        _run_guarded(_shell(settings), settings)
         return
     roles = {"ingress", "worker", "sender"} if role is Role.all else {role.value}
-    _run_guarded(_serve(settings, roles))
+    _run_guarded(_serve(settings, roles), settings)
 
 
 @app.command()
 def shell() -> None:
     """Chat with the bot in the terminal (shows intent, confidence and flow steps)."""
     settings = settings_or_exit()
-    setup_logging("WARNING")
-    _run_guarded(_shell(settings))
+    setup_logging("WARNING", settings)
+    _run_guarded(_shell(settings), settings)
 
 
 async def _shell(settings: Settings) -> None:
@@ -105,8 +115,9 @@ def reload() -> None:
     console.print(f"reload #{version} requested; the outcome is in the bot's log")
 
 
-def _run_guarded(coro: object) -> None:
-    """Run, turning data and set-up errors into readable lines instead of tracebacks."""
+def _run_guarded(coro: object, settings: Settings | None = None) -> None:
+    """Run, turning data and set-up errors into readable lines instead of tracebacks:
+    exit 1 for data and the environment (a port in use), 2 for configuration (a bad token)."""
     try:
         asyncio.run(coro)  # type: ignore[arg-type]
     except (DataError, FlowError) as exc:
@@ -118,6 +129,48 @@ def _run_guarded(coro: object) -> None:
         raise typer.Exit(EXIT_DATA_ERROR) from None
     except KeyboardInterrupt:
         pass
+    except Exception as exc:
+        explained = startup_error(exc, settings)
+        if explained is None:
+            raise
+        line, code = explained
+        if settings is not None:
+            from bots.redact import Redactor, settings_secrets
+
+            line = Redactor(settings_secrets(settings))(line)
+        err_console.print(f"[red]error:[/red] {escape(line)}", highlight=False, markup=True,
+                          soft_wrap=True)  # escaped: "[Errno 98]" is no markup
+        raise typer.Exit(code) from None
+
+
+def startup_error(exc: BaseException, settings: Settings | None) -> tuple[str, int] | None:
+    """One line saying what to fix, and the exit code; None for an error we cannot explain."""
+    from aiogram.exceptions import TelegramUnauthorizedError
+    from redis.exceptions import RedisError
+
+    from bots.health import FatalRoleError
+    from bots.redis_connect import RedisUrlError, rejected_credentials
+
+    if isinstance(exc, RedisUrlError):
+        return str(exc), EXIT_CONFIG_ERROR
+    if isinstance(exc, RedisError) and rejected_credentials(exc):
+        if settings is not None and settings.redis_url and "@" not in settings.redis_url:
+            return ("Redis requires a password: put it into REDIS_URL "
+                    "(redis://:PASSWORD@host:port/db)"), EXIT_CONFIG_ERROR
+        return (f"Redis rejected the password (or user) in REDIS_URL "
+                f"({str(exc).rstrip('.')}): fix REDIS_URL"), EXIT_CONFIG_ERROR
+    if isinstance(exc, TelegramUnauthorizedError):
+        return (f"Telegram rejected TELEGRAM_BOT_TOKEN ({exc.message}): check the token "
+                "@BotFather gave you"), EXIT_CONFIG_ERROR
+    if isinstance(exc, FatalRoleError):
+        return str(exc), EXIT_CONFIG_ERROR
+    if isinstance(exc, OSError):
+        if exc.errno == errno.EADDRINUSE and settings is not None:
+            return (f"HTTP_PORT {settings.http_port} is in use: {exc}; stop "
+                    f"what listens on {settings.http_host}:{settings.http_port} or set "
+                    "another HTTP_PORT"), EXIT_ENVIRONMENT
+        return str(exc), EXIT_ENVIRONMENT
+    return None
 
 
 def main() -> None:

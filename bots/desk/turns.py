@@ -25,6 +25,7 @@ from bots.callbacks import CallbackSigner, ForgedCallback
 from bots.desk.commands import Command, command_hint, is_note, parse_command
 from bots.desk.notices import CustomerNotices
 from bots.desk.templates import TemplateError, Templates
+from bots.textcap import capped
 from bots.trainer.desk import TrainerDesk
 from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
 from handoff.conversations import Conversation, ConversationStore
@@ -98,12 +99,16 @@ class DeskDecider:
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> DeskDecision:
         decision = DeskDecision()
+        action = await self._button_action(conv, event, decision) \
+            if event.kind == "desk_button" else None
+        if event.kind == "desk_button" and action is None:
+            return decision  # refused: a forged, stale or foreign button changes nothing
         if await self._service.operator(event.actor) is None:
-            # Desk members act as operators; the first action brings them online.
+            # Desk members act as operators; their first accepted action brings them online.
             await self._service.set_status(event.actor, "online", name=event.profile.display_name,
                                            username=event.profile.username)
-        if event.kind == "desk_button":
-            await self._button(conv, event, decision)
+        if action is not None:
+            await self._button(conv, event, action, decision)
         elif event.kind == "desk_edit":
             self._edit(conv, event, decision)
         elif event.kind == "desk_text" and (command := parse_command(event.text)):
@@ -158,25 +163,30 @@ class DeskDecider:
         ))
 
     # --- buttons and commands -----------------------------------------------------------
-    async def _button(self, conv: Conversation, event: InboundEvent, decision: DeskDecision
-                      ) -> None:
+    async def _button_action(self, conv: Conversation, event: InboundEvent,
+                             decision: DeskDecision) -> Command | None:
+        """The command a desk button stands for, or None (answered) when it is refused."""
         try:
             payload = await self._signer.decode(event.payload)
         except ForgedCallback as exc:
             log.warning("desk: rejected callback data from %s (%s)", event.actor, exc)
             decision.desk.append(_answer(event, "Эта кнопка больше не работает.", alert=True))
-            return
+            return None
         action, _, target = payload.partition(":")
         target_conv, _, argument = target.partition("|")
         if target_conv != conv.id:
             log.warning("desk: button for %s pressed in %s's topic", target_conv, conv.id)
             decision.desk.append(_answer(event, "Кнопка не от этого разговора.", alert=True))
-            return
+            return None
         command = Command({"take": "take", "close": "close", "bot": "bot",
                            "transfer": "transfer"}.get(action, ""), argument)
         if not command.name:
             decision.desk.append(_answer(event, "Неизвестная кнопка.", alert=True))
-            return
+            return None
+        return command
+
+    async def _button(self, conv: Conversation, event: InboundEvent, command: Command,
+                      decision: DeskDecision) -> None:
         before = len(decision.desk)
         await self._command(conv, event, command, decision)
         refusals = [m for m in decision.desk[before:] if m.refusal]
@@ -468,7 +478,7 @@ async def _done(result: Transition) -> Transition:
 
 def _entry(event: InboundEvent, direction: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": event.received_at or time.time(), "dir": direction,
-                             "text": event.text, "operator": event.actor,
+                             "text": capped(event.text), "operator": event.actor,
                              "message_id": event.message_id}  # what /toflow may reply to
     if event.media:
         entry["media"] = event.media

@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from bots.telegram.ingress import TelegramIngress
+from handoff.jsonbody import BodyError, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -22,10 +23,10 @@ def webhook_routes(ingress: TelegramIngress, secret: str) -> list[web.RouteDef]:
             log.warning("webhook call from %s with a wrong secret token rejected", request.remote)
             return web.json_response({"ok": False, "error": "wrong secret token"}, status=401)
         try:
-            update = await request.json()
-        except ValueError:
-            log.warning("webhook body is not JSON: rejected")
-            return web.json_response({"ok": False, "error": "body is not JSON"}, status=400)
+            update = parse_json(await request.read())
+        except BodyError as exc:
+            log.warning("webhook body rejected: %s", exc)
+            return web.json_response({"ok": False, "error": str(exc)}, status=400)
         try:
             await ingress.accept([update])
         except Exception:

@@ -14,6 +14,7 @@ import logging
 from aiohttp import web
 
 from bots.vk.ingress import VkIngress
+from handoff.jsonbody import BodyError, parse_json
 
 log = logging.getLogger(__name__)
 
@@ -23,23 +24,26 @@ CALLBACK_PATH = "/vk/callback"
 def callback_routes(ingress: VkIngress, confirmation: str, secret: str) -> list[web.RouteDef]:
     async def receive(request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except ValueError:
-            log.warning("vk callback body is not JSON: rejected")
-            return web.Response(status=400, text="body is not JSON")
+            body = parse_json(await request.read())
+        except BodyError as exc:
+            log.warning("vk callback body rejected: %s", exc)
+            return web.Response(status=400, text=str(exc))
         if not isinstance(body, dict):
             log.warning("vk callback body is not an object: rejected")
             return web.Response(status=400, text="body is not an object")
-        if body.get("group_id") != ingress.group_id:
-            log.warning("vk callback for group %r, not ours: rejected", body.get("group_id"))
+        group = body.get("group_id")
+        if type(group) is not int or group != ingress.group_id:  # 77.0 and True are not ids
+            log.warning("vk callback for group %r, not ours: rejected", group)
             return web.Response(status=403, text="wrong group")
-        if body.get("type") == "confirmation":
-            log.info("vk callback server confirmation answered")
-            return web.Response(text=confirmation)
+        # VK sends the secret in every request, the confirmation too: checked first, so the
+        # confirmation code goes only to VK itself.
         given = str(body.get("secret", ""))
         if not hmac.compare_digest(given.encode(), secret.encode()):
             log.warning("vk callback from %s with a wrong secret rejected", request.remote)
             return web.Response(status=403, text="wrong secret")
+        if body.get("type") == "confirmation":
+            log.info("vk callback server confirmation answered")
+            return web.Response(text=confirmation)
         try:
             await ingress.accept([body])
         except Exception:

@@ -1,0 +1,52 @@
+"""Strict JSON for bodies that come from the open internet (webhook, VK callback, HTTP API).
+
+UTF-8 only (`json.loads` on bytes would also take UTF-16 and UTF-32), and a nesting depth no
+honest sender needs (Telegram updates and VK events nest about six levels): a body nested
+thousands deep made the decoder raise RecursionError, which surfaced as a 500, and a body
+nested a few hundred deep would reach the models that read it. Everything wrong is one
+`BodyError` with a reason fit for a 400 answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_DEPTH = 32
+
+
+class BodyError(ValueError):
+    """The body is not acceptable JSON; `str()` says why in a few words."""
+
+
+def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BodyError("body is not UTF-8") from None
+    try:
+        data = json.loads(text)
+    except RecursionError:
+        raise BodyError(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError:
+        raise BodyError("body is not JSON") from None
+    if depth_exceeds(data, max_depth):
+        raise BodyError(f"JSON nested deeper than {max_depth} levels")
+    return data
+
+
+def depth_exceeds(data: Any, limit: int) -> bool:
+    """Iterative, so the check itself cannot overflow the stack."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
