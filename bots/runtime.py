@@ -26,6 +26,7 @@ from bots.desk.scheduler import DeskScheduler
 from bots.desk.templates import Templates
 from bots.desk.turns import DeskDecider
 from bots.health import Health, health_route, supervise
+from bots.http_guard import Guard, GuardConfig
 from bots.redis_connect import redis_client, wait_until_up
 from bots.settings import Settings
 from bots.telegram.desk.sender import DeskSender
@@ -110,6 +111,7 @@ class Tuning:
     desk_clock: Callable[[], float] = time.monotonic
     desk_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     reload_poll: float = 5.0  # seconds between checks for a reload request pub/sub missed
+    http_guard: GuardConfig = field(default_factory=GuardConfig)
 
 
 class Runtime:
@@ -142,6 +144,7 @@ class Runtime:
         self.templates = Templates(seed_templates(settings.templates_path))
         self.http_routes: list[web.RouteDef] = []  # other channels' endpoints (VK callback)
         self.health = Health()
+        self.guard = Guard(tuning.http_guard)
 
     @classmethod
     async def open(
@@ -282,7 +285,7 @@ class Runtime:
 
     def http_app(self) -> web.Application:
         """/metrics, /healthz, the HTTP API when enabled, and other channels' endpoints."""
-        app = web.Application()
+        app = web.Application(middlewares=[self.guard.middleware()])
         app.router.add_get("/metrics", _metrics)
         app.add_routes([health_route(self.health, self.redis)])
         if self.settings.api_token is not None:

@@ -17,7 +17,7 @@ from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
 from handoff.api_models import ID_RE
-from handoff.jsonbody import BodyError, parse_json
+from handoff.jsonbody import BodyError, ClientGone, SlowBody, parse_json, read_body
 
 log = logging.getLogger("handoff.api")
 
@@ -67,6 +67,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ApiError as exc:
         response = web.json_response(exc.body, status=exc.status)
+    except ClientGone as exc:  # theirs, not ours: one line, no traceback
+        log.info("API %s %s: %s", request.method, request.path, exc)
+        response = web.json_response({"error": "client closed the connection"}, status=400)
+    except SlowBody as exc:
+        log.info("API %s %s from %s: %s", request.method, request.path, request.remote, exc)
+        response = web.json_response({"error": str(exc)}, status=408)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -101,7 +107,7 @@ def int_query(request: web.Request, name: str, default: int, low: int, high: int
 
 async def json_body(request: web.Request, model: type[Body]) -> Body:
     try:
-        data = parse_json(await request.read())
+        data = parse_json(await read_body(request))
     except BodyError as exc:
         raise ApiError(400, str(exc)) from None
     try:

@@ -9,14 +9,36 @@ nested a few hundred deep would reach the models that read it. Everything wrong 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+from aiohttp import web
+
 MAX_DEPTH = 32
+BODY_TIMEOUT = 10.0  # seconds for a whole request body (bodies are at most 1 MiB)
 
 
 class BodyError(ValueError):
     """The body is not acceptable JSON; `str()` says why in a few words."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection before its body arrived (not our error)."""
+
+
+class SlowBody(Exception):
+    """The body did not arrive within the timeout (a slow-loris client): a 408."""
+
+
+async def read_body(request: web.Request, timeout: float | None = None) -> bytes:
+    timeout = BODY_TIMEOUT if timeout is None else timeout  # read at call time: tests shorten it
+    try:
+        return await asyncio.wait_for(request.read(), timeout)
+    except asyncio.TimeoutError:
+        raise SlowBody(f"the request body did not arrive within {timeout:g} s") from None
+    except ConnectionResetError:
+        raise ClientGone("the client closed the connection mid-body") from None
 
 
 def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 
 from bots.telegram.ingress import TelegramIngress
-from handoff.jsonbody import BodyError, parse_json
+from handoff.jsonbody import BodyError, parse_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def webhook_routes(ingress: TelegramIngress, secret: str) -> list[web.RouteDef]:
             log.warning("webhook call from %s with a wrong secret token rejected", request.remote)
             return web.json_response({"ok": False, "error": "wrong secret token"}, status=401)
         try:
-            update = parse_json(await request.read())
+            update = parse_json(await read_body(request))
         except BodyError as exc:
             log.warning("webhook body rejected: %s", exc)
             return web.json_response({"ok": False, "error": str(exc)}, status=400)

@@ -14,7 +14,7 @@ import logging
 from aiohttp import web
 
 from bots.vk.ingress import VkIngress
-from handoff.jsonbody import BodyError, parse_json
+from handoff.jsonbody import BodyError, parse_json, read_body
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +24,7 @@ CALLBACK_PATH = "/vk/callback"
 def callback_routes(ingress: VkIngress, confirmation: str, secret: str) -> list[web.RouteDef]:
     async def receive(request: web.Request) -> web.Response:
         try:
-            body = parse_json(await request.read())
+            body = parse_json(await read_body(request))
         except BodyError as exc:
             log.warning("vk callback body rejected: %s", exc)
             return web.Response(status=400, text=str(exc))

@@ -1,0 +1,106 @@
+"""The bot's HTTP server under abuse: token guessing and floods get 429 with Retry-After, too
+many requests at once get 503 instead of exhausting Redis's pool, a body that never arrives is a
+408, and a client leaving mid-body is a line in the log, not an error."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+import pytest
+
+import handoff.jsonbody
+from bots.http_guard import Guard, GuardConfig
+from bots.runtime import Tuning
+from bots.settings import Settings
+from bots.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
+from bots.turns import Brain
+from tests.telegram_harness import running_bot
+
+TOKEN = "guard-api-token-0123456789"
+SECRET = "guard-webhook-0123456789"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_flood_from_one_client_is_paced_and_others_are_not_affected() -> None:
+    clock = Clock()
+    guard = Guard(GuardConfig(per_client_rate=10, per_client_burst=20), clock=clock)
+    answers = [guard.refusal("10.0.0.1", per_client=True) for _ in range(25)]
+    assert answers[:20] == [None] * 20
+    refused = answers[20]
+    assert refused is not None and refused.status == 429 and refused.headers["Retry-After"] == "1"
+    assert guard.refusal("10.0.0.2", per_client=True) is None  # someone else
+    clock.now += 1.0
+    assert guard.refusal("10.0.0.1", per_client=True) is None  # ten a second again
+
+
+def test_guessing_the_token_costs_a_minute_per_handful_of_tries() -> None:
+    clock = Clock()
+    guard = Guard(GuardConfig(failed_auth_limit=5), clock=clock)
+    for _ in range(5):
+        guard.failed_auth("10.0.0.9")
+    refused = guard.refusal("10.0.0.9", per_client=True)
+    assert refused is not None and refused.status == 429
+    assert refused.headers["Retry-After"] == "60"
+    clock.now += 61
+    assert guard.refusal("10.0.0.9", per_client=True) is None
+
+
+async def raw(port: int, request: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    return reader, writer
+
+
+async def test_the_server_refuses_guessing_slow_bodies_and_crowds(
+    settings: Settings, brain: Brain, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(handoff.jsonbody, "BODY_TIMEOUT", 1.0)
+    tuning = Tuning(http_guard=GuardConfig(max_in_flight=2, failed_auth_limit=5))
+    async with running_bot(
+        settings, brain, tuning=tuning, api_token=TOKEN, telegram_mode="webhook",
+        telegram_webhook_secret=SECRET,
+        telegram_webhook_url=f"http://127.0.0.1:{settings.http_port}",
+    ) as bot:
+        await bot.fake.wait_for("setWebhook")
+        port = settings.http_port
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+            statuses = []
+            for _ in range(7):
+                async with http.get(f"{base}/api/v1/queue",
+                                    headers={"Authorization": "Bearer guess"}) as answer:
+                    statuses.append(answer.status)
+            assert statuses == [401] * 5 + [429] * 2
+            assert answer.headers["Retry-After"] == "60"
+
+            # A body promised and never sent: 408 after the timeout, not an open connection.
+            slow = (f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\n{SECRET_HEADER}: {SECRET}\r\n"
+                    "Content-Length: 1000\r\n\r\n12345678").encode()
+            reader, writer = await raw(port, slow)
+            status_line = await asyncio.wait_for(reader.readline(), 5)
+            assert b" 408 " in status_line
+            writer.close()
+
+            # Two slow ones hold both places: the third request is turned away at once.
+            held = [await raw(port, slow) for _ in range(2)]
+            await asyncio.sleep(0.2)
+            async with http.get(f"{base}/healthz") as crowded:
+                assert crowded.status == 503 and crowded.headers["Retry-After"] == "1"
+            for _reader, writer in held:
+                writer.close()  # and leaving mid-body is not our error
+            await asyncio.sleep(0.3)
+            async with http.get(f"{base}/healthz") as calm:
+                assert calm.status == 200
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
