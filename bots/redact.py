@@ -66,17 +66,21 @@ class Redactor:
         return self._pattern.sub(MASK, text)
 
     def record(self, record: logging.LogRecord) -> None:
-        """Redact a record in place: its message with args, its traceback and its stack."""
+        """Redact a record in place: its message with args, its traceback and its stack.
+        A record with no secret in it is left as it was (its `msg` and `args` intact)."""
         if self._pattern is None:
             return
         try:
             message = record.getMessage()
         except Exception:  # a broken format string: keep everything, as text, redacted
             message = f"{record.msg!s} (arguments: {record.args!r})"
-        record.msg = self(message)
-        record.args = ()
         if record.exc_info and not record.exc_text:
             record.exc_text = _formatter.formatException(record.exc_info)
+        texts = (message, record.exc_text or "", record.stack_info or "")
+        if not any(self._pattern.search(text) for text in texts):
+            return
+        record.msg = self(message)
+        record.args = ()
         if record.exc_text:
             record.exc_text = self(record.exc_text)
         if record.stack_info:
@@ -101,13 +105,22 @@ class RedactingFilter(logging.Filter):
 
 _installed: RedactingFilter | None = None
 _original_factory: Any = None
+_secrets: set[str] = set()  # what the installed filter masks
+CONFIGURED: set[str] = set()  # every secret of settings masked in this process (the tests
+# grep the whole run's log for each)
 
 
 def install_redaction(secrets: Iterable[str | None]) -> RedactingFilter:
-    """Redact `secrets` from everything logged from now on; a second call replaces the first."""
+    """Redact `secrets` (as well as those installed before) from everything logged from now
+    on: every runtime of a process adds its own."""
     global _installed, _original_factory
-    uninstall_redaction()
-    redacting = RedactingFilter(Redactor(secrets))
+    new = {secret for secret in secrets if secret}
+    if _installed is not None:
+        _secrets.update(new)
+        _installed.redactor = Redactor(_secrets)
+        return _installed
+    _secrets.update(new)
+    redacting = RedactingFilter(Redactor(_secrets))
     for handler in logging.getLogger().handlers:
         handler.addFilter(redacting)
     _original_factory = logging.getLogRecordFactory()
@@ -133,6 +146,7 @@ def uninstall_redaction() -> None:
     if _original_factory is not None:
         logging.setLogRecordFactory(_original_factory)
     _installed, _original_factory = None, None
+    _secrets.clear()
 
 
 def settings_secrets(settings: Settings) -> list[str]:
@@ -145,4 +159,6 @@ def settings_secrets(settings: Settings) -> list[str]:
 
 def install_settings_redaction(settings: Settings) -> RedactingFilter:
     """Redact every secret of the settings from the logs."""
-    return install_redaction(settings_secrets(settings))
+    secrets = settings_secrets(settings)
+    CONFIGURED.update(secrets)
+    return install_redaction(secrets)

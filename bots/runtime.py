@@ -27,6 +27,7 @@ from bots.desk.templates import Templates
 from bots.desk.turns import DeskDecider
 from bots.health import Health, health_route, supervise
 from bots.http_guard import Guard, GuardConfig
+from bots.redact import install_settings_redaction
 from bots.redis_connect import redis_client, wait_until_up
 from bots.settings import Settings
 from bots.telegram.desk.sender import DeskSender
@@ -151,6 +152,7 @@ class Runtime:
         cls, settings: Settings, *, brain: Brain | None = None, tuning: Tuning = Tuning(),
         progress: Progress | None = None,
     ) -> Runtime:
+        install_settings_redaction(settings)  # this runtime's tokens never reach a log line
         redis, embedded, where = redis_client(settings)
         if progress and embedded is not None:
             progress(f"no REDIS_URL: using {where}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -18,6 +19,7 @@ import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
+from bots.redact import CONFIGURED, secret_forms
 from bots.settings import Settings, load_settings
 from handoff.clock import FakeClock
 from handoff.embedded_redis import EmbeddedRedis, free_port
@@ -72,6 +74,23 @@ def _no_connection_left_open() -> Iterator[None]:
     if left:
         pytest.fail(f"{len(left)} aiohttp connector(s) left open; the first was made at:\n"
                     f"{left[0]}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_in_any_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every line logged in the whole run (tracebacks included) goes to a file; at the end none
+    may hold a secret that any runtime of the run was configured with (bots/redact.py)."""
+    path = tmp_path_factory.mktemp("logs") / "run.log"
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(handler)
+    yield
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+    text = path.read_text(encoding="utf-8")
+    leaked = sorted(form for form in secret_forms(CONFIGURED) if form in text)
+    assert text and CONFIGURED, "the run logged nothing, or configured no secret: no check"
+    assert not leaked, f"secrets in the log of the test run ({path}): {leaked}"
 
 
 @pytest.fixture(autouse=True)
