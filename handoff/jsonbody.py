@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -54,6 +55,22 @@ def parse_json(raw: bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         raise BodyError("body is not JSON") from None
     if depth_exceeds(data, max_depth):
         raise BodyError(f"JSON nested deeper than {max_depth} levels")
+    return scrub(data)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def scrub(data: Any) -> Any:
+    """Lone surrogates (`"\\ud800"` is valid JSON, and json joins only proper pairs) become
+    U+FFFD: a str holding one cannot be encoded as UTF-8, so storing the text failed, and the
+    platform delivered the update again and again. Recursion is bounded: depth is checked."""
+    if isinstance(data, str):
+        return _LONE_SURROGATE.sub("\ufffd", data)
+    if isinstance(data, list):
+        return [scrub(item) for item in data]
+    if isinstance(data, dict):
+        return {scrub(key): scrub(value) for key, value in data.items()}
     return data
 
 

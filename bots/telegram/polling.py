@@ -16,6 +16,7 @@ import aiohttp
 from bots.health import FatalRoleError
 from bots.telegram.ingress import TelegramIngress
 from bots.telegram.updates import ALLOWED_UPDATES
+from handoff.jsonbody import scrub
 from handoff.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class TelegramPoller:
 
         async def call() -> Any:
             async with session.post(self._url, json=params) as response:
-                return await response.json(content_type=None)
+                # Lone surrogates would make the batch unstorable, and so repeated for ever.
+                return scrub(await response.json(content_type=None))
 
         request = asyncio.ensure_future(call())
         stopping = asyncio.ensure_future(stop.wait())

@@ -20,6 +20,7 @@ import aiohttp
 from bots.health import FatalRoleError
 from bots.vk.client import VkClient, VkError
 from bots.vk.ingress import VkIngress
+from handoff.jsonbody import scrub
 from handoff.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class VkPoller:
         body = await _until_stopped(session, poll.server, params, stop)
         if body is None:
             return
+        body = scrub(body)  # lone surrogates would make the batch unstorable, for ever
         if not isinstance(body, dict):
             raise ValueError(f"long poll answer is not an object: {body!r:.200}")
         failed = body.get("failed")
