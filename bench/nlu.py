@@ -29,7 +29,7 @@ from nlu.types import OUT_OF_SCOPE
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DATA = Path(nlu.__file__).resolve().parent / "data"
 HELDOUT = REPO / "tests" / "data" / "nlu_heldout.yml"
-CLINC_DIR = Path("/work/shared/data/clinc150")
+CLINC_DIR = REPO.parent / "shared" / "data" / "clinc150"  # ../shared beside the repository
 DEFAULT_THRESHOLD = float(Settings.model_fields["nlu_threshold"].default)
 PARSES = 4000
 TRAIN_RUNS = 3

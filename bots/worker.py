@@ -63,8 +63,8 @@ class Worker:
         leases = {shard: Lease(self._redis, self._scripts, self._keys.shard_lease(shard),
                                ttl=self.config.lease_ttl, owner=self.owner)
                   for shard in range(self.config.shards)}
-        plan = ShardPlan(self._redis, self._scripts, self._keys.workers(), leases,
-                         owner=self.owner, ttl=self.config.lease_ttl)
+        plan = ShardPlan(self._scripts, self._keys.workers(), leases, owner=self.owner,
+                         ttl=self.config.lease_ttl)
         tasks = [asyncio.create_task(plan.run(stop), name="worker heartbeat")]
         tasks += [
             asyncio.create_task(self._own_shard(shard, plan, stop), name=f"shard {shard}")
@@ -76,8 +76,8 @@ class Worker:
             for task in [*tasks[1:], tasks[0]]:  # the heartbeat last: it leaves the group
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
-            for lease in leases.values():
-                await lease.release()
+            for shard in list(plan.held):  # claimed, but its task was stopped before it ran
+                await leases[shard].release()
 
     async def _own_shard(self, shard: int, plan: ShardPlan, stop: asyncio.Event) -> None:
         """Consume the shard whenever the plan took it for this process; never fails (a Redis

@@ -5,7 +5,7 @@
         fake.push_update(fake.text_update(42, "/start"))
         [call] = await fake.wait_for("sendMessage")
 
-Behaviour comes from /work/shared/PLATFORMS.md (TELEGRAM part) and the Bot API server source:
+Behaviour comes from ../shared/PLATFORMS.md (TELEGRAM part) and the Bot API server source:
 
 * Answers are ``{"ok": true, "result": ...}`` with HTTP 200, or ``{"ok": false, "error_code",
   "description", "parameters"?}`` with the same HTTP status (aiogram maps errors by status).

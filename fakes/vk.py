@@ -4,7 +4,7 @@
         client = VkClient(fake.token, fake.group_id, fake.url)
         fake.push(fake.message_new(1001, "привет"))   # delivered by Bots Long Poll
 
-Behaviour comes from /work/shared/PLATFORMS.md (VK part):
+Behaviour comes from ../shared/PLATFORMS.md (VK part):
 
 * `POST /method/<name>` with form fields; answers `{"response": ...}` or
   `{"error": {"error_code", "error_msg", "request_params"}}`, both with HTTP 200. A wrong

@@ -78,10 +78,6 @@ class Lease:
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._renew(), name=f"lease {self.key}")
 
-    @property
-    def held(self) -> bool:
-        return self._heartbeat is not None and not self.lost.is_set()
-
     async def confirm(self) -> bool:
         """Whether the lease is surely still ours, before an action another holder must not
         repeat (a message sent). Renewals run every third of the TTL; when the last one is

@@ -21,8 +21,6 @@ import contextlib
 import logging
 import time
 
-from redis.asyncio import Redis
-
 from handoff.lease import Lease
 from handoff.scripts import Scripts
 
@@ -44,10 +42,8 @@ class ShardPlan:
     """
 
     def __init__(
-        self, redis: Redis, scripts: Scripts, key: str, leases: dict[int, Lease], *,
-        owner: str, ttl: float,
+        self, scripts: Scripts, key: str, leases: dict[int, Lease], *, owner: str, ttl: float,
     ) -> None:
-        self._redis = redis
         self._scripts = scripts
         self.key = key
         self.leases = leases

@@ -32,7 +32,7 @@ async def plan(redis: aioredis.Redis, keys: Keys, owner: str) -> AsyncIterator[S
     scripts = Scripts(redis)
     leases = {shard: Lease(redis, scripts, keys.shard_lease(shard), ttl=TTL, owner=owner)
               for shard in range(SHARDS)}
-    made = ShardPlan(redis, scripts, keys.workers(), leases, owner=owner, ttl=TTL)
+    made = ShardPlan(scripts, keys.workers(), leases, owner=owner, ttl=TTL)
     stop = asyncio.Event()
 
     async def consumer(shard: int) -> None:

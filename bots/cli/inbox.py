@@ -26,11 +26,11 @@ from rich.table import Table
 
 from bots.cli.common import EXIT_DATA_ERROR, console, err_console, settings_or_exit
 from bots.desk.templates import TemplateError, Templates
+from bots.redis_connect import redis_client
 from bots.settings import Settings
 from bots.trainer.inbox import InboxGroup, grouped, label
 from bots.trainer.knowledge import FlowDrafts, OperatorReply, operator_replies
 from handoff.conversations import ConversationStore, Limits
-from handoff.embedded_redis import EmbeddedRedis
 from handoff.inbox import READ_MAX, Inbox, is_entry_id
 from handoff.keys import Keys
 from handoff.scripts import Scripts
@@ -48,16 +48,12 @@ LimitOption = Annotated[int, typer.Option(min=1, max=READ_MAX, help="Newest entr
 
 @asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """REDIS_URL, or the embedded server the bot itself uses (same data directory).
+    """The bot's own Redis (bots/redis_connect.py): REDIS_SENTINELS, REDIS_URL, or the embedded
+    server of the data directory.
 
     Attaching reuses the server of a running bot, so a command sees its data and a reload
     request reaches it; with no bot running, the server started here stops again at the end."""
-    embedded = None
-    url = settings.redis_url
-    if url is None:
-        embedded = EmbeddedRedis.attach(Path(settings.data_dir) / "redis")
-        url = embedded.url
-    client = aioredis.Redis.from_url(url, decode_responses=True)
+    client, embedded, _where = redis_client(settings)
     try:
         yield client
     finally:

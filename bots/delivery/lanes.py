@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ class Lane:
     task: asyncio.Task[None] | None = None
 
 
-class LaneSender:
+class LaneSender(ABC):
     """Subclasses say which peer an entry goes to (`peer`) and deliver it (`deliver`)."""
 
     channel = "?"
@@ -39,14 +40,14 @@ class LaneSender:
         self._lanes: dict[int, Lane] = {}
 
     # --- what a channel provides ------------------------------------------------------
+    @abstractmethod
     def peer(self, item: OutboxItem) -> int | None:
         """The lane an entry belongs to; None drops it (the subclass says why in the log)."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def deliver(self, peer: int, item: OutboxItem, lane: Lane) -> list[OutboxItem]:
         """Deliver `item` (first in its lane); return other entries it took from the lane
         and delivered with it (an album's parts), to be acknowledged too."""
-        raise NotImplementedError
 
     async def route(self, item: OutboxItem) -> bool:
         """True when the subclass takes the entry elsewhere (the desk's own queue)."""
@@ -84,7 +85,10 @@ class LaneSender:
                 backoff.reset()
                 for item in items:
                     await self.dispatch(item)
-            if not self._lost():
+            if self._lost():
+                log.error("%s sender: lease lost; another process delivers from now on",
+                          self.channel)
+            else:
                 await self.drain(timeout=2.0)
         finally:
             # What is still waiting (a long retry_after) stays unacknowledged in the stream for
@@ -99,10 +103,7 @@ class LaneSender:
                 await self._lease.release()
 
     def _lost(self) -> bool:
-        if self._lease is not None and self._lease.lost.is_set():
-            log.error("%s sender: lease lost; another process delivers from now on", self.channel)
-            return True
-        return False
+        return self._lease is not None and self._lease.lost.is_set()
 
     async def dispatch(self, item: OutboxItem) -> None:
         if await self.route(item):
