@@ -44,6 +44,7 @@ class Lease:
         self.owner = owner
         self.lost = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
+        self._stop_renewing = asyncio.Event()
         self._renewed = 0.0  # monotonic time of the last successful take or renewal
 
     async def attempt(self) -> float:
@@ -76,7 +77,9 @@ class Lease:
         """Start renewing a lease just taken with `try_acquire`."""
         self.lost.clear()
         if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.create_task(self._renew(), name=f"lease {self.key}")
+            self._stop_renewing = asyncio.Event()
+            self._heartbeat = asyncio.create_task(self._renew(self._stop_renewing),
+                                                  name=f"lease {self.key}")
 
     async def confirm(self) -> bool:
         """Whether the lease is surely still ours, before an action another holder must not
@@ -97,10 +100,15 @@ class Lease:
         self.lost.set()
         return False
 
-    async def _renew(self) -> None:
+    async def _renew(self, stop: asyncio.Event) -> None:
+        """Renew every third of the TTL until `stop` (an event of this heartbeat's own: a
+        cancellation alone can be lost inside a Redis call, leaving the loop running)."""
         renewed = time.monotonic()
-        while True:
-            await asyncio.sleep(self.ttl / 3)
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.ttl / 3)
+            if stop.is_set():
+                return
             try:
                 ok = await self.try_acquire()
             except Exception as exc:  # a Redis blip: keep trying until the TTL says otherwise
@@ -117,10 +125,11 @@ class Lease:
             renewed = time.monotonic()
 
     async def release(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            self._stop_renewing.set()
+            heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-            self._heartbeat = None
+                await heartbeat
         with contextlib.suppress(Exception):  # unreachable Redis: the TTL frees it anyway
             await self._scripts["release"](keys=[self.key], args=[self.owner])
