@@ -20,3 +20,7 @@ OUTBOUND_DELAY = Histogram(
 )
 TURNS = Counter("supportbot_bot_turns_total", "Events handled by the worker", ["state", "result"])
 HANDOFFS = Counter("supportbot_handoffs_total", "Conversations handed to humans", ["reason"])
+QUIETED = Counter(
+    "supportbot_customer_messages_quieted_total",
+    "Customer messages stored but not answered: the customer wrote faster than the bot answers",
+)

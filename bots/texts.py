@@ -129,6 +129,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Sorry, I could not process that message. Please put it another way, or write "
         "\u201coperator\u201d to reach a person.",
     },
+    "too_fast": {
+        "ru": "Вы пишете очень часто — я не успеваю отвечать на каждое сообщение. Всё, что вы "
+        "написали, сохранено. Сделайте паузу в несколько секунд, и я отвечу на следующее.",
+        "en": "You are writing very fast — I can't answer every message. Everything you wrote "
+        "is saved. Pause for a few seconds and I will answer the next one.",
+    },
     "too_long": {
         "ru": "Сообщение очень длинное, я прочитал только начало.",
         "en": "Your message is very long; I read only the beginning.",

@@ -11,8 +11,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from bots import texts
+from bots import metrics, texts
 from bots.callbacks import CallbackSigner, ForgedCallback
+from bots.pace import CustomerPace, Pace
 from bots.textcap import capped
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
 from handoff.conversations import Conversation, Handoff, desk_priority
@@ -65,11 +66,12 @@ class HumanSide(Protocol):
 class TurnDecider:
     def __init__(
         self, brain: Brain, signer: CallbackSigner, human: HumanSide | None = None, *,
-        desk: bool = False,
+        desk: bool = False, pace: CustomerPace | None = None,
     ) -> None:
         self.brain = brain
         self._signer = signer
         self._human = human
+        self._pace = pace
         self._desk = desk  # an operator desk exists to show cards and relay messages to
         self.links: Links | None = None  # /link and /unlink (one customer on two networks)
 
@@ -94,6 +96,8 @@ class TurnDecider:
         if conv.state != "bot":
             await self._with_human(conv, event, decision)
             return decision  # a human owns this conversation: the bot never answers
+        if self._pace is not None and not self._paced(conv, event, decision, self._pace):
+            return decision
         if event.kind == "button" and await self._rating(conv, event, decision):
             return decision
         if conv.comment_pending:
@@ -134,6 +138,19 @@ class TurnDecider:
                 copy=CopyOf(event.chat_id, event.message_id, event.album),
                 priority=desk_priority(conv.priority, 2),
             ))
+
+    def _paced(self, conv: Conversation, event: InboundEvent, decision: Decision,
+               pace: CustomerPace) -> bool:
+        """Whether the bot answers; a flood is stored and, once a streak, explained."""
+        verdict = pace.admit(conv.id)
+        if verdict is Pace.ANSWER:
+            return True
+        metrics.QUIETED.inc()
+        if verdict is Pace.WARN:
+            log.info("%s: the customer writes faster than the bot answers; answers paused",
+                     conv.id)
+            self._tell(event, decision, texts.text("too_fast", self.brain.language))
+        return False
 
     async def _linking(self, conv: Conversation, event: InboundEvent, decision: Decision,
                        links: Links) -> bool:

@@ -60,6 +60,11 @@ class _Failure:
     times: int
 
 
+BAD_GATEWAY_PAGE = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+                    "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0"
+                    "</center>\r\n</body>\r\n</html>\r\n")
+
+
 class FakeTelegram(ChatMethods, UpdateBuilders, UpdateDelivery):
     def __init__(
         self,
@@ -73,6 +78,7 @@ class FakeTelegram(ChatMethods, UpdateBuilders, UpdateDelivery):
         self.internal_errors: list[BaseException] = []  # bugs in the fake (answered with 500)
         self._methods = {name[2:].lower(): name[2:] for name in dir(self) if name.startswith("m_")}
         self._failures: list[_Failure] = []
+        self._gateway_errors: dict[str, int] = {}  # method -> how many 502 pages to answer
         self._delays: dict[str, float] = {}
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._runner: web.AppRunner | None = None
@@ -115,6 +121,10 @@ class FakeTelegram(ChatMethods, UpdateBuilders, UpdateDelivery):
     async def _handle(self, request: web.Request) -> web.Response:
         arrived = time.perf_counter()
         params, files = await read_request(request)
+        method = request.match_info["method"].lower()
+        if self._gateway_errors.get(method, 0) > 0:
+            self._gateway_errors[method] -= 1
+            return web.Response(status=502, text=BAD_GATEWAY_PAGE, content_type="text/html")
         if request.match_info["token"] != self.token:
             error = ApiError(401, "Unauthorized")
             status, body = self._record(request.match_info["method"], params, files, arrived, error)
@@ -305,6 +315,12 @@ class FakeTelegram(ChatMethods, UpdateBuilders, UpdateDelivery):
     def delay(self, method: str, seconds: float) -> None:
         """Answer ``method`` ``seconds`` later (0 removes the delay)."""
         self._delays[method.lower()] = seconds
+
+    def gateway_error_next(self, method: str, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with the HTML "502 Bad Gateway" page
+        of the nginx in front of the Bot API (seen in production during Telegram's outages):
+        not JSON at all."""
+        self._gateway_errors[method.lower()] = times
 
     def fail_next(
         self,

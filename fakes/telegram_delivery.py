@@ -21,7 +21,6 @@ import copy
 import json
 import re
 import time
-from functools import partial
 from typing import Any
 
 from aiohttp import ClientResponse, ClientSession, MultipartReader
@@ -36,7 +35,17 @@ TERMINATED_BY_OTHER = (
     "make sure that only one bot instance is running"
 )
 _SECRET = re.compile(r"[A-Za-z0-9_-]*")
-dumps = partial(json.dumps, ensure_ascii=False)
+
+
+def dumps(value: Any) -> str:
+    """UTF-8 JSON like Telegram's; a lone surrogate a test put in a text (which UTF-8 cannot
+    carry) goes out as a \\u escape, the one way JSON can carry it."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return text
 
 
 def _well_formed(message: dict[str, Any]) -> bool:

@@ -5,7 +5,6 @@ message that was accepted is answered. The seeds are fixed: a failure reproduces
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable
 from typing import Any
@@ -15,56 +14,12 @@ import aiohttp
 from bots.settings import Settings
 from bots.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from bots.turns import Brain
+from tests.hostile import JUNK, hostile_text, mangle, post_json
 from tests.telegram_harness import running_bot, wait_until
 from tests.vk_harness import SECRET, running_vk_bot
 
 API_TOKEN = "fuzz-api-token-0123456789"
 WEBHOOK_SECRET = "fuzz-webhook-0123456789"
-PIECES = ["заказ", "where is my order", "ЗАКАЗ!!!", "zakaz", "пж", "\u200f\u202e", "👩‍👩‍👧",
-          "e\u0301\u0301\u0301", "\x00", "\x1b[31m", "<script>alert(1)</script>", "%s%n{0}",
-          "\ud800", "\U0010ffff", "ﷺ", "ꙮ", "\t\r\n", "' OR 1=1 --", "${jndi:ldap://x}"]
-JUNK: list[Any] = [None, True, -1, 2**70, 1.5, "", "x" * 5000, [], {}, [[[[[]]]]],
-                   {"a": {"b": {"c": []}}}, ["\ud800"]]
-
-
-def hostile_text(rng: random.Random) -> str:
-    shape = rng.randrange(4)
-    if shape == 0:  # one endless "word"
-        return rng.choice("azжя") * rng.choice([50, 1000, 4096])
-    if shape == 1:  # a long ramble
-        return " ".join(rng.choice(PIECES) for _ in range(rng.randrange(1, 400)))
-    if shape == 2:  # random code points, surrogates and controls included
-        return "".join(chr(rng.randrange(0, 0x110000)) for _ in range(rng.randrange(1, 300)))
-    return rng.choice(PIECES)
-
-
-def mangle(rng: random.Random, value: dict[str, Any]) -> dict[str, Any]:
-    """The same object with one field replaced by junk, removed, or a junk field added."""
-    mangled = json.loads(json.dumps(value))
-    target, path = mangled, [key for key in mangled if isinstance(mangled[key], dict)]
-    if path and rng.random() < 0.6:
-        target = mangled[rng.choice(path)]
-    key = rng.choice(list(target) or ["x"])
-    what = rng.randrange(3)
-    if what == 0:
-        target[key] = rng.choice(JUNK)
-    elif what == 1:
-        target.pop(key, None)
-    else:
-        target[hostile_text(rng)[:20] or "k"] = rng.choice(JUNK)
-    return mangled
-
-
-async def post_json(http: aiohttp.ClientSession, url: str, body: Any,
-                    headers: dict[str, str] | None = None) -> int:
-    data = json.dumps(body, ensure_ascii=rng_ascii(body)).encode("utf-8", "surrogatepass")
-    async with http.post(url, data=data, headers=headers or {}) as response:
-        return response.status
-
-
-def rng_ascii(body: Any) -> bool:
-    """Lone surrogates only survive as \\u escapes: send those bodies ASCII-escaped."""
-    return "\\ud8" in json.dumps(body) or "\\udc" in json.dumps(body)
 
 
 async def test_the_webhook_and_the_api_survive_hostile_input_and_answer_customers(

@@ -5,6 +5,7 @@ UTF-16 was decoded and acted on)."""
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
@@ -15,8 +16,9 @@ from bots.settings import MIN_SECRET, Settings, SettingsError, load_settings
 from bots.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from bots.turns import Brain
 from handoff.jsonbody import MAX_DEPTH, BodyError, parse_json
+from tests.hostile import keyspace, settled_keyspace
 from tests.telegram_harness import BotUnderTest, running_bot
-from tests.vk_harness import SECRET, running_vk_bot
+from tests.vk_harness import CONFIRMATION, SECRET, running_vk_bot
 
 API_TOKEN = "hostile-api-token-0123456789"
 WEBHOOK_SECRET = "hostile-webhook-0123456789"
@@ -60,7 +62,7 @@ def test_bodies_are_utf8_json_nested_at_most_so_deep(body: bytes, reason: str) -
 
 async def post(url: str, body: bytes, headers: dict[str, str]) -> int:
     async with aiohttp.ClientSession() as http, \
-            http.post(url, data=body, headers=headers) as response:
+            http.post(url, data=io.BytesIO(body), headers=headers) as response:
         return response.status
 
 
@@ -104,3 +106,66 @@ async def test_the_vk_callback_answers_400_to_nested_json(settings: Settings, br
         event = bot.vk.callback_body(bot.vk.message_new(7401, "привет"), SECRET)
         async with http.post(bot.callback_url, data=json.dumps(event).encode("utf-16")) as utf16:
             assert utf16.status == 400
+
+
+def _refused_at_the_webhook(api: dict[str, str]) -> list[tuple[str, bytes, dict[str, str]]]:
+    update = json.dumps(UPDATE).encode()
+    webhook = {SECRET_HEADER: WEBHOOK_SECRET}
+    return [
+        (WEBHOOK_PATH, update, {}),  # no secret
+        (WEBHOOK_PATH, update, {SECRET_HEADER: "x" * len(WEBHOOK_SECRET)}),  # a wrong one
+        (WEBHOOK_PATH, b"{" * 2_000_000, webhook),  # over the size limit
+        (WEBHOOK_PATH, NESTED, webhook),
+        (WEBHOOK_PATH, b"\xff\xfe\x00", webhook),
+        (WEBHOOK_PATH, b"[1, 2, 3]", webhook),
+        (WEBHOOK_PATH, json.dumps({"update_id": "1", "message": {}}).encode(), webhook),
+        ("/api/v1/conversations/tg:7/claim", b'{"operator": "api:x"}', {}),
+        ("/api/v1/conversations/tg:7/claim", b'{"operator": "api:x"}',
+         {"Authorization": "Bearer " + "x" * len(API_TOKEN)}),
+        ("/api/v1/conversations/tg:7/claim", b'{"operator": 5}', api),
+        ("/api/v1/conversations/tg:7/reply", b'{"text": ""}', api),
+        ("/api/v1/conversations/" + "z" * 5000 + "/close", b"{}", api),
+        ("/api/v1/operators/api:crm/status", b'{"status": "sleeping"}', api),
+    ]
+
+
+async def test_refused_requests_store_nothing_at_any_entry_point(
+    settings: Settings, brain: Brain
+) -> None:
+    async with running_bot(
+        settings, brain, telegram_mode="webhook", telegram_webhook_secret=WEBHOOK_SECRET,
+        telegram_webhook_url=f"http://127.0.0.1:{settings.http_port}", api_token=API_TOKEN,
+    ) as bot:
+        await bot.fake.wait_for("setWebhook")
+        base = f"http://127.0.0.1:{settings.http_port}"
+        api = {"Authorization": f"Bearer {API_TOKEN}"}
+        assert await post(base + WEBHOOK_PATH, json.dumps(UPDATE).encode(),
+                          {SECRET_HEADER: WEBHOOK_SECRET}) == 200
+        await bot.wait_texts(7, 1)  # every role is up and has made its keys
+        before = await settled_keyspace(bot.runtime.redis, bot.runtime.keys.prefix)
+        for path, body, headers in _refused_at_the_webhook(api):
+            status = await post(base + path, body, headers)
+            assert status < 500, (path[:60], status)
+        assert await keyspace(bot.runtime.redis, bot.runtime.keys.prefix) == before
+
+
+async def test_refused_callbacks_store_nothing(settings: Settings, brain: Brain) -> None:
+    async with running_vk_bot(settings, brain, mode="callback") as bot:
+        good = bot.vk.message_new(7402, "привет")
+        refused: list[Any] = [
+            bot.vk.callback_body(good, "wrong-secret-0123456789"),
+            {**bot.vk.callback_body(good, SECRET), "group_id": 78},
+            {**bot.vk.callback_body(good, SECRET), "group_id": 77.0},
+            {**bot.vk.callback_body(good, SECRET), "secret": None},
+            {"type": "confirmation", "group_id": 77, "secret": "wrong-secret-0123456789"},
+            {"type": "message_new", "group_id": 77, "secret": SECRET, "object": "junk"},
+            [bot.vk.callback_body(good, SECRET)],
+        ]
+        before = await settled_keyspace(bot.runtime.redis, bot.runtime.keys.prefix)
+        for body in refused:
+            status, text = await bot.post(body)
+            assert status < 500 and text != CONFIRMATION, (body, status, text)
+        assert await keyspace(bot.runtime.redis, bot.runtime.keys.prefix) == before
+        assert await bot.post(bot.vk.callback_body(good, SECRET)) == (200, "ok")
+        stored_now = await keyspace(bot.runtime.redis, bot.runtime.keys.prefix)
+        assert stored_now != before  # and the good one is stored

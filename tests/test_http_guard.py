@@ -10,6 +10,7 @@ import logging
 import aiohttp
 import pytest
 
+import bots.http_guard
 import handoff.jsonbody
 from bots.http_guard import Guard, GuardConfig
 from bots.runtime import Tuning
@@ -20,6 +21,7 @@ from tests.telegram_harness import running_bot
 
 TOKEN = "guard-api-token-0123456789"
 SECRET = "guard-webhook-0123456789"
+NUL_TOKEN = "not-a-secret-but-not-for-the-log-either"
 
 
 class Clock:
@@ -54,6 +56,20 @@ def test_guessing_the_token_costs_a_minute_per_handful_of_tries() -> None:
     assert guard.refusal("10.0.0.9", per_client=True) is None
 
 
+def test_one_token_is_paced_from_every_address() -> None:
+    clock = Clock()
+    guard = Guard(GuardConfig(per_token_rate=5, per_token_burst=10), clock=clock)
+    token = "Bearer one-integration-token"
+    answers = [guard.refusal(f"10.0.1.{n}", per_client=True, authorization=token)
+               for n in range(12)]  # twelve hosts, one request each
+    assert answers[:10] == [None] * 10
+    refused = answers[10]
+    assert refused is not None and refused.status == 429 and refused.headers["Retry-After"] == "1"
+    assert guard.refusal("10.0.1.99", per_client=True, authorization="Bearer other") is None
+    clock.now += 1.0
+    assert guard.refusal("10.0.1.1", per_client=True, authorization=token) is None
+
+
 async def raw(port: int, request: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(request)
@@ -66,6 +82,8 @@ async def test_the_server_refuses_guessing_slow_bodies_and_crowds(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setattr(handoff.jsonbody, "BODY_TIMEOUT", 1.0)
+    monkeypatch.setattr(bots.http_guard, "HEADER_TIMEOUT", 1.0)
+    caplog.set_level(logging.INFO)
     tuning = Tuning(http_guard=GuardConfig(max_in_flight=2, failed_auth_limit=5))
     async with running_bot(
         settings, brain, tuning=tuning, api_token=TOKEN, telegram_mode="webhook",
@@ -102,5 +120,22 @@ async def test_the_server_refuses_guessing_slow_bodies_and_crowds(
             await asyncio.sleep(0.3)
             async with http.get(f"{base}/healthz") as calm:
                 assert calm.status == 200
+
+            # Headers trickling in (slowloris): the connection is closed after the timeout.
+            reader, writer = await raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            started = asyncio.get_running_loop().time()
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            assert 0.5 < asyncio.get_running_loop().time() - started < 4
+            writer.close()
+
+            # A NUL in a header: aiohttp's 400, and the header's value is nowhere in the log.
+            reader, writer = await raw(port, (
+                f"GET /api/v1/queue HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {NUL_TOKEN}\x00x\r\n\r\n").encode())
+            assert b" 400 " in await asyncio.wait_for(reader.readline(), 5)
+            writer.close()
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+    assert NUL_TOKEN not in caplog.text
+    assert "malformed HTTP request from 127.0.0.1: Invalid header value char (answered 400)" \
+        in caplog.text

@@ -52,8 +52,10 @@ class TelegramPoller:
                         backoff = 0.5
                     except PollingError:
                         raise
-                    except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError) as exc:
-                        log.warning("getUpdates failed (%s); retrying in %.1fs", exc, backoff)
+                    except (aiohttp.ClientError, asyncio.TimeoutError, RuntimeError,
+                            ValueError) as exc:  # ValueError: not JSON (a proxy's 502 page)
+                        log.warning("getUpdates failed (%s: %s); retrying in %.1fs",
+                                    type(exc).__name__, exc, backoff)
                         await asyncio.sleep(backoff)
                         backoff = min(backoff * 2, 30.0)
         finally:
