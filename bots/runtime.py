@@ -26,10 +26,12 @@ from bots.desk.scheduler import DeskScheduler
 from bots.desk.templates import Templates
 from bots.desk.turns import DeskDecider
 from bots.health import Health, health_route, supervise
-from bots.http_guard import Guard, GuardConfig
+from bots.http_guard import Guard, GuardConfig, http_runner
+from bots.pace import CustomerPace, PaceConfig
 from bots.redact import install_settings_redaction
 from bots.redis_connect import redis_client, wait_until_up
 from bots.settings import Settings
+from bots.telegram.desk.chat import DeskChat
 from bots.telegram.desk.sender import DeskSender
 from bots.telegram.desk.summary import SHOWN, DeskSnapshot, QueueLine
 from bots.telegram.desk.topics import Topics
@@ -113,6 +115,7 @@ class Tuning:
     desk_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     reload_poll: float = 5.0  # seconds between checks for a reload request pub/sub missed
     http_guard: GuardConfig = field(default_factory=GuardConfig)
+    customer_pace: PaceConfig = field(default_factory=PaceConfig)
 
 
 class Runtime:
@@ -146,6 +149,7 @@ class Runtime:
         self.http_routes: list[web.RouteDef] = []  # other channels' endpoints (VK callback)
         self.health = Health()
         self.guard = Guard(tuning.http_guard)
+        self._desk_chat: DeskChat | None = None
 
     @classmethod
     async def open(
@@ -189,7 +193,8 @@ class Runtime:
         worker = Worker(
             self.redis, self.keys, self.scripts, self.store,
             TurnDecider(self.brain, signer, human,
-                        desk=self.settings.operator_chat_id is not None),
+                        desk=self.settings.operator_chat_id is not None,
+                        pace=CustomerPace(self.tuning.customer_pace)),
             WorkerConfig(
                 shards=self.settings.ingest_shards, lease_ttl=self.settings.lease_seconds
             ),
@@ -267,7 +272,7 @@ class Runtime:
                     tasks.append(self._role("vk-poller", poller.run, stop))
                 if http:
                     self.http_routes.extend(vk.routes())
-                    runner = web.AppRunner(self.http_app(), access_log=None)
+                    runner = http_runner(self.http_app())
                     await _serve_http(runner, self.settings)
             if "worker" in roles and worker:
                 tasks.append(self._role("worker", (await self.worker()).run, stop))
@@ -360,7 +365,7 @@ class Runtime:
         )
 
     async def _desk_sender(self, bot: Bot, sender: TelegramSender) -> DeskSender | None:
-        desk_chat = self.settings.operator_chat_id
+        desk_chat = self.desk_chat()
         if desk_chat is None:
             return None
         topics = Topics(bot, self.redis, self.keys, desk_chat)
@@ -372,12 +377,13 @@ class Runtime:
             clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep,
         )
 
-    async def _desk_chat_id(self) -> int | None:
-        """The configured desk chat, or the supergroup it migrated to."""
+    def desk_chat(self) -> DeskChat | None:
+        """The desk group's id (the configured one, or the supergroup it migrated to)."""
         if self.settings.operator_chat_id is None:
             return None
-        stored = await self.redis.hget(self.keys.desk_state(), "chat")
-        return int(stored) if stored else self.settings.operator_chat_id
+        if self._desk_chat is None:  # one per process: its sender and ingress agree at once
+            self._desk_chat = DeskChat(self.redis, self.keys, self.settings.operator_chat_id)
+        return self._desk_chat
 
     async def desk_snapshot(self) -> DeskSnapshot:
         """What the queue summary in the desk's General topic shows."""
@@ -400,10 +406,10 @@ class Runtime:
         log.info("Telegram bot @%s (id %d)", me.username, me.id)
         ingress = TelegramIngress(
             self.ingestor, me.id, redis=self.redis, keys=self.keys,
-            desk_chat=await self._desk_chat_id(),
+            desk=self.desk_chat(),
         )
         app = self.http_app()
-        runner = web.AppRunner(app, access_log=None)
+        runner = http_runner(app)
         if self.settings.telegram_mode == "webhook":
             secret = self.settings.telegram_webhook_secret
             if self.settings.telegram_webhook_url is None or secret is None:

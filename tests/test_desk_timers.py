@@ -50,6 +50,21 @@ async def taken_by_olga(bot: BotUnderTest) -> tuple[int, int]:
     return thread, told + 1
 
 
+async def test_an_auto_assigned_operator_is_mentioned_in_the_topic(
+    settings: Settings, brain: Brain
+) -> None:
+    clock = FakeClock()
+    async with clocked_desk(settings, brain, clock, auto_assign=True) as bot:
+        await bot.runtime.handoff.set_status(f"tg:{OPERATOR_A}", "online", name="Ольга")
+        thread, _card = await handed_off(bot)
+        await bot.runtime.scheduler().once()
+        note = await wait_until(
+            lambda: [m for m in bot.fake.messages_to(DESK, thread)
+                     if "назначен" in m.get("text", "")], bool, 5, "the assignment note")
+        assert "Ольга" in note[0]["text"] and OPERATOR_A in mentioned(note[0])
+        assert (await bot.conversation(CUSTOMER)).owner == f"tg:{OPERATOR_A}"
+
+
 async def test_unclaimed_conversation_escalates_once_with_supervisors_mentioned(
     settings: Settings, brain: Brain
 ) -> None:
@@ -163,6 +178,35 @@ async def test_the_desk_follows_a_group_upgraded_to_a_supergroup(
             assert cards
             assert await bot.runtime.redis.hget(bot.runtime.keys.desk_state(), "chat") == str(
                 new_desk)
+            # Operators in the new supergroup are heard at once, not after a restart.
+            fake.push_update(fake.callback_update(
+                OPERATOR_A, buttons(cards[0])["Взять"], message_id=cards[0]["message_id"],
+                chat_id=new_desk, first_name="Ольга"))
+            await wait_until(lambda: bot.conversation(CUSTOMER),
+                             lambda conv: conv.state == "assigned", 5, "taken in the new group")
+
+
+async def test_the_ingress_follows_a_migration_telegram_reports(
+    settings: Settings, brain: Brain
+) -> None:
+    new_desk = DESK - 1
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        fake.add_group(new_desk, "Поддержка", is_forum=True)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK) as bot:
+            await bot.exchange(CUSTOMER, "привет")
+            moved = fake.group_message_update(new_desk, OPERATOR_A, "", first_name="Ольга")
+            moved["message"].pop("text", None)
+            moved["message"]["migrate_from_chat_id"] = DESK
+            fake.push_update(moved)
+            await wait_until(
+                lambda: bot.runtime.redis.hget(bot.runtime.keys.desk_state(), "chat"),
+                lambda chat: chat == str(new_desk), 5, "the migration recorded")
+            fake.push_update(fake.group_message_update(new_desk, OPERATOR_A, "/online",
+                                                       first_name="Ольга"))
+            await wait_until(lambda: bot.runtime.handoff.operator(f"tg:{OPERATOR_A}"),
+                             lambda op: op is not None and op.status == "online", 5,
+                             "an operator heard in the new group")
 
 
 async def test_an_offline_operators_conversation_returns_to_the_queue_with_notices(

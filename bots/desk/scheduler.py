@@ -66,7 +66,7 @@ class DeskScheduler:
             await self._requeued(moved.conv, moved.detail)
         if self.auto_assign:
             for claimed in await self._service.auto_assign(notices=notices.joined):
-                await self._desk(claimed.conv, desk_bookkeeping(claimed.conv, "normal"))
+                await self._assigned(claimed.conv, claimed.owner)
         await self._positions()
 
     async def _sla_notice(
@@ -82,6 +82,18 @@ class DeskScheduler:
         note = OutboundMessage(conversation=conv, text=text, lane="desk", created_at=time.time(),
                                mention=tuple(mentions), priority=0)
         await self._desk(conv, [note, *desk_bookkeeping(conv, priority)[:1]])
+
+    async def _assigned(self, conv: str, operator: str) -> None:
+        """A post that mentions the operator: a card edit notifies nobody, and an operator
+        who was given a customer must learn of it."""
+        known = await self._service.operator(operator)
+        name = (known.name if known else "") or operator
+        mentions = (int(operator.split(":", 1)[1]),) if operator.startswith("tg:") else ()
+        note = OutboundMessage(
+            conversation=conv, lane="desk", created_at=time.time(), priority=0,
+            text=f"👤 Разговор назначен: {name}.", mention=mentions)
+        priority = (await self._store.load(conv)).priority
+        await self._desk(conv, [note, *desk_bookkeeping(conv, priority)])
 
     async def _requeued(self, conv: str, operator: str) -> None:
         """A post in the topic, not only the card edited back to "queued": operators are

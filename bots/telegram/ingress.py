@@ -10,6 +10,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bots import metrics
+from bots.telegram.desk.chat import DeskChat
 from bots.telegram.updates import UNRESOLVED, UpdateRejected, parse_update
 from handoff.events import InboundEvent
 from handoff.ingest import Ingestor
@@ -21,13 +22,13 @@ log = logging.getLogger(__name__)
 class TelegramIngress:
     def __init__(
         self, ingestor: Ingestor, bot_id: int, *, redis: Redis | None = None,
-        keys: Keys | None = None, desk_chat: int | None = None,
+        keys: Keys | None = None, desk: DeskChat | None = None,
     ) -> None:
         self._ingestor = ingestor
         self._redis = redis
         self._keys = keys
         self.bot_id = bot_id
-        self.desk_chat = desk_chat
+        self.desk = desk
 
     async def accept(self, raw_updates: Sequence[Any]) -> int | None:
         """Store a batch; return the highest update_id seen (to confirm), None if there was none.
@@ -37,9 +38,10 @@ class TelegramIngress:
         """
         highest: int | None = None
         events: list[InboundEvent] = []
+        desk_chat = await self._desk_chat(raw_updates)
         for raw in raw_updates:
             try:
-                update_id, event = parse_update(raw, self.bot_id, self.desk_chat)
+                update_id, event = parse_update(raw, self.bot_id, desk_chat)
             except UpdateRejected as exc:
                 log.warning("telegram update rejected: %s", exc)
                 metrics.INBOUND.labels("telegram", "rejected").inc()
@@ -56,6 +58,25 @@ class TelegramIngress:
         for entry in await self._ingestor.ingest(events):
             metrics.INBOUND.labels("telegram", "stored" if entry else "duplicate").inc()
         return highest
+
+    async def _desk_chat(self, raw_updates: Sequence[Any]) -> int | None:
+        """The desk chat for this batch, following a migration Telegram reports in it."""
+        if self.desk is None:
+            return None
+        for raw in raw_updates:
+            message = raw.get("message") if isinstance(raw, dict) else None
+            chat = message.get("chat") if isinstance(message, dict) else None
+            chat_id = chat.get("id") if isinstance(chat, dict) else None
+            if not isinstance(chat_id, int):
+                continue
+            assert isinstance(message, dict)
+            moved_to, moved_from = message.get("migrate_to_chat_id"), \
+                message.get("migrate_from_chat_id")
+            if isinstance(moved_to, int):
+                await self.desk.migrate(chat_id, moved_to)
+            elif isinstance(moved_from, int):
+                await self.desk.migrate(moved_from, chat_id)
+        return await self.desk.id()
 
     async def _resolve_desk(self, events: list[InboundEvent]) -> list[InboundEvent]:
         """Give desk events their conversation: the customer whose topic (or thread) they are in.

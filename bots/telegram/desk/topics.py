@@ -1,8 +1,7 @@
 """One forum topic per customer in the desk group: created on first need, renamed to show the
 conversation's state, recreated when deleted, and a reply-thread fallback for non-forum groups.
 
-The desk chat id itself can change (a group upgraded to a supergroup): the current one lives in
-Redis so every process follows the migration.
+The desk chat id itself can change (a group upgraded to a supergroup): `DeskChat` holds it.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from redis.asyncio import Redis
 
+from bots.telegram.desk.chat import DeskChat
 from handoff.events import Profile
 from handoff.keys import Keys
 
@@ -45,41 +45,33 @@ def topic_name(profile: Profile | None, conv: str, state: str) -> str:
 
 
 class Topics:
-    def __init__(self, bot: Bot, redis: Redis, keys: Keys, configured_chat: int) -> None:
+    def __init__(self, bot: Bot, redis: Redis, keys: Keys, chat: DeskChat) -> None:
         self._bot = bot
         self._redis = redis
         self._keys = keys
-        self._configured_chat = configured_chat
-        # Remembered in memory too: these change only on a migration, which every process
-        # learns about from Telegram's own error on its next post.
-        self._chat: int | None = None
-        self._forum: bool | None = None
+        self.chat = chat
+        # Whether the desk chat is a forum, remembered per chat id (a migration changes it).
+        self._forum: tuple[int, bool] | None = None
 
     async def chat_id(self) -> int:
-        if self._chat is None:
-            stored = await self._redis.hget(self._keys.desk_state(), "chat")
-            self._chat = int(stored) if stored else self._configured_chat
-        return self._chat
+        return await self.chat.id()
 
     async def migrate(self, new_chat: int) -> None:
-        log.warning("desk group migrated to supergroup %d", new_chat)
-        await self._redis.hset(self._keys.desk_state(), mapping={"chat": new_chat})
-        await self._redis.hdel(self._keys.desk_state(), "forum")
-        self._chat, self._forum = new_chat, None
+        await self.chat.migrate(await self.chat.id(), new_chat)
 
     async def is_forum(self, chat_id: int) -> bool:
-        if self._forum is not None:
-            return self._forum
+        if self._forum is not None and self._forum[0] == chat_id:
+            return self._forum[1]
         cached = await self._redis.hget(self._keys.desk_state(), "forum")
         if cached is not None:
-            self._forum = cached == "1"
-            return self._forum
+            self._forum = (chat_id, cached == "1")
+            return cached == "1"
         chat = await self._bot.get_chat(chat_id)
         forum = bool(chat.is_forum)
         if not forum:
             log.warning("desk chat %d is not a forum: using reply threads", chat_id)
         await self._redis.hset(self._keys.desk_state(), "forum", "1" if forum else "0")
-        self._forum = forum
+        self._forum = (chat_id, forum)
         return forum
 
     async def place(

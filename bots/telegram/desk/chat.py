@@ -1,0 +1,54 @@
+"""The desk group's chat id: the configured one, or the supergroup it migrated to.
+
+A basic group that is upgraded to a supergroup gets a new id. Telegram says so twice: a service
+message in the old group (`migrate_to_chat_id`) and one in the new (`migrate_from_chat_id`), and
+an error on the next post into the old one. Whoever learns of it first records it here, in Redis,
+so every process follows: the sender posts into the new group and the ingress takes operators'
+messages from it (before, the ingress read the id once at start and ignored the migrated group
+until a restart).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from redis.asyncio import Redis
+
+from handoff.keys import Keys
+
+log = logging.getLogger(__name__)
+
+REFRESH = 5.0  # seconds: how stale a process's idea of the desk chat may be
+
+
+class DeskChat:
+    def __init__(self, redis: Redis, keys: Keys, configured: int, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._redis = redis
+        self._keys = keys
+        self.configured = configured
+        self._clock = clock
+        self._chat: int | None = None
+        self._read_at = -REFRESH
+
+    async def id(self) -> int:
+        """The current id (re-read from Redis at most every REFRESH seconds)."""
+        if self._chat is None or self._clock() - self._read_at >= REFRESH:
+            stored = await self._redis.hget(self._keys.desk_state(), "chat")
+            self._chat = int(stored) if stored else self.configured
+            self._read_at = self._clock()
+        return self._chat
+
+    async def migrate(self, old: int, new: int) -> bool:
+        """Record that `old` became `new`; False when `old` is not the desk (nothing done)."""
+        if old != await self.id() or old == new:
+            return False
+        log.warning("desk group %d migrated to supergroup %d", old, new)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._keys.desk_state(), "chat", new)
+            pipe.hdel(self._keys.desk_state(), "forum")  # the new group is asked again
+            await pipe.execute()
+        self._chat, self._read_at = new, self._clock()
+        return True
