@@ -24,3 +24,8 @@ QUIETED = Counter(
     "supportbot_customer_messages_quieted_total",
     "Customer messages stored but not answered: the customer wrote faster than the bot answers",
 )
+HTTP_REFUSED = Counter(
+    "supportbot_http_refused_total",
+    "Requests the HTTP guard refused before any work (429 limits, 503 busy, 408 slow body)",
+    ["status"],
+)

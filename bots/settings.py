@@ -6,6 +6,7 @@ as one line naming the variable; secrets are `SecretStr` so they never reach a l
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Literal
@@ -54,6 +55,9 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     # The operator desk (a Telegram forum supergroup) and the human handoff
     operator_chat_id: int | None = None
+    # Relay bots (comma-separated tokens), admins of the desk group: they post customers' texts
+    # into topics with budgets of their own (docs/desk.md, "Relay bots").
+    desk_relay_tokens: SecretStr | None = None
     desk_supervisors: str = ""  # comma-separated Telegram user ids, mentioned on escalations
     desk_trainers: str = ""  # comma-separated Telegram user ids: /reload, /totemplate, /toflow
     flow_drafts_file: Path | None = None  # default: DATA_DIR/flow-drafts.yml
@@ -67,6 +71,9 @@ class Settings(BaseSettings):
     sla_reply_minutes: float = Field(default=10.0, ge=0)
     offline_grace_minutes: float = Field(default=5.0, ge=0)
     api_token: SecretStr | None = None  # enables the HTTP API at /api/v1
+    # Addresses of reverse proxies in front of the bot: for requests from them the client is
+    # the last address in X-Forwarded-For that is not a proxy (per-client limits need it).
+    trusted_proxies: str = ""
 
     # Redis
     redis_url: str | None = None
@@ -197,6 +204,34 @@ class Settings(BaseSettings):
             raise ValueError("TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL and "
                              "TELEGRAM_WEBHOOK_SECRET")
         return self
+
+    @property
+    def relay_tokens(self) -> list[str]:
+        raw = self.desk_relay_tokens.get_secret_value() if self.desk_relay_tokens else ""
+        return [part for part in raw.replace(" ", "").split(",") if part]
+
+    @field_validator("desk_relay_tokens")
+    @classmethod
+    def _relay_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        for part in (value.get_secret_value() if value else "").replace(" ", "").split(","):
+            bot_id, _, secret = part.partition(":")
+            if part and (not bot_id.isdigit() or len(secret) < 8):
+                raise ValueError("each token must look like 123456:ABC... (a bot token from "
+                                 "@BotFather)")
+        return value
+
+    @property
+    def trusted_proxy_addresses(self) -> frozenset[str]:
+        return frozenset(part for part in self.trusted_proxies.replace(" ", "").split(",")
+                         if part)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for part in value.replace(" ", "").split(","):
+            if part:
+                ipaddress.ip_address(part)  # ValueError: "... does not appear to be an IPv4..."
+        return value
 
     @field_validator("desk_supervisors", "desk_trainers")
     @classmethod

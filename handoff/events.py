@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 FORMAT_VERSION = 1
@@ -146,6 +146,9 @@ class OutboundMessage:
     coalesce: str = ""
     mention: tuple[int, ...] = ()
     refusal: bool = False
+    # A customer's message relayed to the desk: when they wrote it. Consecutive ones waiting
+    # for the group's budget are merged into one post, each line with its time.
+    said_at: float = 0.0
 
     @property
     def channel(self) -> str:
@@ -174,7 +177,10 @@ class OutboundMessage:
             data["bot"] = BotTrace(**{**data["bot"], "steps": tuple(data["bot"]["steps"])})
         data["files"] = tuple(MediaFile(**item) for item in data.get("files", ()))
         data["mention"] = tuple(data.get("mention", ()))
-        return cls(**data)
+        # A field a newer version added is left out, not the message: during a rolling
+        # upgrade an older sender still delivers what a newer worker wrote.
+        known = {f.name for f in fields(cls)}
+        return cls(**{name: value for name, value in data.items() if name in known})
 
 
 def _untyped_bags(data: dict[str, Any]) -> dict[str, Any]:

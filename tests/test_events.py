@@ -51,9 +51,11 @@ def test_entries_written_with_params_and_meta_are_read_into_the_fields() -> None
     assert said.bot == BotTrace("greet", 0.9, ("a → b",), 1.0, True)
 
 
-def test_an_unknown_version_or_field_is_refused() -> None:
+def test_an_unknown_version_is_refused_and_an_unknown_field_left_out() -> None:
     with pytest.raises(EventFormatError):
         OutboundMessage.from_json(json.dumps({"v": 99, "conversation": "tg:1"}))
-    with pytest.raises(TypeError):  # the outbox readers log and drop such an entry
-        OutboundMessage.from_json(json.dumps({"v": FORMAT_VERSION, "conversation": "tg:1",
-                                              "colour": "red"}))
+    # Written by a newer version during a rolling upgrade: still delivered (a full test run
+    # once had a newer worker's `said_at` make an older sender drop a customer's answer).
+    message = OutboundMessage.from_json(json.dumps({
+        "v": FORMAT_VERSION, "conversation": "tg:1", "text": "ok", "colour": "red"}))
+    assert (message.conversation, message.text) == ("tg:1", "ok")

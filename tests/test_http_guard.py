@@ -9,10 +9,12 @@ import logging
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 import bots.http_guard
 import handoff.jsonbody
 from bots.http_guard import Guard, GuardConfig
+from bots.logsummary import Summarized
 from bots.runtime import Tuning
 from bots.settings import Settings
 from bots.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
@@ -70,11 +72,24 @@ def test_one_token_is_paced_from_every_address() -> None:
     assert guard.refusal("10.0.1.1", per_client=True, authorization=token) is None
 
 
-async def raw(port: int, request: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+async def raw(port: int, request: bytes, source: str = "127.0.0.1"
+              ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection from `source` (any 127.x.y.z is this machine: another client)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
     writer.write(request)
     await writer.drain()
     return reader, writer
+
+
+def from_address(source: str) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(local_addr=(source, 0)))
+
+
+def test_a_busy_server_answers_503_at_once() -> None:
+    guard = Guard(GuardConfig(max_in_flight=2))
+    guard.in_flight = 2
+    refused = guard.refusal("10.0.0.5", per_client=False)
+    assert refused is not None and refused.status == 503 and refused.headers["Retry-After"] == "1"
 
 
 async def test_the_server_refuses_guessing_slow_bodies_and_crowds(
@@ -84,7 +99,7 @@ async def test_the_server_refuses_guessing_slow_bodies_and_crowds(
     monkeypatch.setattr(handoff.jsonbody, "BODY_TIMEOUT", 1.0)
     monkeypatch.setattr(bots.http_guard, "HEADER_TIMEOUT", 1.0)
     caplog.set_level(logging.INFO)
-    tuning = Tuning(http_guard=GuardConfig(max_in_flight=2, failed_auth_limit=5))
+    tuning = Tuning(http_guard=GuardConfig(max_reading_per_client=2, failed_auth_limit=5))
     async with running_bot(
         settings, brain, tuning=tuning, api_token=TOKEN, telegram_mode="webhook",
         telegram_webhook_secret=SECRET,
@@ -93,33 +108,46 @@ async def test_the_server_refuses_guessing_slow_bodies_and_crowds(
         await bot.fake.wait_for("setWebhook")
         port = settings.http_port
         base = f"http://127.0.0.1:{port}"
-        async with aiohttp.ClientSession() as http:
+        async with from_address("127.0.0.2") as guesser, aiohttp.ClientSession() as http:
             statuses = []
             for _ in range(7):
-                async with http.get(f"{base}/api/v1/queue",
-                                    headers={"Authorization": "Bearer guess"}) as answer:
+                async with guesser.get(f"{base}/api/v1/queue",
+                                       headers={"Authorization": "Bearer guess"}) as answer:
                     statuses.append(answer.status)
             assert statuses == [401] * 5 + [429] * 2
             assert answer.headers["Retry-After"] == "60"
+            # Locked out whatever it tries next, the webhook included ...
+            async with guesser.post(base + WEBHOOK_PATH, data=b"{}") as locked:
+                assert locked.status == 429
+            # ... except with the right token; and other clients were never affected.
+            right = {"Authorization": f"Bearer {TOKEN}"}
+            async with guesser.get(f"{base}/api/v1/queue", headers=right) as allowed:
+                assert allowed.status == 200
+            async with http.get(f"{base}/api/v1/queue", headers=right) as other:
+                assert other.status == 200
 
             # A body promised and never sent: 408 after the timeout, not an open connection.
             slow = (f"POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\n{SECRET_HEADER}: {SECRET}\r\n"
                     "Content-Length: 1000\r\n\r\n12345678").encode()
-            reader, writer = await raw(port, slow)
+            reader, writer = await raw(port, slow, "127.0.0.3")
             status_line = await asyncio.wait_for(reader.readline(), 5)
             assert b" 408 " in status_line
             writer.close()
 
-            # Two slow ones hold both places: the third request is turned away at once.
-            held = [await raw(port, slow) for _ in range(2)]
+            # Two slow ones hold their client's two places: its third is turned away at once,
+            # while everyone else (Telegram delivering an update) is served as usual.
+            held = [await raw(port, slow, "127.0.0.3") for _ in range(2)]
             await asyncio.sleep(0.2)
-            async with http.get(f"{base}/healthz") as crowded:
-                assert crowded.status == 503 and crowded.headers["Retry-After"] == "1"
+            reader, writer = await raw(port, slow, "127.0.0.3")
+            assert b" 429 " in await asyncio.wait_for(reader.readline(), 1)
+            writer.close()
+            update = {**bot.fake.text_update(4242, "привет"), "update_id": 4242}
+            async with http.post(base + WEBHOOK_PATH, json=update,
+                                 headers={SECRET_HEADER: SECRET}) as delivered:
+                assert delivered.status == 200
             for _reader, writer in held:
                 writer.close()  # and leaving mid-body is not our error
-            await asyncio.sleep(0.3)
-            async with http.get(f"{base}/healthz") as calm:
-                assert calm.status == 200
+            await bot.wait_texts(4242, 1)
 
             # Headers trickling in (slowloris): the connection is closed after the timeout.
             reader, writer = await raw(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
@@ -139,3 +167,42 @@ async def test_the_server_refuses_guessing_slow_bodies_and_crowds(
     assert NUL_TOKEN not in caplog.text
     assert "malformed HTTP request from 127.0.0.1: Invalid header value char (answered 400)" \
         in caplog.text
+
+
+def test_behind_a_trusted_proxy_the_client_is_the_forwarded_address() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    guard = Guard(trusted_proxies=frozenset({"10.9.9.9"}))
+
+    def request(peer: str, forwarded: str) -> web.Request:
+        transport = Transport(peer)
+        return make_mocked_request("GET", "/api/v1/queue", transport=transport,
+                                   headers={"X-Forwarded-For": forwarded})
+
+    assert guard.address(request("10.9.9.9", "203.0.113.7")) == "203.0.113.7"
+    # A client cannot pick its own address by sending the header: only the proxy's last hop.
+    assert guard.address(request("10.9.9.9", "1.1.1.1, 203.0.113.7")) == "203.0.113.7"
+    assert guard.address(request("198.51.100.4", "1.1.1.1")) == "198.51.100.4"
+
+
+class Transport:
+    """Enough of a transport for aiohttp's `request.remote`."""
+
+    def __init__(self, peer: str) -> None:
+        self.peer = peer
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return (self.peer, 40000) if name == "peername" else default
+
+
+def test_repeated_refusals_are_logged_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    summary = Summarized(logging.getLogger("test.flood"), clock=clock)
+    with caplog.at_level(logging.WARNING, "test.flood"):
+        for _ in range(1000):
+            summary.warning("wrong secrets", "wrong secret from %s", "10.0.0.1")
+        clock.now += 61
+        summary.warning("wrong secrets", "wrong secret from %s", "10.0.0.2")
+    assert [r.getMessage() for r in caplog.records] == [
+        "wrong secret from 10.0.0.1", "wrong secrets: 999 more in the last 61 s",
+        "wrong secret from 10.0.0.2"]

@@ -13,6 +13,7 @@ import logging
 
 from aiohttp import web
 
+from bots.logsummary import Summarized
 from bots.vk.ingress import VkIngress
 from handoff.jsonbody import BodyError, parse_json, read_body
 
@@ -22,24 +23,30 @@ CALLBACK_PATH = "/vk/callback"
 
 
 def callback_routes(ingress: VkIngress, confirmation: str, secret: str) -> list[web.RouteDef]:
+    refused = Summarized(log)  # what strangers can repeat at will is logged once a minute
+
     async def receive(request: web.Request) -> web.Response:
         try:
             body = parse_json(await read_body(request))
         except BodyError as exc:
-            log.warning("vk callback body rejected: %s", exc)
+            refused.warning(f"vk callback bodies rejected ({exc})",
+                            "vk callback body rejected: %s", exc)
             return web.Response(status=400, text=str(exc))
         if not isinstance(body, dict):
-            log.warning("vk callback body is not an object: rejected")
+            refused.warning("vk callback bodies not an object rejected",
+                            "vk callback body is not an object: rejected")
             return web.Response(status=400, text="body is not an object")
         group = body.get("group_id")
         if type(group) is not int or group != ingress.group_id:  # 77.0 and True are not ids
-            log.warning("vk callback for group %r, not ours: rejected", group)
+            refused.warning("vk callbacks for another group rejected",
+                            "vk callback for group %r, not ours: rejected", group)
             return web.Response(status=403, text="wrong group")
         # VK sends the secret in every request, the confirmation too: checked first, so the
         # confirmation code goes only to VK itself.
         given = str(body.get("secret", ""))
         if not hmac.compare_digest(given.encode(), secret.encode()):
-            log.warning("vk callback from %s with a wrong secret rejected", request.remote)
+            refused.warning("vk callbacks with a wrong secret rejected",
+                            "vk callback from %s with a wrong secret rejected", request.remote)
             return web.Response(status=403, text="wrong secret")
         if body.get("type") == "confirmation":
             log.info("vk callback server confirmation answered")
