@@ -154,7 +154,8 @@ def settings_secrets(settings: Settings) -> list[str]:
         settings.telegram_bot_token, settings.vk_token, settings.api_token,
         settings.telegram_webhook_secret, settings.vk_secret,
     ]
-    return [value.get_secret_value() for value in values if value is not None]
+    return [value.get_secret_value() for value in values if value is not None] \
+        + settings.relay_tokens
 
 
 def install_settings_redaction(settings: Settings) -> RedactingFilter:

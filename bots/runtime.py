@@ -16,6 +16,7 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from aiogram import Bot
+from aiogram.exceptions import TelegramAPIError
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -31,7 +32,9 @@ from bots.pace import CustomerPace, PaceConfig
 from bots.redact import install_settings_redaction
 from bots.redis_connect import redis_client, wait_until_up
 from bots.settings import Settings
+from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.chat import DeskChat
+from bots.telegram.desk.relays import Poster
 from bots.telegram.desk.sender import DeskSender
 from bots.telegram.desk.summary import SHOWN, DeskSnapshot, QueueLine
 from bots.telegram.desk.topics import Topics
@@ -148,8 +151,11 @@ class Runtime:
         self.templates = Templates(seed_templates(settings.templates_path))
         self.http_routes: list[web.RouteDef] = []  # other channels' endpoints (VK callback)
         self.health = Health()
-        self.guard = Guard(tuning.http_guard)
+        self.guard = Guard(
+            tuning.http_guard, trusted_proxies=settings.trusted_proxy_addresses,
+            api_token=settings.api_token.get_secret_value() if settings.api_token else None)
         self._desk_chat: DeskChat | None = None
+        self._relay_bots: list[Bot] = []  # their HTTP sessions are closed with the runtime
 
     @classmethod
     async def open(
@@ -340,6 +346,9 @@ class Runtime:
             if runner is not None:
                 await runner.cleanup()
             await bot.session.close()
+            for relay in self._relay_bots:
+                await relay.session.close()
+            self._relay_bots.clear()
 
     def _role(self, name: str, run: Callable[[asyncio.Event], Awaitable[None]],
               stop: asyncio.Event) -> asyncio.Task[None]:
@@ -368,14 +377,37 @@ class Runtime:
         desk_chat = self.desk_chat()
         if desk_chat is None:
             return None
-        topics = Topics(bot, self.redis, self.keys, desk_chat)
+        limits = self.tuning.send_limits
+        budget = GroupBudget(limits.per_group_per_minute, limits.desk_per_second,
+                             clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep)
+        topics = Topics(bot, self.redis, self.keys, desk_chat, budget)
         return DeskSender(
             bot, self.redis, self.keys, self.store, await self.signer(), topics,
             self.desk_snapshot, sender.ack, may_send=sender.may_send,
-            per_minute=self.tuning.send_limits.per_group_per_minute,
-            per_second=self.tuning.send_limits.desk_per_second,
+            relays=await self._relays(),
             clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep,
+            timezone=self.settings.timezone,
         )
+
+    async def _relays(self) -> list[Poster]:
+        """The relay bots of the desk, each with a budget of its own; a token Telegram
+        rejects is reported at start and left out."""
+        limits, relays = self.tuning.send_limits, []
+        for token in self.settings.relay_tokens:
+            relay = telegram_bot(token, self.settings.telegram_api_url)
+            try:
+                me = await relay.get_me()
+            except TelegramAPIError as exc:
+                log.error("desk relay %s… left out: %s", token.split(":", 1)[0], exc.message)
+                await relay.session.close()
+                continue
+            self._relay_bots.append(relay)
+            relays.append(Poster(relay, GroupBudget(
+                limits.per_group_per_minute, limits.desk_per_second,
+                clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep), f"@{me.username}"))
+        if relays:
+            log.info("desk relays: %s", ", ".join(relay.name for relay in relays))
+        return relays
 
     def desk_chat(self) -> DeskChat | None:
         """The desk group's id (the configured one, or the supergroup it migrated to)."""

@@ -137,6 +137,9 @@ class TurnDecider:
                 conversation=conv.id, kind="copy", lane="desk", created_at=time.time(),
                 copy=CopyOf(event.chat_id, event.message_id, event.album),
                 priority=desk_priority(conv.priority, 2),
+                # A text can be merged with the customer's next ones while they wait.
+                text=capped(event.text, 4000) if event.kind == "text" else "",
+                said_at=event.received_at or time.time(),
             ))
 
     def _paced(self, conv: Conversation, event: InboundEvent, decision: Decision,
@@ -334,6 +337,7 @@ def relayed(conv: Conversation, event: InboundEvent) -> OutboundMessage:
         # Under Telegram's 4,096 characters with the marker: a longer VK text is still shown
         text=capped(event.text, 4000) or ("" if event.files else f"[{event.media or 'сообщение'}]"),
         priority=desk_priority(conv.priority, 2), files=event.files,
+        said_at=event.received_at or time.time(),
     )
 
 

@@ -20,8 +20,14 @@ Behaviour comes from ../shared/PLATFORMS.md (TELEGRAM part) and the Bot API serv
   ``add_group`` (otherwise "Bad Request: chat not found").
 * Sending limits (``enforce_limits=True``): ``telegram_limits.py``: 1 msg/s per chat with a
   burst of 3, 20 msgs/min per group, 30 msgs/s overall (the Bot FAQ numbers quoted in
-  PLATFORMS.md T3; the burst size is ours). Only message-producing methods count (send*,
-  copyMessage(s), forwardMessage(s)); edits, answers and chat actions do not.
+  PLATFORMS.md T3; the burst size is ours). Message-producing methods count (send*,
+  copyMessage(s), forwardMessage(s)), and in groups edits and topic calls that post a service
+  message too (PLATFORMS.md addendum A2); answers and chat actions do not.
+* Several bots (``add_bot``: relay bots, admins of the groups given): each token has its own
+  limits; a relay has no private chats ("bot can't initiate conversation with a user"), cannot
+  copy from a chat it is not in, cannot use another bot's ``file_id``, edits only its own
+  messages; a press on its button goes to its own updates, not the main bot's; ``remove_bot``
+  and ``revoke_bot`` make its calls fail with Telegram's 403 and 401 texts.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from fakes.telegram_chats import ChatMethods
 from fakes.telegram_delivery import UpdateDelivery, dumps
 from fakes.telegram_limits import LimitViolation
 from fakes.telegram_methods import CONTENT_KEYS
-from fakes.telegram_state import Call, ChatState
+from fakes.telegram_state import Call, ChatState, acting_token
 from fakes.telegram_updates import UpdateBuilders
 from fakes.telegram_wire import ApiError, UploadedFile, ok, read_request
 
@@ -125,10 +131,12 @@ class FakeTelegram(ChatMethods, UpdateBuilders, UpdateDelivery):
         if self._gateway_errors.get(method, 0) > 0:
             self._gateway_errors[method] -= 1
             return web.Response(status=502, text=BAD_GATEWAY_PAGE, content_type="text/html")
-        if request.match_info["token"] != self.token:
+        bot = self.bot_by_token(request.match_info["token"])
+        if bot is None:
             error = ApiError(401, "Unauthorized")
             status, body = self._record(request.match_info["method"], params, files, arrived, error)
         else:
+            acting_token.set(bot.token)  # this request's task acts as that bot
             status, body = await self.execute(
                 request.match_info["method"], params, files, arrived=arrived
             )
@@ -136,7 +144,8 @@ class FakeTelegram(ChatMethods, UpdateBuilders, UpdateDelivery):
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         record = self.file_by_path(request.match_info["path"])
-        if request.match_info["token"] != self.token or record is None:
+        bot = self.bot_by_token(request.match_info["token"])
+        if bot is None or record is None or (record.owner or self.bot_id) != bot.id:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"},
                                      status=404)  # fmt: skip
         return web.Response(body=record.data, content_type="application/octet-stream")
@@ -156,7 +165,7 @@ class FakeTelegram(ChatMethods, UpdateBuilders, UpdateDelivery):
         name = self._methods.get(method.lower())
         if name is None:
             return self._record(method, params, files, arrived, ApiError(404, "Not Found"), via)
-        call = Call(name, params, arrived, files=files, via=via)
+        call = Call(name, params, arrived, files=files, via=via, bot=self.acting.id)
         self.calls.append(call)
         self._notify()
         try:
@@ -258,16 +267,17 @@ class FakeTelegram(ChatMethods, UpdateBuilders, UpdateDelivery):
         include_incoming: bool = False,
         include_service: bool = False,
     ) -> list[dict[str, Any]]:
-        """Snapshots of the messages the bot sent to ``chat_id`` (and topic), oldest first,
-        with edits applied and deleted ones gone. ``reply_markup`` is what the bot sent, of
-        any keyboard type."""
+        """Snapshots of the messages the bot (or one of its relays) sent to ``chat_id`` (and
+        topic), oldest first, with edits applied and deleted ones gone. ``reply_markup`` is what
+        the bot sent, of any keyboard type."""
         chat = self._chats.get(chat_id)
         if chat is None:
             return []
+        ours = {bot.id for bot in self._bots.values()}
         return [
             copy.deepcopy(m)
             for m in chat.messages.values()
-            if (include_incoming or self.is_outgoing(m))
+            if (include_incoming or (m.get("from") or {}).get("id") in ours)
             and (include_service or any(k in m for k in CONTENT_KEYS))
             and (thread_id is None or m.get("message_thread_id") == thread_id)
         ]

@@ -101,6 +101,8 @@ class ChatMethods(MediaMethods):
         topic: dict[str, Any] = {"name": name, "icon_color": color}
         if p.get("icon_custom_emoji_id"):
             topic["icon_custom_emoji_id"] = p["icon_custom_emoji_id"]
+        # "Creating a topic counts as sending a message" (levlam, tdlib/td#2592; PLATFORMS.md A2)
+        self.check_limits("createForumTopic", chat, 1)
         thread_id = chat.allocate_id()
         created = self.compose(chat, self.bot_user, None, {"forum_topic_created": topic}, thread_id)
         created.update(message_thread_id=thread_id, is_topic_message=True)
@@ -120,6 +122,7 @@ class ChatMethods(MediaMethods):
             edited["icon_custom_emoji_id"] = p["icon_custom_emoji_id"] or ""
         if all(topic.get(k, "") == v for k, v in edited.items()):
             raise bad_request("TOPIC_NOT_MODIFIED")  # (approx.)
+        self.check_limits("editForumTopic", chat, 1)  # it posts a service message
         topic.update(edited)
         if topic.get("icon_custom_emoji_id") == "":
             del topic["icon_custom_emoji_id"]
@@ -131,6 +134,7 @@ class ChatMethods(MediaMethods):
         topic = self._topic(chat, p.get("message_thread_id"))
         if topic["is_closed"] == closed:
             raise bad_request("TOPIC_NOT_MODIFIED")  # (approx.)
+        self.check_limits("closeForumTopic" if closed else "reopenForumTopic", chat, 1)
         topic["is_closed"] = closed
         key = "forum_topic_closed" if closed else "forum_topic_reopened"
         self._service(chat, topic["message_thread_id"], {key: {}})

@@ -90,6 +90,8 @@ class UpdateDelivery(FakeState):
         """Queue an update for getUpdates and wake a waiting poller. A missing update_id is
         assigned (also in the caller's dict); malformed updates are queued as they are."""
         update = self._prepare(update)
+        if self._for_relay(update):
+            return update
         kind = next((k for k in update if k != "update_id"), "")
         allowed = set(self._allowed_updates)
         if (kind not in allowed) if allowed else (kind in DEFAULT_EXCLUDED_UPDATES):
@@ -99,6 +101,27 @@ class UpdateDelivery(FakeState):
         self._end_long_poll()
         self._notify()
         return update
+
+    def _for_relay(self, update: dict[str, Any]) -> bool:
+        """A press on a relay's button goes to that relay, not to the main bot ("the message
+        sent by the bot with the callback button", PLATFORMS.md A3); group messages also reach
+        every relay that is an admin there ("admins receive all messages", A4)."""
+        query = update.get("callback_query")
+        message = query.get("message") if isinstance(query, dict) else None
+        sender = (message.get("from") or {}).get("id") if isinstance(message, dict) else None
+        relays = {bot.id: bot for bot in self._bots.values() if bot.token != self.token}
+        if sender in relays:
+            relays[sender].updates.append(update)
+            return True
+        posted = update.get("message")
+        chat = posted.get("chat") if isinstance(posted, dict) else None
+        if isinstance(chat, dict) and chat.get("type") in ("group", "supergroup") \
+                and isinstance(chat.get("id"), int):
+            members = self._chats.get(chat["id"])
+            for relay in relays.values():
+                if members is not None and relay.id in members.member_bots:
+                    relay.updates.append(update)
+        return False
 
     def _prepare(self, update: dict[str, Any]) -> dict[str, Any]:
         """Number the caller's dict (so pushing it again is a true duplicate), then work on a

@@ -10,6 +10,11 @@ From PLATFORMS.md T3 (Bot FAQ, "My bot is hitting limits"):
 * "not more than 30 messages per second or so" -> overall: at most :data:`GLOBAL_PER_SECOND`
   (30) messages in any sliding 1 s window.
 
+In groups, edits (editMessageText, editMessageReplyMarkup) and topic calls that post a service
+message (createForumTopic, editForumTopic, closeForumTopic, reopenForumTopic) count like sends:
+"edits and sends share one limit", and "creating a topic counts as sending a message" (levlam,
+tdlib/td#2592 and #3034; PLATFORMS.md addendum A2).
+
 One request is one unit for the per-chat bucket; an album (sendMediaGroup) or a batch
 (copyMessages/forwardMessages) counts each produced message against the group and global
 windows (our assumption: the stricter reading). A rejected request consumes nothing.

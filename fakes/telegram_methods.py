@@ -69,6 +69,7 @@ def check_markup(markup: Any) -> None:
 class MessagingMethods(FakeState):
     # --- shared checks --------------------------------------------------------------------
     def check_write(self, chat: ChatState) -> None:
+        self.check_member(chat)
         if chat.migrated_to is not None:
             raise bad_request(
                 "group chat was upgraded to a supergroup chat", migrate_to_chat_id=chat.migrated_to
@@ -77,6 +78,27 @@ class MessagingMethods(FakeState):
             raise ApiError(403, "Forbidden: user is deactivated")
         if chat.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+
+    def check_member(self, chat: ChatState) -> None:
+        """A relay bot acts only in the groups it is an admin of, and has no private chats
+        (it never talked to the customer: "bot can't initiate conversation with a user")."""
+        bot = self.acting
+        if bot.token == self.token:
+            return
+        if chat.type == "private":
+            raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+        kind = "supergroup chat" if chat.type == "supergroup" else "group chat"
+        if bot.id in chat.kicked_bots:
+            raise ApiError(403, f"Forbidden: bot was kicked from the {kind}")
+        if bot.id not in chat.member_bots:
+            raise ApiError(403, f"Forbidden: bot is not a member of the {kind}")
+
+    def _readable(self, chat: ChatState) -> None:
+        """Copying needs the source chat: a relay was never in the customer's private chat
+        (message ids there are per account, PLATFORMS.md A5)."""
+        bot = self.acting
+        if bot.token != self.token and (chat.type == "private" or bot.id not in chat.member_bots):
+            raise bad_request("chat not found")
 
     def thread(self, chat: ChatState, raw: Any) -> int | None:
         """Validate ``message_thread_id`` like the Bot API server (Client.cpp, T1)."""
@@ -212,6 +234,7 @@ class MessagingMethods(FakeState):
     # --- copy / forward -------------------------------------------------------------------
     def _source(self, p: dict[str, Any], verb: str) -> dict[str, Any]:
         source_chat = self.chat(p.get("from_chat_id"))
+        self._readable(source_chat)
         message = self.stored(source_chat, p.get("message_id"), f"message to {verb}")
         if not any(key in message for key in CONTENT_KEYS):  # a service message
             raise bad_request(f"message can't be {verb.replace('copy', 'copi')}ed")  # (approx.)
@@ -261,6 +284,7 @@ class MessagingMethods(FakeState):
     def _batch(self, method: str, p: dict[str, Any], *, forward: bool) -> Any:
         chat, thread_id = self.target(p)
         source_chat = self.chat(p.get("from_chat_id"))
+        self._readable(source_chat)
         sources = [source_chat.messages[i] for i in self._batch_ids(p) if i in source_chat.messages]
         sources = [s for s in sources if any(k in s for k in CONTENT_KEYS)]
         if not sources:
@@ -302,6 +326,11 @@ class MessagingMethods(FakeState):
         current = {k: message.get(k) for k in changes}
         if current == changes:
             raise bad_request(NOT_MODIFIED)
+        chat = self.chat(message["chat"]["id"])
+        if chat.type in ("group", "supergroup"):
+            # "Edits and sends share one limit, about 20 per minute in a chat" (levlam,
+            # tdlib/td#2592; PLATFORMS.md A2): counted in groups, where that limit binds.
+            self.check_limits("editMessage", chat, 1)
         for key, value in changes.items():
             if value is None:
                 message.pop(key, None)

@@ -6,6 +6,7 @@ import copy
 import secrets
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,29 @@ from fakes.telegram_wire import UploadedFile, bad_request
 
 BOT_USERNAME = "supportbot_test_bot"
 BOT_FIRST_NAME = "Support Bot"
+
+# The bot a request is made as (its token), set for the task that handles the request.
+acting_token: ContextVar[str | None] = ContextVar("fake_telegram_acting_token", default=None)
+
+
+@dataclass
+class BotIdentity:
+    """One bot served by the fake. Telegram's limits are per bot: each has its own."""
+
+    token: str
+    id: int
+    username: str
+    first_name: str
+    limits: RateLimits
+    revoked: bool = False
+    # A relay's updates (group messages it sees as an admin, presses on its buttons): what
+    # Telegram would hold for it; the product never polls relays.
+    updates: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def user(self) -> dict[str, Any]:
+        return {"id": self.id, "is_bot": True, "first_name": self.first_name,
+                "username": self.username}
 GENERAL_TOPIC_ID = 1
 TOPIC_ICON_COLORS = frozenset({7322096, 16766590, 13338331, 9367192, 16749490, 16478047})
 MEDIA_KINDS = ("photo", "document", "voice", "video", "audio", "animation", "sticker", "video_note")
@@ -30,6 +54,7 @@ class Call:
     status: int = 0
     files: dict[str, UploadedFile] = field(default_factory=dict)
     via: str = "http"  # "http" or "webhook-reply" (a method returned in a webhook answer)
+    bot: int = 0  # the id of the bot that made the call
 
     @property
     def ok(self) -> bool:
@@ -48,6 +73,9 @@ class FileRecord:
     data: bytes
     file_path: str
     meta: dict[str, Any]  # the extra fields of the file object (width, file_name, ...)
+    # "file_id is unique for each individual bot and can't be transferred from one bot to
+    # another" (Bot API, Sending files; PLATFORMS.md A5): 0 = the main bot's
+    owner: int = 0
 
     def as_object(self) -> dict[str, Any]:
         return {
@@ -68,6 +96,8 @@ class ChatState:
     blocked: bool = False
     deactivated: bool = False
     migrated_to: int | None = None
+    member_bots: set[int] = field(default_factory=set)  # relay bots in this group (admins)
+    kicked_bots: set[int] = field(default_factory=set)
     next_message_id: int = 1
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
     topics: dict[int, dict[str, Any]] = field(default_factory=dict)  # ForumTopic + "is_closed"
@@ -125,7 +155,9 @@ class FakeState:
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.enforce_limits = enforce_limits
-        self.limits = RateLimits(clock)
+        self._clock = clock
+        self._bots: dict[str, BotIdentity] = {token: BotIdentity(
+            token, self.bot_id, BOT_USERNAME, BOT_FIRST_NAME, RateLimits(clock))}
         self.calls: list[Call] = []
         self.pushed_at: dict[int, float] = {}
         self.limit_violations: list[LimitViolation] = []
@@ -144,13 +176,44 @@ class FakeState:
 
     # --- identities -----------------------------------------------------------------------
     @property
+    def acting(self) -> BotIdentity:
+        """The bot the current request is made as (the main bot outside a request)."""
+        return self._bots[acting_token.get() or self.token]
+
+    @property
     def bot_user(self) -> dict[str, Any]:
-        return {
-            "id": self.bot_id,
-            "is_bot": True,
-            "first_name": BOT_FIRST_NAME,
-            "username": BOT_USERNAME,
-        }
+        return self.acting.user
+
+    @property
+    def limits(self) -> RateLimits:
+        return self.acting.limits
+
+    def add_bot(self, token: str, username: str, *, groups: tuple[int, ...] = (),
+                first_name: str = "Support Relay") -> dict[str, Any]:
+        """Another bot on this server (a relay), an admin of `groups`."""
+        identity = BotIdentity(token, int(token.split(":", 1)[0]), username, first_name,
+                               RateLimits(self._clock))
+        self._bots[token] = identity
+        for chat_id in groups:
+            self.chat(chat_id).member_bots.add(identity.id)
+        return identity.user
+
+    def bot_by_token(self, token: str) -> BotIdentity | None:
+        identity = self._bots.get(token)
+        return None if identity is None or identity.revoked else identity
+
+    def revoke_bot(self, token: str) -> None:
+        """@BotFather revoked the token: every call with it is 401 Unauthorized."""
+        self._bots[token].revoked = True
+
+    def remove_bot(self, token: str, chat_id: int) -> None:
+        """An admin removed the bot from the group."""
+        chat, bot_id = self.chat(chat_id), self._bots[token].id
+        chat.member_bots.discard(bot_id)
+        chat.kicked_bots.add(bot_id)
+
+    def relay_ids(self) -> set[int]:
+        return {bot.id for bot in self._bots.values() if bot.token != self.token}
 
     def get_me(self) -> dict[str, Any]:
         return {
@@ -249,20 +312,21 @@ class FakeState:
         return message
 
     def is_outgoing(self, message: dict[str, Any]) -> bool:
-        return (message.get("from") or {}).get("id") == self.bot_id
+        """Sent by the bot making the request (a bot edits only its own messages)."""
+        return (message.get("from") or {}).get("id") == self.acting.id
 
     # --- files ----------------------------------------------------------------------------
     def add_file(self, kind: str, data: bytes, meta: dict[str, Any], ext: str) -> FileRecord:
         file_id, unique_id = new_file_id(kind)
         folder = {"photo": "photos", "voice": "voice", "sticker": "stickers"}.get(kind, kind + "s")
         path = f"{folder}/file_{len(self._files)}.{ext}"
-        record = FileRecord(file_id, unique_id, kind, data, path, meta)
+        record = FileRecord(file_id, unique_id, kind, data, path, meta, owner=self.acting.id)
         self._files[file_id] = record
         return record
 
     def file(self, file_id: str) -> FileRecord:
         record = self._files.get(file_id)
-        if record is None:
+        if record is None or (record.owner or self.bot_id) != self.acting.id:
             raise bad_request("wrong file identifier/HTTP URL specified")
         return record
 

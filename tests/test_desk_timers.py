@@ -65,6 +65,30 @@ async def test_an_auto_assigned_operator_is_mentioned_in_the_topic(
         assert (await bot.conversation(CUSTOMER)).owner == f"tg:{OPERATOR_A}"
 
 
+async def test_no_escalation_note_runs_ahead_of_a_card_not_shown_yet(
+    settings: Settings, brain: Brain
+) -> None:
+    clock = FakeClock()
+    async with clocked_desk(settings, brain, clock, desk_supervisors=str(SUPERVISOR),
+                            sla_unclaimed_minutes=5) as bot:
+        bot.fake.delay("sendMessage", 2.0)  # the group's budget is short: the card waits
+        await bot.say(CUSTOMER, "позовите оператора")
+        await wait_until(lambda: bot.conversation(CUSTOMER),
+                         lambda conv: conv.state == "queued", 5, "queued")
+        scheduler = bot.runtime.scheduler()
+        await scheduler.once()
+        clock.advance(6 * 60)
+        await scheduler.once()
+        bot.fake.delay("sendMessage", 0)
+        card = await wait_until(
+            lambda: [m for m in bot.fake.messages_to(DESK) if "Взять" in buttons(m)],
+            lambda got: bool(got) and "приоритет: высокий" in got[-1].get("text", ""), 10,
+            "the card, at the raised priority")
+        assert card
+        await asyncio.sleep(0.3)
+        assert not [m for m in bot.fake.messages_to(DESK) if "ждёт оператора" in m.get("text", "")]
+
+
 async def test_unclaimed_conversation_escalates_once_with_supervisors_mentioned(
     settings: Settings, brain: Brain
 ) -> None:

@@ -11,6 +11,7 @@ import logging
 import time
 
 from bots import texts
+from bots.desk.cardstate import card_of_this_handoff
 from bots.desk.notices import CustomerNotices
 from bots.turns import desk_bookkeeping
 from handoff.conversations import ConversationStore
@@ -73,6 +74,13 @@ class DeskScheduler:
         self, kind: str, conv: str, operator: str, waited: float, priority: str
     ) -> None:
         minutes = max(1, round(waited / 60))
+        fields, _ = await self._store.snapshot(conv, last=1)
+        if not card_of_this_handoff(fields):
+            # The card itself still waits for the group's budget: a note ahead of it would
+            # spend that budget, and the card is re-rendered at the raised priority anyway.
+            log.info("%s: SLA %s while its card is not shown yet: no note", conv, kind)
+            await self._desk(conv, desk_bookkeeping(conv, priority)[:1])
+            return
         if kind == "escalate":
             text = f"⏰ Клиент ждёт оператора {minutes} мин. Приоритет повышен."
             mentions = self.supervisors

@@ -1,10 +1,10 @@
 """Delivers the desk lane of the outbox into the operators' group.
 
-One forum group takes about 20 bot messages a minute in total, so desk messages wait in one
-priority queue: urgent conversations' cards and messages first, then by arrival; per
-conversation the order holds. Items with the same `coalesce` key replace each other while they
-wait (one card render, one queue summary), and edits (card updates, the summary, topic names)
-do not spend the group's message budget.
+One forum group takes about 20 bot posts a minute in total, edits and topic changes included
+(`budget.GroupBudget`), so desk items wait in one priority queue: urgent conversations' cards
+and messages first, then by arrival; per conversation the order holds. Items with the same
+`coalesce` key replace each other while they wait (one card render, one queue summary). A 429
+is waited out however often it comes: a card is never given up for the group's limit.
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramMigrateToChat
@@ -31,9 +33,11 @@ from aiogram.types import (
 from redis.asyncio import Redis
 
 from bots.callbacks import CallbackSigner
-from bots.delivery.policy import DEFAULT_RETRY, Delivery, Moved, RetryPolicy
-from bots.ratelimit import Budget, Combined, SlidingWindow, TokenBucket
+from bots.delivery.policy import Delivery, Moved, RetryPolicy
+from bots.desk.cardstate import card_of_this_handoff
+from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.cards import CardData, card_keyboard, card_text
+from bots.telegram.desk.relays import Poster, RelayPool
 from bots.telegram.desk.summary import SummarySource, summary_text
 from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
 from bots.telegram.errors import classify_telegram
@@ -45,8 +49,13 @@ from handoff.outbox import OutboxItem
 log = logging.getLogger(__name__)
 
 SUMMARY_EVERY = 3.0  # seconds between two renders of the queue summary
+SUMMARY_EVERY_BUSY = 60.0  # the same while other desk items wait for the group's budget
 ALBUM_WAIT = 0.6  # seconds after an album's first part before it is relayed as one
 CAPTION_LIMIT = 1024
+MERGED_LIMIT = 4000  # characters in a post of merged customer texts (Telegram allows 4,096)
+# The group's limit is waited out however long it lasts (a card given up on is a customer
+# nobody takes); other failures are retried as on every lane.
+DESK_RETRY = RetryPolicy(max_waits=1_000_000)
 
 
 @dataclass(order=True)
@@ -60,12 +69,12 @@ class DeskSender:
     def __init__(
         self, bot: Bot, redis: Redis, keys: Keys, store: ConversationStore,
         signer: CallbackSigner, topics: Topics, summary: SummarySource,
-        ack: Callable[[OutboxItem], Awaitable[None]], *, per_minute: float = 20.0,
-        per_second: float = 1.0,
+        ack: Callable[[OutboxItem], Awaitable[None]], *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, concurrency: int = 4,
-        retry: RetryPolicy = DEFAULT_RETRY,
+        retry: RetryPolicy = DESK_RETRY, timezone: str = "Europe/Moscow",
         may_send: Callable[[], Awaitable[bool]] | None = None,
+        relays: Sequence[Poster] = (),
     ) -> None:
         self._bot = bot
         self._redis = redis
@@ -76,16 +85,11 @@ class DeskSender:
         self._snapshot = summary
         self._ack = ack
         self._may_send = may_send  # the sender's lease is surely ours (see LaneSender)
-        # Telegram: about 1 a second in any chat, and 20 in any minute in a group (a second
-        # of margin for the clocks' disagreement).
-        self._bucket = Combined(
-            # Under Telegram's 1/s with a burst of 3: request jitter bunches paced sends up.
-            TokenBucket(per_second * 0.9, 2, clock=clock),
-            SlidingWindow(max(1, int(per_minute)), 61.0, clock=clock),
-        )
+        self.budget: GroupBudget = topics.budget
+        self.pool = RelayPool(Poster(bot, self.budget, "main", relay=False), list(relays),
+                              report=self._report_in_desk)
+        self._tz = ZoneInfo(timezone)  # the team's, for the times of merged texts
         self._clock = clock
-        self._sleep = sleep
-        self._edits = TokenBucket(5, 5, clock=clock)
         self._heap: list[_Queued] = []
         self._pending_summary: OutboxItem | None = None  # the latest summary request, waiting
         self._spent: list[OutboxItem] = []  # superseded summary requests, to ack
@@ -95,7 +99,6 @@ class DeskSender:
         self.concurrency = concurrency
         self._in_flight: set[asyncio.Task[None]] = set()
         self._busy: set[str] = set()
-        self._spending: dict[int, asyncio.Lock] = {}
         self._latest: dict[str, int] = {}
         self._seq = itertools.count()
         self._wake = asyncio.Event()
@@ -141,12 +144,14 @@ class DeskSender:
             for spent in self._spent:
                 await self._ack(spent)
             self._spent.clear()
-            summary_wait = self._pending_summary_at + SUMMARY_EVERY - self._clock()
+            # While cards and messages wait for the budget, the summary (an edit, which spends
+            # the same budget) is rendered at most once a minute: it is a glance, they are not.
+            every = SUMMARY_EVERY if not self._heap else SUMMARY_EVERY_BUSY
+            summary_wait = self._pending_summary_at + every - self._clock()
             summary_busy = self._summary_task is not None and not self._summary_task.done()
             if self._pending_summary is not None and summary_wait <= 0 and not summary_busy:
                 item, self._pending_summary = self._pending_summary, None
                 self._pending_summary_at = self._clock()
-                # Beside the cards, not in front of them: an edit costs no message budget.
                 self._summary_task = asyncio.create_task(self._summary_once(item))
                 continue
             queued = self._next_ready() if len(self._in_flight) < self.concurrency else None
@@ -189,9 +194,19 @@ class DeskSender:
         if self._may_send is not None and not await self._may_send():
             return  # the next holder of the lease posts it (it stays unacknowledged)
         parts = await self._album(item)
+        merged: list[OutboxItem] = []
+        if not parts and mergeable(item.message):
+            await self.budget.ready()  # what queued behind it meanwhile goes in the same post
+            merged = self._merged_run(item)
         try:
-            await self._deliver(item, [p.message.copy.message_id for p in parts
-                                       if p.message.copy is not None])
+            if merged:
+                await self._deliver(OutboxItem(item.lane, item.entry_id, replace(
+                    item.message, kind="text", copy=None,
+                    text=merged_text([item.message, *(m.message for m in merged)], self._tz))))
+                parts = merged
+            else:
+                await self._deliver(item, [p.message.copy.message_id for p in parts
+                                           if p.message.copy is not None])
         except Exception:
             log.exception("desk: %s for %s failed", item.message.kind, item.message.conversation)
         if key and self._latest.get(key) == queued.seq:
@@ -216,6 +231,24 @@ class DeskSender:
             self._heap = [q for q in self._heap if q not in parts]
             heapq.heapify(self._heap)
         return [q.item for q in parts]
+
+    def _merged_run(self, item: OutboxItem) -> list[OutboxItem]:
+        """The customer's texts queued right behind this one, to post with it as one message:
+        when the group's budget is short, ten lines cost one post instead of ten. Only an
+        unbroken run (nothing else of this conversation in between keeps its order)."""
+        mine = sorted(q for q in self._heap
+                      if q.item.message.conversation == item.message.conversation)
+        run: list[_Queued] = []
+        size = len(item.message.text)
+        for queued in mine:
+            size += len(queued.item.message.text) + 20
+            if not mergeable(queued.item.message) or size > MERGED_LIMIT:
+                break
+            run.append(queued)
+        if run:
+            self._heap = [q for q in self._heap if q not in run]
+            heapq.heapify(self._heap)
+        return [q.item for q in run]
 
     async def _summary_once(self, item: OutboxItem) -> None:
         if self._may_send is not None and not await self._may_send():
@@ -245,27 +278,18 @@ class DeskSender:
             try:
                 await self._deliver_once(message, more or [])
             except TelegramMigrateToChat as exc:
-                self._bucket.give_back()  # refused, so not counted by Telegram
+                self.budget.give_back()  # refused, so not counted by Telegram
                 await self.topics.migrate(exc.migrate_to_chat_id)
                 raise Moved(f"desk group migrated to {exc.migrate_to_chat_id}") from exc
             except TelegramBadRequest as exc:
                 if THREAD_GONE not in exc.message:
                     raise
-                self._bucket.give_back()
+                self.budget.give_back()
                 await self.topics.forget(message.conversation)
                 raise Moved("topic deleted") from exc
 
-        if await self.delivery.run(message, once, pause=self._bucket.pause):
+        if await self.delivery.run(message, once, pause=self.budget.pause):
             self.delivered += 1
-
-    async def _spend(self, bucket: Budget) -> None:
-        # One waiter at a time per budget (FIFO, so in the order items were picked: by
-        # priority); concurrent deliveries must not all spend the same token.
-        async with self._spending.setdefault(id(bucket), asyncio.Lock()):
-            wait = bucket.delay()
-            if wait > 0:
-                await self._sleep(wait)
-            bucket.take()
 
     async def _deliver_once(self, message: OutboundMessage, more: list[int]) -> None:
         if message.kind == "callback_answer":
@@ -280,7 +304,7 @@ class DeskSender:
             return await self._post_summary()
         conv_id = message.conversation
         if conv_id.startswith("desk:"):
-            await self._spend(self._bucket)
+            await self.budget.spend()
             await self._bot.send_message(await self.topics.chat_id(), message.text)
             return None
         fields, transcript = await self._store.snapshot(conv_id)
@@ -293,17 +317,20 @@ class DeskSender:
         if message.kind == "topic":
             state = "banned" if conv.banned else conv.state
             return await self.topics.show_state(
-                conv_id, conv.profile, state, shown=fields.get("topic_shown", ""),
-                before_edit=lambda: self._spend(self._edits),
-            )
+                conv_id, conv.profile, state, shown=fields.get("topic_shown", ""))
         place = await self.topics.place(conv_id, conv.profile, conv.state, known=fields)
         if message.kind == "card":
             return await self._post_card(conv, fields, transcript, place)
-        await self._spend(self._bucket)
+        if place.thread_id is not None and self.pool.relays and relayable(message, more) and (
+                message.kind != "copy" or self.budget.short()):
+            # A text any bot can post: whichever has budget (a copy keeps the customer's
+            # formatting, so it goes through a relay only when the main bot would wait).
+            text, entities = with_mentions(message.text, list(message.mention))
+            await self.pool.post_text(place.chat_id, place.thread_id, text, entities)
+            return None
+        await self.budget.spend(1 + len(more))  # each part of an album is a message
         reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
         if message.copy is not None and more:
-            for _part in more:  # each part counts against the group's budget
-                await self._spend(self._bucket)
             ids = sorted([message.copy.message_id, *more])
             copies = await self._bot.copy_messages(
                 place.chat_id, message.copy.from_chat, ids,
@@ -330,18 +357,26 @@ class DeskSender:
         await self.topics.remember_message(conv_id, place, sent_id)
         return None
 
+    async def _report_in_desk(self, text: str) -> None:
+        """A note in the desk's General topic, for what operators and admins must fix."""
+        try:
+            await self.budget.spend()
+            await self._bot.send_message(await self.topics.chat_id(), text)
+        except Exception as exc:  # the report is best effort; the log line is already there
+            log.warning("desk: a report could not be posted: %s", exc)
+
     async def _send_files(self, place: Place, message: OutboundMessage) -> int:
         """Photos and documents from a platform Telegram cannot copy from, fetched from their
         URLs (aiogram downloads and uploads them); the text is the first file's caption."""
         text = message.text
         if len(text) > CAPTION_LIMIT:  # too long for a caption: a message of its own first
             await self._bot.send_message(place.chat_id, text, message_thread_id=place.thread_id)
-            await self._spend(self._bucket)
+            await self.budget.spend()
             text = ""
         sent_id = 0
         for number, file in enumerate(message.files):
             if number:
-                await self._spend(self._bucket)
+                await self.budget.spend()
             caption = text if number == 0 and text else None
             if file.kind == "photo":
                 sent = await self._bot.send_photo(place.chat_id, URLInputFile(file.url),
@@ -376,12 +411,12 @@ class DeskSender:
         # A card belongs to one handoff. A later one gets a card of its own: operators are
         # notified of a new post, never of an edit far up the topic. The closing render (state
         # "bot") still goes to the card of the handoff that just ended.
-        if card_id is not None and (conv.state == "bot" or _card_of_this_handoff(fields)):
+        if card_id is not None and (conv.state == "bot" or card_of_this_handoff(fields)):
             if await self._edit_in_place(place.chat_id, card_id, text, keyboard):
                 return
         elif card_id is not None:
             await self._retire_card(place.chat_id, card_id)
-        await self._spend(self._bucket)
+        await self.budget.spend()
         reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
         sent = await self._bot.send_message(
             place.chat_id, text, message_thread_id=place.thread_id, reply_markup=keyboard,
@@ -396,7 +431,7 @@ class DeskSender:
         keyboard: InlineKeyboardMarkup | None = None,
     ) -> bool:
         """Re-render a card or the summary; False when it is gone (post a new one instead)."""
-        await self._spend(self._edits)
+        await self.budget.spend()
         try:
             await self._bot.edit_message_text(
                 text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard)
@@ -410,7 +445,7 @@ class DeskSender:
     async def _retire_card(self, chat_id: int, message_id: int) -> None:
         """An earlier handoff's card keeps its text as history but loses its buttons (its
         closing render may have been coalesced away by the new handoff's)."""
-        await self._spend(self._edits)
+        await self.budget.spend()
         try:
             await self._bot.edit_message_reply_markup(
                 chat_id=chat_id, message_id=message_id, reply_markup=None)
@@ -425,9 +460,28 @@ class DeskSender:
         if stored.startswith(f"{chat_id}:") and await self._edit_in_place(
                 chat_id, int(stored.split(":", 1)[1]), text):
             return
-        await self._spend(self._bucket)
+        await self.budget.spend()
         sent = await self._bot.send_message(chat_id, text)
         await self._redis.hset(self._keys.desk_state(), "summary", f"{chat_id}:{sent.message_id}")
+
+
+def relayable(message: OutboundMessage, more: list[int]) -> bool:
+    """A text a relay bot can post (no album, no file, nothing only the main bot can copy)."""
+    return (not more and not message.files and not message.album and bool(message.text)
+            and (message.kind == "text" or (message.kind == "copy" and message.said_at > 0)))
+
+
+def mergeable(message: OutboundMessage) -> bool:
+    """A customer's plain text relayed to the desk (a copy of a Telegram text, or another
+    channel's text without files)."""
+    return (message.said_at > 0 and message.kind in ("copy", "text") and bool(message.text)
+            and not message.files and not message.album and not message.mention)
+
+
+def merged_text(messages: list[OutboundMessage], tz: ZoneInfo) -> str:
+    """One post for several customer texts, each line with the time it was written."""
+    return "\n".join(
+        f"[{datetime.fromtimestamp(m.said_at, tz):%H:%M:%S}] {m.text}" for m in messages)
 
 
 def _shown_in_desk(conv: Conversation, fields: dict[str, str], kind: str) -> bool:
@@ -437,14 +491,7 @@ def _shown_in_desk(conv: Conversation, fields: dict[str, str], kind: str) -> boo
         return True
     if kind == "topic":
         return bool(fields.get("topic"))
-    return _card_of_this_handoff(fields)
-
-
-def _card_of_this_handoff(fields: dict[str, str]) -> bool:
-    """The stored card was posted for the conversation's latest handoff (cards from before
-    `card_handoff` existed count as such)."""
-    handoff = fields.get("handoffs", "0")
-    return bool(fields.get("card")) and fields.get("card_handoff", handoff) == handoff
+    return card_of_this_handoff(fields)
 
 
 def with_mentions(text: str, user_ids: list[int]) -> tuple[str, list[MessageEntity] | None]:

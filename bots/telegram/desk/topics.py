@@ -14,6 +14,7 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 from redis.asyncio import Redis
 
+from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.chat import DeskChat
 from handoff.events import Profile
 from handoff.keys import Keys
@@ -32,6 +33,7 @@ class Place:
     chat_id: int
     thread_id: int | None = None
     reply_to: int | None = None
+    created: bool = False  # the topic was created just now, named for the current state
 
 
 def topic_name(profile: Profile | None, conv: str, state: str) -> str:
@@ -45,11 +47,13 @@ def topic_name(profile: Profile | None, conv: str, state: str) -> str:
 
 
 class Topics:
-    def __init__(self, bot: Bot, redis: Redis, keys: Keys, chat: DeskChat) -> None:
+    def __init__(self, bot: Bot, redis: Redis, keys: Keys, chat: DeskChat,
+                 budget: GroupBudget) -> None:
         self._bot = bot
         self._redis = redis
         self._keys = keys
         self.chat = chat
+        self.budget = budget  # creating, renaming, closing a topic each post a service message
         # Whether the desk chat is a forum, remembered per chat id (a migration changes it).
         self._forum: tuple[int, bool] | None = None
 
@@ -94,6 +98,7 @@ class Topics:
             return Place(chat_id, reply_to=int(anchor.split(":", 1)[1]))
         if not await self.is_forum(chat_id):
             return Place(chat_id)  # the card becomes the anchor once sent
+        await self.budget.spend()
         created = await self._bot.create_forum_topic(
             chat_id, topic_name(profile, conv, state), icon_color=ICON_COLOR
         )
@@ -104,7 +109,7 @@ class Topics:
             pipe.hset(self._keys.desk_threads(), f"{chat_id}:{thread}", conv)
             await pipe.execute()
         log.info("%s: desk topic %d created", conv, thread)
-        return Place(chat_id, thread_id=thread)
+        return Place(chat_id, thread_id=thread, created=True)
 
     async def remember_message(self, conv: str, place: Place, message_id: int) -> None:
         """In the reply-thread fallback every message we post routes replies back to `conv`."""
@@ -123,29 +128,41 @@ class Topics:
 
     async def show_state(
         self, conv: str, profile: Profile | None, state: str, shown: str = "",
-        before_edit: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         """Rename the topic (its mark shows the state) and close it while the bot has it.
 
-        `shown` is what the topic shows now; nothing is called when that is already right.
+        `shown` is what the topic shows now ("state|name"); only what differs is changed, since
+        each rename, close and reopen posts a service message into the group. What it shows is
+        recorded once both calls went through: a 429 on the second retries it, not skips it.
         """
         name = topic_name(profile, conv, state)
         if shown == f"{state}|{name}":
             return
         place = await self.place(conv, profile, state)
-        if place.thread_id is None:
+        if place.thread_id is None or place.created:
             return
+        chat_id, thread_id = place.chat_id, place.thread_id
+        was_state, _, was_name = shown.partition("|")
+        if name != was_name and not await self._topic_call(
+                conv, lambda: self._bot.edit_forum_topic(chat_id, thread_id, name=name)):
+            return
+        if not shown or (was_state == "bot") != (state == "bot"):
+            toggle = self._bot.close_forum_topic if state == "bot" \
+                else self._bot.reopen_forum_topic
+            if not await self._topic_call(conv, lambda: toggle(chat_id, thread_id)):
+                return
         await self._redis.hset(self._keys.conversation(conv), "topic_shown", f"{state}|{name}")
-        if before_edit is not None:  # the edit budget is spent only when there is an edit
-            await before_edit()
+
+    async def _topic_call(self, conv: str, call: Callable[[], Awaitable[object]]) -> bool:
+        """One topic call, paced; False when the topic is gone (it will be recreated). A 429
+        or a network error propagates to the desk's retry policy."""
+        await self.budget.spend()
         try:
-            await self._bot.edit_forum_topic(place.chat_id, place.thread_id, name=name)
-            if state == "bot":
-                await self._bot.close_forum_topic(place.chat_id, place.thread_id)
-            else:
-                await self._bot.reopen_forum_topic(place.chat_id, place.thread_id)
+            await call()
         except TelegramBadRequest as exc:
             if THREAD_GONE in exc.message:
                 await self.forget(conv)
-            elif "TOPIC_NOT_MODIFIED" not in exc.message and "not modified" not in exc.message:
+                return False
+            if "TOPIC_NOT_MODIFIED" not in exc.message and "not modified" not in exc.message:
                 log.info("%s: topic state not shown: %s", conv, exc.message)
+        return True
