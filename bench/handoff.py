@@ -180,7 +180,8 @@ async def _burst(fake: FakeTelegram, clock: ScaledClock, count: int, relays: int
         chat = 20_000_000 + number
         fake.push_update(fake.text_update(chat, text, first_name=f"B{number}"))
         for line in WRITES[:writes]:
-            fake.push_update(fake.text_update(chat, f"{line} (B{number})"))
+            fake.push_update(fake.text_update(chat, f"{line} (B{number})",
+                                              first_name=f"B{number}"))
     expected = count * (1 + writes)
     cards: list[dict[str, Any]] = []
     last_card = last_text = float("nan")
@@ -244,7 +245,12 @@ def _all_desk_messages(fake: FakeTelegram) -> list[dict[str, Any]]:
     found = []
     for call in fake.calls_of("sendMessage") + fake.calls_of("copyMessage"):
         if call.params.get("chat_id") == DESK and call.ok:
-            found.append({"text": call.params.get("text", ""), "at": call.at})
+            text = call.params.get("text", "")
+            if call.method == "copyMessage":  # the text of the customer's message it copied
+                source = fake.chat(call.params["from_chat_id"]).messages.get(
+                    int(call.params["message_id"]), {})
+                text = source.get("text", "")
+            found.append({"text": text, "at": call.at})
     found.sort(key=lambda message: message["at"])
     return found
 
@@ -261,6 +267,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=300)
     parser.add_argument("--scale", type=float, default=20.0)
     parser.add_argument("--paced", type=int, default=8)
+    parser.add_argument("--parts", default="latency,paced,claims,burst",
+                        help="which parts to run, comma-separated")
     args = parser.parse_args()
     print(speed_line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -274,9 +282,15 @@ def main() -> None:
                 cache_dir=base.cache_dir, data_dir=Path(tmp),
             )
             brain = load_brain(settings)
-            asyncio.run(latency(settings, brain, args.count, args.rate))
-            asyncio.run(paced_latency(settings, brain, args.paced))
-            asyncio.run(claims(settings))
+            parts = set(args.parts.split(","))
+            if "latency" in parts:
+                asyncio.run(latency(settings, brain, args.count, args.rate))
+            if "paced" in parts:
+                asyncio.run(paced_latency(settings, brain, args.paced))
+            if "claims" in parts:
+                asyncio.run(claims(settings))
+            if "burst" not in parts:
+                return
             rows = [asyncio.run(burst(settings, brain, args.burst, args.scale, relays=relays,
                                       writes=writes))
                     for relays, writes in ((0, 0), (0, 2), (2, 2), (5, 2))]

@@ -65,8 +65,11 @@ class DeskDecision:
     answered: bool = False  # the customer got an answer (stops the reply timer; edits don't)
 
 
-def summary_item(conv: str) -> OutboundMessage:
-    return desk_item(conv, "summary", coalesce="summary", priority=SUMMARY_PRIORITY)
+def summary_item(conv: str, *, asked: bool = False) -> OutboundMessage:
+    """The queue summary; `asked` (an operator's /queue) is rendered at once, not on the
+    summary's own slow schedule."""
+    return desk_item(conv, "summary", coalesce="summary",
+                     priority=0 if asked else SUMMARY_PRIORITY)
 
 
 def desk_item(
@@ -374,7 +377,7 @@ class DeskDecider:
     async def _cmd_queue(self, conv: Conversation, event: InboundEvent, command: Command,
                          decision: DeskDecision) -> None:
         """Refreshes the one summary in the General topic (edited in place, never re-posted)."""
-        decision.desk.append(summary_item(conv.id))
+        decision.desk.append(summary_item(conv.id, asked=True))
 
     async def _cmd_online(self, conv: Conversation, event: InboundEvent, command: Command,
                           decision: DeskDecision) -> None:

@@ -41,6 +41,7 @@ from bots.telegram.desk.relays import Poster, RelayPool
 from bots.telegram.desk.summary import SummarySource, summary_text
 from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
 from bots.telegram.errors import classify_telegram
+from bots.turns import SUMMARY_PRIORITY
 from handoff.conversations import Conversation, ConversationStore
 from handoff.events import OutboundMessage
 from handoff.keys import Keys
@@ -48,7 +49,9 @@ from handoff.outbox import OutboxItem
 
 log = logging.getLogger(__name__)
 
-SUMMARY_EVERY = 3.0  # seconds between two renders of the queue summary
+# Seconds between two renders of the queue summary, unless an operator asks (/queue): an edit
+# spends the group's budget like a message, and the summary is a glance, cards are not.
+SUMMARY_EVERY = 20.0
 SUMMARY_EVERY_BUSY = 60.0  # the same while other desk items wait for the group's budget
 ALBUM_WAIT = 0.6  # seconds after an album's first part before it is relayed as one
 CAPTION_LIMIT = 1024
@@ -92,7 +95,7 @@ class DeskSender:
         self._clock = clock
         self._heap: list[_Queued] = []
         self._pending_summary: OutboxItem | None = None  # the latest summary request, waiting
-        self._spent: list[OutboxItem] = []  # superseded summary requests, to ack
+        self._spent: list[OutboxItem] = []  # summary requests, to ack
         self._pending_summary_at = -SUMMARY_EVERY
         self._summary_task: asyncio.Task[None] | None = None
         # A few deliveries at once, never two of one conversation: its topic stays in order.
@@ -109,9 +112,12 @@ class DeskSender:
         if item.message.kind == "summary":
             # One render at most every SUMMARY_EVERY seconds, whatever the queue does:
             # rendering reads the whole queue, and operators need a glance, not a ticker.
-            if self._pending_summary is not None:
-                self._spent.append(self._pending_summary)
+            # Acknowledged at once: a summary is a view of the queue, re-rendered on its next
+            # change, so a render lost to a crash loses nothing, and nothing stays pending.
+            self._spent.append(item)
             self._pending_summary = item
+            if item.message.priority < SUMMARY_PRIORITY:  # an operator asked (/queue): now
+                self._pending_summary_at = -SUMMARY_EVERY_BUSY
             self._wake.set()
             return
         # An operator looking at a spinner is answered ahead of everything, unpaced.
@@ -257,8 +263,7 @@ class DeskSender:
             await self._deliver(item)
         except Exception:
             log.exception("desk: queue summary failed")
-        await self._ack(item)
-        self._wake.set()
+        self._wake.set()  # (acknowledged when it was enqueued)
 
     async def _idle(self, stop: asyncio.Event, timeout: float | None) -> None:
         self._wake.clear()
