@@ -24,6 +24,7 @@ from bots.callbacks import CallbackSigner
 from bots.desk.human import ServiceHumanSide
 from bots.desk.notices import CustomerNotices, DeskEcho
 from bots.desk.scheduler import DeskScheduler
+from bots.desk.store import DeskStore
 from bots.desk.templates import Templates
 from bots.desk.turns import DeskDecider
 from bots.health import Health, health_route, supervise
@@ -380,7 +381,7 @@ class Runtime:
         limits = self.tuning.send_limits
         budget = GroupBudget(limits.per_group_per_minute, limits.desk_per_second,
                              clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep)
-        topics = Topics(bot, self.redis, self.keys, desk_chat, budget)
+        topics = Topics(bot, desk_chat, budget)
         return DeskSender(
             bot, self.redis, self.keys, self.store, await self.signer(), topics,
             self.desk_snapshot, sender.ack, may_send=sender.may_send,
@@ -414,7 +415,8 @@ class Runtime:
         if self.settings.operator_chat_id is None:
             return None
         if self._desk_chat is None:  # one per process: its sender and ingress agree at once
-            self._desk_chat = DeskChat(self.redis, self.keys, self.settings.operator_chat_id)
+            self._desk_chat = DeskChat(DeskStore(self.redis, self.keys),
+                                       self.settings.operator_chat_id)
         return self._desk_chat
 
     async def desk_snapshot(self) -> DeskSnapshot:
@@ -436,10 +438,7 @@ class Runtime:
     ) -> web.AppRunner:
         me = await bot.get_me()
         log.info("Telegram bot @%s (id %d)", me.username, me.id)
-        ingress = TelegramIngress(
-            self.ingestor, me.id, redis=self.redis, keys=self.keys,
-            desk=self.desk_chat(),
-        )
+        ingress = TelegramIngress(self.ingestor, me.id, desk=self.desk_chat())
         app = self.http_app()
         runner = http_runner(app)
         if self.settings.telegram_mode == "webhook":

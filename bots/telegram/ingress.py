@@ -7,26 +7,20 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
 from bots import metrics
 from bots.telegram.desk.chat import DeskChat
 from bots.telegram.updates import UNRESOLVED, UpdateRejected, parse_update
 from handoff.events import InboundEvent
 from handoff.ingest import Ingestor
-from handoff.keys import Keys
 
 log = logging.getLogger(__name__)
 
 
 class TelegramIngress:
     def __init__(
-        self, ingestor: Ingestor, bot_id: int, *, redis: Redis | None = None,
-        keys: Keys | None = None, desk: DeskChat | None = None,
+        self, ingestor: Ingestor, bot_id: int, *, desk: DeskChat | None = None,
     ) -> None:
         self._ingestor = ingestor
-        self._redis = redis
-        self._keys = keys
         self.bot_id = bot_id
         self.desk = desk
 
@@ -86,11 +80,7 @@ class TelegramIngress:
         """
         flat = sorted({key for event in events if event.conversation == UNRESOLVED
                        for key in _lookup_keys(event)})
-        resolved: dict[str, str] = {}
-        if flat:
-            assert self._redis is not None and self._keys is not None
-            found = await self._redis.hmget(self._keys.desk_threads(), flat)
-            resolved = {key: str(value) for key, value in zip(flat, found, strict=True) if value}
+        resolved = await self.desk.store.conversations_of(flat) if self.desk and flat else {}
         return [event if event.conversation != UNRESOLVED else dataclasses.replace(
                     event, conversation=_first(resolved, _lookup_keys(event))
                     or f"desk:{event.chat_id}")

@@ -14,9 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from redis.asyncio import Redis
-
-from handoff.keys import Keys
+from bots.desk.store import DeskStore
 
 log = logging.getLogger(__name__)
 
@@ -24,10 +22,9 @@ REFRESH = 5.0  # seconds: how stale a process's idea of the desk chat may be
 
 
 class DeskChat:
-    def __init__(self, redis: Redis, keys: Keys, configured: int, *,
+    def __init__(self, store: DeskStore, configured: int, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._redis = redis
-        self._keys = keys
+        self.store = store
         self.configured = configured
         self._clock = clock
         self._chat: int | None = None
@@ -36,8 +33,7 @@ class DeskChat:
     async def id(self) -> int:
         """The current id (re-read from Redis at most every REFRESH seconds)."""
         if self._chat is None or self._clock() - self._read_at >= REFRESH:
-            stored = await self._redis.hget(self._keys.desk_state(), "chat")
-            self._chat = int(stored) if stored else self.configured
+            self._chat = await self.store.chat() or self.configured
             self._read_at = self._clock()
         return self._chat
 
@@ -46,9 +42,6 @@ class DeskChat:
         if old != await self.id() or old == new:
             return False
         log.warning("desk group %d migrated to supergroup %d", old, new)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(self._keys.desk_state(), "chat", new)
-            pipe.hdel(self._keys.desk_state(), "forum")  # the new group is asked again
-            await pipe.execute()
+        await self.store.migrated(new)
         self._chat, self._read_at = new, self._clock()
         return True

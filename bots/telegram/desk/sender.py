@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 from bots.callbacks import CallbackSigner
 from bots.delivery.policy import Delivery, Moved, RetryPolicy
 from bots.desk.cardstate import card_of_this_handoff
+from bots.desk.store import in_chat
 from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.cards import CardData, card_keyboard, card_text
 from bots.telegram.desk.relays import Poster, RelayPool
@@ -399,7 +400,7 @@ class DeskSender:
         self, conv: Conversation, fields: dict[str, str], transcript: list[dict[str, Any]],
         place: Place,
     ) -> None:
-        conv_id, conv_key = conv.id, self._keys.conversation(conv.id)
+        conv_id = conv.id
         owner = fields.get("owner", "")
         owner_name = ""
         if owner:
@@ -412,7 +413,7 @@ class DeskSender:
         )
         text, keyboard = card_text(data), await card_keyboard(conv, self._signer)
         card = fields.get("card", "")
-        card_id = int(card.split(":", 1)[1]) if card.startswith(f"{place.chat_id}:") else None
+        card_id = in_chat(card, place.chat_id)
         # A card belongs to one handoff. A later one gets a card of its own: operators are
         # notified of a new post, never of an edit far up the topic. The closing render (state
         # "bot") still goes to the card of the handoff that just ended.
@@ -427,8 +428,7 @@ class DeskSender:
             place.chat_id, text, message_thread_id=place.thread_id, reply_markup=keyboard,
             reply_parameters=reply,
         )
-        await self._redis.hset(conv_key, mapping={
-            "card": f"{place.chat_id}:{sent.message_id}", "card_handoff": handoff})
+        await self.topics.store.card_posted(conv_id, place.chat_id, sent.message_id, handoff)
         await self.topics.remember_message(conv_id, place, sent.message_id)
 
     async def _edit_in_place(
@@ -461,13 +461,12 @@ class DeskSender:
     async def _post_summary(self) -> None:
         chat_id = await self.topics.chat_id()
         text = summary_text(await self._snapshot())
-        stored = str(await self._redis.hget(self._keys.desk_state(), "summary") or "")
-        if stored.startswith(f"{chat_id}:") and await self._edit_in_place(
-                chat_id, int(stored.split(":", 1)[1]), text):
+        summary = in_chat(await self.topics.store.summary(), chat_id)
+        if summary is not None and await self._edit_in_place(chat_id, summary, text):
             return
         await self.budget.spend()
         sent = await self._bot.send_message(chat_id, text)
-        await self._redis.hset(self._keys.desk_state(), "summary", f"{chat_id}:{sent.message_id}")
+        await self.topics.store.set_summary(chat_id, sent.message_id)
 
 
 def relayable(message: OutboundMessage, more: list[int]) -> bool:

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
-from redis.asyncio import Redis
 
+from bots.desk.store import in_chat
 from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.chat import DeskChat
 from handoff.events import Profile
-from handoff.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +46,9 @@ def topic_name(profile: Profile | None, conv: str, state: str) -> str:
 
 
 class Topics:
-    def __init__(self, bot: Bot, redis: Redis, keys: Keys, chat: DeskChat,
-                 budget: GroupBudget) -> None:
+    def __init__(self, bot: Bot, chat: DeskChat, budget: GroupBudget) -> None:
         self._bot = bot
-        self._redis = redis
-        self._keys = keys
+        self.store = chat.store
         self.chat = chat
         self.budget = budget  # creating, renaming, closing a topic each post a service message
         # Whether the desk chat is a forum, remembered per chat id (a migration changes it).
@@ -66,15 +63,15 @@ class Topics:
     async def is_forum(self, chat_id: int) -> bool:
         if self._forum is not None and self._forum[0] == chat_id:
             return self._forum[1]
-        cached = await self._redis.hget(self._keys.desk_state(), "forum")
+        cached = await self.store.forum()
         if cached is not None:
-            self._forum = (chat_id, cached == "1")
-            return cached == "1"
+            self._forum = (chat_id, cached)
+            return cached
         chat = await self._bot.get_chat(chat_id)
         forum = bool(chat.is_forum)
         if not forum:
             log.warning("desk chat %d is not a forum: using reply threads", chat_id)
-        await self._redis.hset(self._keys.desk_state(), "forum", "1" if forum else "0")
+        await self.store.set_forum(forum)
         self._forum = (chat_id, forum)
         return forum
 
@@ -87,15 +84,14 @@ class Topics:
         `known`: the conversation's hash when the caller just read it (saves a round trip).
         """
         chat_id = await self.chat_id()
-        conv_key = self._keys.conversation(conv)
         if known is None:
-            stored = await self._redis.hmget(conv_key, ["topic", "anchor"])
-            known = {"topic": str(stored[0] or ""), "anchor": str(stored[1] or "")}
-        topic, anchor = known.get("topic", ""), known.get("anchor", "")
-        if topic and topic.startswith(f"{chat_id}:"):
-            return Place(chat_id, thread_id=int(topic.split(":", 1)[1]))
-        if anchor and anchor.startswith(f"{chat_id}:"):
-            return Place(chat_id, reply_to=int(anchor.split(":", 1)[1]))
+            known = await self.store.place_fields(conv)
+        thread = in_chat(known.get("topic", ""), chat_id)
+        if thread is not None:
+            return Place(chat_id, thread_id=thread)
+        anchor = in_chat(known.get("anchor", ""), chat_id)
+        if anchor is not None:
+            return Place(chat_id, reply_to=anchor)
         if not await self.is_forum(chat_id):
             return Place(chat_id)  # the card becomes the anchor once sent
         await self.budget.spend()
@@ -103,11 +99,8 @@ class Topics:
             chat_id, topic_name(profile, conv, state), icon_color=ICON_COLOR
         )
         thread = created.message_thread_id
-        shown = f"{state}|{topic_name(profile, conv, state)}"
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(conv_key, mapping={"topic": f"{chat_id}:{thread}", "topic_shown": shown})
-            pipe.hset(self._keys.desk_threads(), f"{chat_id}:{thread}", conv)
-            await pipe.execute()
+        await self.store.topic_created(conv, chat_id, thread,
+                                       f"{state}|{topic_name(profile, conv, state)}")
         log.info("%s: desk topic %d created", conv, thread)
         return Place(chat_id, thread_id=thread, created=True)
 
@@ -115,15 +108,12 @@ class Topics:
         """In the reply-thread fallback every message we post routes replies back to `conv`."""
         if place.thread_id is not None:
             return
-        await self._redis.hset(self._keys.desk_threads(), f"{place.chat_id}:m{message_id}", conv)
-        if place.reply_to is None:
-            await self._redis.hset(
-                self._keys.conversation(conv), "anchor", f"{place.chat_id}:{message_id}"
-            )
+        await self.store.message_posted(conv, place.chat_id, message_id,
+                                        anchor=place.reply_to is None)
 
     async def forget(self, conv: str) -> None:
         """The topic was deleted by someone: the next post creates a new one."""
-        await self._redis.hdel(self._keys.conversation(conv), "topic", "card", "topic_shown")
+        await self.store.topic_gone(conv)
         log.warning("%s: desk topic was deleted; it will be recreated", conv)
 
     async def show_state(
@@ -151,7 +141,7 @@ class Topics:
                 else self._bot.reopen_forum_topic
             if not await self._topic_call(conv, lambda: toggle(chat_id, thread_id)):
                 return
-        await self._redis.hset(self._keys.conversation(conv), "topic_shown", f"{state}|{name}")
+        await self.store.set_shown(conv, f"{state}|{name}")
 
     async def _topic_call(self, conv: str, call: Callable[[], Awaitable[object]]) -> bool:
         """One topic call, paced; False when the topic is gone (it will be recreated). A 429

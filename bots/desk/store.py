@@ -1,0 +1,104 @@
+"""The desk's state in Redis, one owner for all of it.
+
+What the desk group shows of each conversation lives in the conversation's hash: `topic`
+("chat:thread"), `topic_shown` ("state|name", what the topic's name and open/closed state show
+now), `anchor` ("chat:message", the first post, in a group that is not a forum), `card`
+("chat:message") and `card_handoff` (the handoff that card was posted for). Which conversation a
+thread or a message of the group belongs to is `desk_threads` ("chat:thread" or "chat:mID" ->
+conversation), what operators' messages and presses are routed by. The group itself is
+`desk_state`: `chat` (after a migration to a supergroup), `forum` ("1"/"0") and `summary`
+("chat:message", the queue summary edited in place).
+
+Before, these were written from the topic manager, the desk sender, the ingress and the runtime;
+now only through here (the handoff scripts write the conversation's other fields).
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from handoff.keys import Keys
+
+
+def message_ref(chat_id: int, message_id: int) -> str:
+    return f"{chat_id}:{message_id}"
+
+
+def in_chat(ref: str, chat_id: int) -> int | None:
+    """The message or thread id of a "chat:id" reference, if it is in `chat_id`."""
+    chat, _, number = ref.partition(":")
+    return int(number) if chat == str(chat_id) and number.isdigit() else None
+
+
+class DeskStore:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self._redis = redis
+        self._keys = keys
+
+    # --- the group ------------------------------------------------------------------------
+    async def chat(self) -> int | None:
+        stored = await self._redis.hget(self._keys.desk_state(), "chat")
+        return int(stored) if stored else None
+
+    async def migrated(self, new_chat: int) -> None:
+        """The group became supergroup `new_chat`: whether it is a forum is asked again."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._keys.desk_state(), "chat", new_chat)
+            pipe.hdel(self._keys.desk_state(), "forum")
+            await pipe.execute()
+
+    async def forum(self) -> bool | None:
+        cached = await self._redis.hget(self._keys.desk_state(), "forum")
+        return None if cached is None else cached == "1"
+
+    async def set_forum(self, forum: bool) -> None:
+        await self._redis.hset(self._keys.desk_state(), "forum", "1" if forum else "0")
+
+    async def summary(self) -> str:
+        return str(await self._redis.hget(self._keys.desk_state(), "summary") or "")
+
+    async def set_summary(self, chat_id: int, message_id: int) -> None:
+        await self._redis.hset(self._keys.desk_state(), "summary",
+                               message_ref(chat_id, message_id))
+
+    # --- a conversation's place in the group ----------------------------------------------
+    async def place_fields(self, conv: str) -> dict[str, str]:
+        topic, anchor = await self._redis.hmget(self._keys.conversation(conv),
+                                                ["topic", "anchor"])
+        return {"topic": str(topic or ""), "anchor": str(anchor or "")}
+
+    async def topic_created(self, conv: str, chat_id: int, thread: int, shown: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._keys.conversation(conv), mapping={
+                "topic": message_ref(chat_id, thread), "topic_shown": shown})
+            pipe.hset(self._keys.desk_threads(), message_ref(chat_id, thread), conv)
+            await pipe.execute()
+
+    async def set_shown(self, conv: str, shown: str) -> None:
+        await self._redis.hset(self._keys.conversation(conv), "topic_shown", shown)
+
+    async def topic_gone(self, conv: str) -> None:
+        """Deleted by someone: the next post creates a new topic (and a new card)."""
+        await self._redis.hdel(self._keys.conversation(conv), "topic", "card", "topic_shown")
+
+    async def message_posted(self, conv: str, chat_id: int, message_id: int, *,
+                             anchor: bool) -> None:
+        """A post outside a forum topic: replies to it route to `conv`; the first is the
+        conversation's anchor."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self._keys.desk_threads(), f"{chat_id}:m{message_id}", conv)
+            if anchor:
+                pipe.hset(self._keys.conversation(conv), "anchor",
+                          message_ref(chat_id, message_id))
+            await pipe.execute()
+
+    async def card_posted(self, conv: str, chat_id: int, message_id: int, handoff: str) -> None:
+        await self._redis.hset(self._keys.conversation(conv), mapping={
+            "card": message_ref(chat_id, message_id), "card_handoff": handoff})
+
+    async def conversations_of(self, refs: list[str]) -> dict[str, str]:
+        """Which conversation each "chat:thread" / "chat:mID" belongs to (those known)."""
+        if not refs:
+            return {}
+        found = await self._redis.hmget(self._keys.desk_threads(), refs)
+        return {ref: str(value) for ref, value in zip(refs, found, strict=True) if value}
