@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import heapq
-import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -35,6 +33,7 @@ from redis.asyncio import Redis
 from bots.callbacks import CallbackSigner
 from bots.delivery.policy import Delivery, Moved, RetryPolicy
 from bots.desk.cardstate import card_of_this_handoff
+from bots.desk.queue import DeskQueue, Queued, mergeable
 from bots.desk.store import in_chat
 from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.cards import CardData, card_keyboard, card_text
@@ -56,17 +55,9 @@ SUMMARY_EVERY = 20.0
 SUMMARY_EVERY_BUSY = 60.0  # the same while other desk items wait for the group's budget
 ALBUM_WAIT = 0.6  # seconds after an album's first part before it is relayed as one
 CAPTION_LIMIT = 1024
-MERGED_LIMIT = 4000  # characters in a post of merged customer texts (Telegram allows 4,096)
 # The group's limit is waited out however long it lasts (a card given up on is a customer
 # nobody takes); other failures are retried as on every lane.
 DESK_RETRY = RetryPolicy(max_waits=1_000_000)
-
-
-@dataclass(order=True)
-class _Queued:
-    priority: int
-    seq: int
-    item: OutboxItem
 
 
 class DeskSender:
@@ -93,41 +84,23 @@ class DeskSender:
         self.pool = RelayPool(Poster(bot, self.budget, "main", relay=False), list(relays),
                               report=self._report_in_desk)
         self._tz = ZoneInfo(timezone)  # the team's, for the times of merged texts
-        self._clock = clock
-        self._heap: list[_Queued] = []
-        self._pending_summary: OutboxItem | None = None  # the latest summary request, waiting
-        self._spent: list[OutboxItem] = []  # summary requests, to ack
-        self._pending_summary_at = -SUMMARY_EVERY
+        self.queue = DeskQueue(clock, every=SUMMARY_EVERY, every_busy=SUMMARY_EVERY_BUSY,
+                               asked_below=SUMMARY_PRIORITY)
+        self._spent: list[OutboxItem] = []  # acknowledged without posting (see enqueue)
         self._summary_task: asyncio.Task[None] | None = None
         # A few deliveries at once, never two of one conversation: its topic stays in order.
         self.concurrency = concurrency
         self._in_flight: set[asyncio.Task[None]] = set()
-        self._busy: set[str] = set()
-        self._latest: dict[str, int] = {}
-        self._seq = itertools.count()
         self._wake = asyncio.Event()
         self.delivery = Delivery("telegram", classify_telegram, store, retry, sleep=sleep)
         self.delivered = 0
 
     def enqueue(self, item: OutboxItem) -> None:
         if item.message.kind == "summary":
-            # One render at most every SUMMARY_EVERY seconds, whatever the queue does:
-            # rendering reads the whole queue, and operators need a glance, not a ticker.
             # Acknowledged at once: a summary is a view of the queue, re-rendered on its next
             # change, so a render lost to a crash loses nothing, and nothing stays pending.
             self._spent.append(item)
-            self._pending_summary = item
-            if item.message.priority < SUMMARY_PRIORITY:  # an operator asked (/queue): now
-                self._pending_summary_at = -SUMMARY_EVERY_BUSY
-            self._wake.set()
-            return
-        # An operator looking at a spinner is answered ahead of everything, unpaced.
-        priority = -1 if item.message.kind == "callback_answer" else item.message.priority
-        seq = next(self._seq)
-        key = item.message.coalesce
-        if key:
-            self._latest[key] = seq
-        heapq.heappush(self._heap, _Queued(priority, seq, item))
+        self.queue.push(item)
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -151,52 +124,29 @@ class DeskSender:
             for spent in self._spent:
                 await self._ack(spent)
             self._spent.clear()
-            # While cards and messages wait for the budget, the summary (an edit, which spends
-            # the same budget) is rendered at most once a minute: it is a glance, they are not.
-            every = SUMMARY_EVERY if not self._heap else SUMMARY_EVERY_BUSY
-            summary_wait = self._pending_summary_at + every - self._clock()
             summary_busy = self._summary_task is not None and not self._summary_task.done()
-            if self._pending_summary is not None and summary_wait <= 0 and not summary_busy:
-                item, self._pending_summary = self._pending_summary, None
-                self._pending_summary_at = self._clock()
-                self._summary_task = asyncio.create_task(self._summary_once(item))
+            summary = None if summary_busy else self.queue.summary_due()
+            if summary is not None:
+                self._summary_task = asyncio.create_task(self._summary_once(summary))
                 continue
-            queued = self._next_ready() if len(self._in_flight) < self.concurrency else None
+            queued = None
+            if len(self._in_flight) < self.concurrency:
+                queued, superseded = self.queue.take()
+                self._spent.extend(superseded)  # a newer render of the same thing waits
             if queued is None:
-                timeout = max(summary_wait, 0.05) if self._pending_summary is not None else None
-                await self._idle(stop, timeout)
+                wait = self.queue.summary_wait()
+                await self._idle(stop, None if wait == float("inf") else max(wait, 0.05))
                 continue
-            key = queued.item.message.coalesce
-            if key and self._latest.get(key) != queued.seq:
-                await self._ack(queued.item)  # a newer render of the same thing is waiting
-                continue
-            conv = queued.item.message.conversation
-            self._busy.add(conv)
-            task = asyncio.create_task(self._deliver_queued(queued, key))
+            task = asyncio.create_task(self._deliver_queued(queued))
             self._in_flight.add(task)
-            task.add_done_callback(functools.partial(self._finished, conv=conv))
+            task.add_done_callback(functools.partial(self._finished, queued=queued))
 
-    def _next_ready(self) -> _Queued | None:
-        """The most urgent item whose conversation has nothing in flight (order per topic)."""
-        deferred: list[_Queued] = []
-        found = None
-        while self._heap:
-            candidate = heapq.heappop(self._heap)
-            if candidate.item.message.conversation in self._busy:
-                deferred.append(candidate)
-                continue
-            found = candidate
-            break
-        for item in deferred:
-            heapq.heappush(self._heap, item)
-        return found
-
-    def _finished(self, task: asyncio.Task[None], *, conv: str) -> None:
+    def _finished(self, task: asyncio.Task[None], *, queued: Queued) -> None:
         self._in_flight.discard(task)
-        self._busy.discard(conv)
+        self.queue.done(queued)
         self._wake.set()
 
-    async def _deliver_queued(self, queued: _Queued, key: str | None) -> None:
+    async def _deliver_queued(self, queued: Queued) -> None:
         item = queued.item
         if self._may_send is not None and not await self._may_send():
             return  # the next holder of the lease posts it (it stays unacknowledged)
@@ -204,7 +154,8 @@ class DeskSender:
         merged: list[OutboxItem] = []
         if not parts and mergeable(item.message):
             await self.budget.ready()  # what queued behind it meanwhile goes in the same post
-            merged = self._merged_run(item)
+            # When the group's budget is short, ten lines cost one post instead of ten.
+            merged = self.queue.run_behind(item)
         try:
             if merged:
                 await self._deliver(OutboxItem(item.lane, item.entry_id, replace(
@@ -216,8 +167,6 @@ class DeskSender:
                                            if p.message.copy is not None])
         except Exception:
             log.exception("desk: %s for %s failed", item.message.kind, item.message.conversation)
-        if key and self._latest.get(key) == queued.seq:
-            del self._latest[key]
         for done in (item, *parts):
             await self._ack(done)
 
@@ -228,34 +177,10 @@ class DeskSender:
         moment after the first part, then take every queued part of the same album.
         """
         message = item.message
-        album = message.album
-        if not album:
+        if not message.album:
             return []
         await asyncio.sleep(max(0.0, message.created_at + ALBUM_WAIT - time.time()))
-        parts = [q for q in self._heap if q.item.message.conversation == message.conversation
-                 and q.item.message.album == album]
-        if parts:
-            self._heap = [q for q in self._heap if q not in parts]
-            heapq.heapify(self._heap)
-        return [q.item for q in parts]
-
-    def _merged_run(self, item: OutboxItem) -> list[OutboxItem]:
-        """The customer's texts queued right behind this one, to post with it as one message:
-        when the group's budget is short, ten lines cost one post instead of ten. Only an
-        unbroken run (nothing else of this conversation in between keeps its order)."""
-        mine = sorted(q for q in self._heap
-                      if q.item.message.conversation == item.message.conversation)
-        run: list[_Queued] = []
-        size = len(item.message.text)
-        for queued in mine:
-            size += len(queued.item.message.text) + 20
-            if not mergeable(queued.item.message) or size > MERGED_LIMIT:
-                break
-            run.append(queued)
-        if run:
-            self._heap = [q for q in self._heap if q not in run]
-            heapq.heapify(self._heap)
-        return [q.item for q in run]
+        return self.queue.album_parts(item)
 
     async def _summary_once(self, item: OutboxItem) -> None:
         if self._may_send is not None and not await self._may_send():
@@ -473,13 +398,6 @@ def relayable(message: OutboundMessage, more: list[int]) -> bool:
     """A text a relay bot can post (no album, no file, nothing only the main bot can copy)."""
     return (not more and not message.files and not message.album and bool(message.text)
             and (message.kind == "text" or (message.kind == "copy" and message.said_at > 0)))
-
-
-def mergeable(message: OutboundMessage) -> bool:
-    """A customer's plain text relayed to the desk (a copy of a Telegram text, or another
-    channel's text without files)."""
-    return (message.said_at > 0 and message.kind in ("copy", "text") and bool(message.text)
-            and not message.files and not message.album and not message.mention)
 
 
 def merged_text(messages: list[OutboundMessage], tz: ZoneInfo) -> str:
