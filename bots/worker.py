@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from bots import metrics, texts
 from bots.backoff import Backoff, describe, redis_unreachable
 from bots.desk.turns import DeskDecider
+from bots.textcap import capped
 from bots.turns import TurnDecider
 from handoff.conversations import CommitResult, Conversation, ConversationStore
 from handoff.events import EventFormatError, InboundEvent, OutboundMessage
@@ -174,11 +175,24 @@ class Worker:
                 conv, shard_stream=stream, group=GROUP, entry=entry_id, any_state=True,
                 outbox=[OutboundMessage(conversation=event.conversation, text=sorry,
                                         created_at=time.time())],
-                transcript=[{"at": time.time(), "dir": "out", "text": sorry}])
+                transcript=[{"at": time.time(), "dir": "out", "text": sorry}],
+                desk=self._failure_note(conv, event))
         except Exception:
             log.exception("%s %s: the failure notice failed too; acknowledged", stream,
                           entry_id)
             await self._redis.xack(stream, GROUP, entry_id)
+
+    def _failure_note(self, conv: Conversation, event: InboundEvent) -> list[OutboundMessage]:
+        """A note for the operators about a customer's message the bot could not handle: in
+        the conversation's topic when a person has it, else in the desk's General topic (no
+        topic is opened for it). None without a desk."""
+        if self.desk is None:
+            return []
+        where = conv.id if conv.state != "bot" else "desk:errors"
+        text = (f"⚠️ Сообщение клиента {conv.id} не обработано (ошибка бота), клиенту "
+                f"отправлен ответ-извинение. Текст: {capped(event.text, 1000)}")
+        return [OutboundMessage(conversation=where, lane="desk", text=text, priority=0,
+                                created_at=time.time())]
 
     async def process(self, stream: str, entry_id: str, fields: dict[str, str]) -> None:
         try:

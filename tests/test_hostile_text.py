@@ -11,10 +11,13 @@ import pytest
 from bots.settings import Settings
 from bots.textcap import MAX_STORED, capped
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
 from nlu.normalize import MAX_ANALYZED, analyze, normalize
 from nlu.translit import MAX_WORD, _readings, layout_candidates, translit_candidates
 from nlu.types import NLUBackend, ParseResult
+from tests.conftest import FAKE_TOKEN
 from tests.telegram_harness import running_bot, wait_until
+from tests.test_desk_e2e import DESK
 
 # A bound only something quadratic or exponential can break (a parse takes ~1 ms here).
 SLOW = 1.0
@@ -152,3 +155,20 @@ async def test_a_message_that_keeps_failing_is_answered_not_silently_dead_letter
         assert await bot.runtime.redis.xlen(bot.runtime.keys.dead_letters()) == 1
         await bot.say(7702, "спасибо")  # the shard goes on
         await bot.wait_texts(7702, 2, timeout=10)
+
+
+async def test_a_message_that_keeps_failing_is_noted_for_the_desk(
+    settings: Settings, brain: Brain
+) -> None:
+    breaking = Brain(nlu=_Breaks(brain.nlu), engine=brain.engine, language=brain.language)
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, breaking, fake=fake, operator_chat_id=DESK) as bot:
+            await bot.say(7703, "это сообщение ломается")
+            (sorry,) = await bot.wait_texts(7703, 1, timeout=15)
+            assert "не получилось обработать" in sorry
+            notes = await wait_until(
+                lambda: [m for m in fake.messages_to(DESK) if "не обработано" in m.get("text", "")],
+                bool, 10, "the note in the desk")
+            assert "tg:7703" in notes[0]["text"] and "ломается" in notes[0]["text"]
+            assert not fake.topics_of(DESK)  # in General: no topic opened for it
