@@ -4,12 +4,18 @@ snapshot of what Redis holds, to show that a refused request stored nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
+
+from bots.settings import Settings
+from bots.turns import Brain
+from tests.telegram_harness import BotUnderTest, running_bot
 
 PIECES = ["заказ", "where is my order", "ЗАКАЗ!!!", "zakaz", "пж", "\u200f\u202e", "👩‍👩‍👧",
           "e\u0301\u0301\u0301", "\x00", "\x1b[31m", "<script>alert(1)</script>", "%s%n{0}",
@@ -87,3 +93,15 @@ async def settled_keyspace(redis: aioredis.Redis, prefix: str) -> dict[str, byte
             return current
         previous = current
     raise AssertionError("the keyspace kept changing for 5 s")
+
+
+@contextlib.asynccontextmanager
+async def webhook_bot(settings: Settings, brain: Brain, secret: str, api_token: str
+                      ) -> AsyncIterator[BotUnderTest]:
+    """The bot in webhook mode with the HTTP API on, once Telegram was told the webhook."""
+    async with running_bot(
+        settings, brain, telegram_mode="webhook", telegram_webhook_secret=secret,
+        telegram_webhook_url=f"http://127.0.0.1:{settings.http_port}", api_token=api_token,
+    ) as bot:
+        await bot.fake.wait_for("setWebhook")
+        yield bot

@@ -14,8 +14,8 @@ import aiohttp
 from bots.settings import Settings
 from bots.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from bots.turns import Brain
-from tests.hostile import JUNK, hostile_text, mangle, post_json
-from tests.telegram_harness import running_bot, wait_until
+from tests.hostile import JUNK, hostile_text, mangle, post_json, webhook_bot
+from tests.telegram_harness import wait_until
 from tests.vk_harness import SECRET, running_vk_bot
 
 API_TOKEN = "fuzz-api-token-0123456789"
@@ -26,11 +26,7 @@ async def test_the_webhook_and_the_api_survive_hostile_input_and_answer_customer
     settings: Settings, brain: Brain
 ) -> None:
     rng = random.Random(20261206)
-    async with running_bot(
-        settings, brain, telegram_mode="webhook", telegram_webhook_secret=WEBHOOK_SECRET,
-        telegram_webhook_url=f"http://127.0.0.1:{settings.http_port}", api_token=API_TOKEN,
-    ) as bot:
-        await bot.fake.wait_for("setWebhook")
+    async with webhook_bot(settings, brain, WEBHOOK_SECRET, API_TOKEN) as bot:
         base = f"http://127.0.0.1:{settings.http_port}"
         webhook = {SECRET_HEADER: WEBHOOK_SECRET}
         api = {"Authorization": f"Bearer {API_TOKEN}"}

@@ -16,8 +16,8 @@ from bots.settings import MIN_SECRET, Settings, SettingsError, load_settings
 from bots.telegram.webhook import SECRET_HEADER, WEBHOOK_PATH
 from bots.turns import Brain
 from handoff.jsonbody import MAX_DEPTH, BodyError, parse_json
-from tests.hostile import keyspace, settled_keyspace
-from tests.telegram_harness import BotUnderTest, running_bot
+from tests.hostile import keyspace, settled_keyspace, webhook_bot
+from tests.telegram_harness import BotUnderTest
 from tests.vk_harness import CONFIRMATION, SECRET, running_vk_bot
 
 API_TOKEN = "hostile-api-token-0123456789"
@@ -75,11 +75,7 @@ async def stored(bot: BotUnderTest) -> int:
 async def test_the_webhook_and_the_api_answer_400_and_store_nothing(
     settings: Settings, brain: Brain
 ) -> None:
-    async with running_bot(
-        settings, brain, telegram_mode="webhook", telegram_webhook_secret=WEBHOOK_SECRET,
-        telegram_webhook_url=f"http://127.0.0.1:{settings.http_port}", api_token=API_TOKEN,
-    ) as bot:
-        await bot.fake.wait_for("setWebhook")
+    async with webhook_bot(settings, brain, WEBHOOK_SECRET, API_TOKEN) as bot:
         base = f"http://127.0.0.1:{settings.http_port}"
         webhook = {SECRET_HEADER: WEBHOOK_SECRET}
         api = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
@@ -132,11 +128,7 @@ def _refused_at_the_webhook(api: dict[str, str]) -> list[tuple[str, bytes, dict[
 async def test_refused_requests_store_nothing_at_any_entry_point(
     settings: Settings, brain: Brain
 ) -> None:
-    async with running_bot(
-        settings, brain, telegram_mode="webhook", telegram_webhook_secret=WEBHOOK_SECRET,
-        telegram_webhook_url=f"http://127.0.0.1:{settings.http_port}", api_token=API_TOKEN,
-    ) as bot:
-        await bot.fake.wait_for("setWebhook")
+    async with webhook_bot(settings, brain, WEBHOOK_SECRET, API_TOKEN) as bot:
         base = f"http://127.0.0.1:{settings.http_port}"
         api = {"Authorization": f"Bearer {API_TOKEN}"}
         assert await post(base + WEBHOOK_PATH, json.dumps(UPDATE).encode(),

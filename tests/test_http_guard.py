@@ -10,6 +10,7 @@ import logging
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
 
 import bots.http_guard
 import handoff.jsonbody
@@ -170,8 +171,6 @@ async def test_the_server_refuses_guessing_slow_bodies_and_crowds(
 
 
 def test_behind_a_trusted_proxy_the_client_is_the_forwarded_address() -> None:
-    from aiohttp.test_utils import make_mocked_request
-
     guard = Guard(trusted_proxies=frozenset({"10.9.9.9"}))
 
     def request(peer: str, forwarded: str) -> web.Request:
