@@ -46,7 +46,6 @@ class CustomerPace:
         self.config = config
         self._clock = clock
         self._buckets: OrderedDict[str, tuple[TokenBucket, bool]] = OrderedDict()
-        self.quieted = 0  # messages stored without an answer, since start
 
     def admit(self, conversation: str) -> Pace:
         """Whether the bot answers this customer's message now (and takes one token)."""
@@ -61,7 +60,6 @@ class CustomerPace:
             verdict = Pace.ANSWER
         else:
             self._buckets[conversation] = (bucket, True)
-            self.quieted += 1
             verdict = Pace.QUIET if warned else Pace.WARN
         self._buckets.move_to_end(conversation)
         return verdict

@@ -378,10 +378,7 @@ class Runtime:
         desk_chat = self.desk_chat()
         if desk_chat is None:
             return None
-        limits = self.tuning.send_limits
-        budget = GroupBudget(limits.per_group_per_minute, limits.desk_per_second,
-                             clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep)
-        topics = Topics(bot, desk_chat, budget)
+        topics = Topics(bot, desk_chat, self._group_budget())
         return DeskSender(
             bot, self.redis, self.keys, self.store, await self.signer(), topics,
             self.desk_snapshot, sender.ack, may_send=sender.may_send,
@@ -390,10 +387,16 @@ class Runtime:
             timezone=self.settings.timezone,
         )
 
+    def _group_budget(self) -> GroupBudget:
+        """One bot's budget in the desk group (Telegram's limits are per bot)."""
+        limits = self.tuning.send_limits
+        return GroupBudget(limits.per_group_per_minute, limits.desk_per_second,
+                           clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep)
+
     async def _relays(self) -> list[Poster]:
         """The relay bots of the desk, each with a budget of its own; a token Telegram
         rejects is reported at start and left out."""
-        limits, relays = self.tuning.send_limits, []
+        relays = []
         for token in self.settings.relay_tokens:
             relay = telegram_bot(token, self.settings.telegram_api_url)
             try:
@@ -403,9 +406,7 @@ class Runtime:
                 await relay.session.close()
                 continue
             self._relay_bots.append(relay)
-            relays.append(Poster(relay, GroupBudget(
-                limits.per_group_per_minute, limits.desk_per_second,
-                clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep), f"@{me.username}"))
+            relays.append(Poster(relay, self._group_budget(), f"@{me.username}"))
         if relays:
             log.info("desk relays: %s", ", ".join(relay.name for relay in relays))
         return relays

@@ -145,7 +145,7 @@ class FakeTelegram(ChatMethods, UpdateBuilders, UpdateDelivery):
     async def _download(self, request: web.Request) -> web.StreamResponse:
         record = self.file_by_path(request.match_info["path"])
         bot = self.bot_by_token(request.match_info["token"])
-        if bot is None or record is None or (record.owner or self.bot_id) != bot.id:
+        if bot is None or record is None or not self.usable_by(record, bot):
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"},
                                      status=404)  # fmt: skip
         return web.Response(body=record.data, content_type="application/octet-stream")

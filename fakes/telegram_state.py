@@ -324,9 +324,13 @@ class FakeState:
         self._files[file_id] = record
         return record
 
+    def usable_by(self, record: FileRecord, bot: BotIdentity) -> bool:
+        """Only the bot a file_id was issued to can use it (0: the main bot's)."""
+        return (record.owner or self.bot_id) == bot.id
+
     def file(self, file_id: str) -> FileRecord:
         record = self._files.get(file_id)
-        if record is None or (record.owner or self.bot_id) != self.acting.id:
+        if record is None or not self.usable_by(record, self.acting):
             raise bad_request("wrong file identifier/HTTP URL specified")
         return record
 

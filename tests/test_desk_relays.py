@@ -5,8 +5,10 @@ no private chats and cannot copy from them, presses go to the bot that sent the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -27,6 +29,18 @@ def with_relays(fake: FakeTelegram, count: int) -> str:
     for number, token in enumerate(RELAYS[:count]):
         fake.add_bot(token, f"relay{number + 1}_bot", groups=(DESK,))
     return ",".join(RELAYS[:count])
+
+
+@contextlib.asynccontextmanager
+async def relay_desk(settings: Settings, brain: Brain, relays: int
+                     ) -> AsyncIterator[tuple[FakeTelegram, BotUnderTest]]:
+    """A forum desk with `relays` relay bots, Telegram's limits on."""
+    async with FakeTelegram(token=FAKE_TOKEN, enforce_limits=True) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        tokens = with_relays(fake, relays)
+        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
+                               desk_relay_tokens=tokens) as bot:
+            yield fake, bot
 
 
 async def taken(bot: BotUnderTest, customer: int) -> int:
@@ -71,35 +85,27 @@ async def burst_through(bot: BotUnderTest, threads: dict[int, int], per_customer
 async def test_a_pool_of_three_relays_posts_a_burst_with_no_429(
     settings: Settings, brain: Brain
 ) -> None:
-    async with FakeTelegram(token=FAKE_TOKEN, enforce_limits=True) as fake:
-        fake.add_group(DESK, "Поддержка", is_forum=True)
-        tokens = with_relays(fake, 3)
-        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
-                               desk_relay_tokens=tokens) as bot:
-            threads = {customer: await taken(bot, customer) for customer in (8101, 8102, 8103)}
-            await burst_through(bot, threads, per_customer=6)
-            assert relay_posts(fake)  # the relays carried texts
-            assert not fake.limit_violations  # per bot: nobody went over its own budget
+    async with relay_desk(settings, brain, 3) as (fake, bot):
+        threads = {customer: await taken(bot, customer) for customer in (8101, 8102, 8103)}
+        await burst_through(bot, threads, per_customer=6)
+        assert relay_posts(fake)  # the relays carried texts
+        assert not fake.limit_violations  # per bot: nobody went over its own budget
 
 
 async def test_a_relay_removed_from_the_group_is_dropped_and_nothing_is_lost(
     settings: Settings, brain: Brain, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with FakeTelegram(token=FAKE_TOKEN, enforce_limits=True) as fake:
-        fake.add_group(DESK, "Поддержка", is_forum=True)
-        tokens = with_relays(fake, 2)
-        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
-                               desk_relay_tokens=tokens) as bot:
-            threads = {customer: await taken(bot, customer) for customer in (8201, 8202)}
-            fake.remove_bot(RELAYS[0], DESK)
-            fake.revoke_bot(RELAYS[1])
-            await burst_through(bot, threads, per_customer=5)
-            reports = await wait_until(
-                lambda: [m for m in fake.messages_to(DESK) if "исключён из пула" in
-                         m.get("text", "")], lambda got: len(got) >= 2, 20, "two reports")
-            await asyncio.sleep(0.5)  # and no third
-            assert len([m for m in fake.messages_to(DESK)
-                        if "исключён из пула" in m.get("text", "")]) == len(reports) == 2
+    async with relay_desk(settings, brain, 2) as (fake, bot):
+        threads = {customer: await taken(bot, customer) for customer in (8201, 8202)}
+        fake.remove_bot(RELAYS[0], DESK)
+        fake.revoke_bot(RELAYS[1])
+        await burst_through(bot, threads, per_customer=5)
+        reports = await wait_until(
+            lambda: [m for m in fake.messages_to(DESK) if "исключён из пула" in
+                     m.get("text", "")], lambda got: len(got) >= 2, 20, "two reports")
+        await asyncio.sleep(0.5)  # and no third
+        assert len([m for m in fake.messages_to(DESK)
+                    if "исключён из пула" in m.get("text", "")]) == len(reports) == 2
     dropped = [r.getMessage() for r in caplog.records if "dropped from the pool" in r.getMessage()]
     assert len(dropped) == 2 and any("kicked" in line for line in dropped)
 

@@ -186,13 +186,22 @@ async def test_off_hours_the_customer_is_told_when_the_team_answers(
             assert (await bot.conversation(CUSTOMER)).state == "queued"
 
 
+NEW_DESK = DESK - 1  # the supergroup the desk group migrates to
+
+
+@contextlib.asynccontextmanager
+async def desk_and_supergroup() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        fake.add_group(NEW_DESK, "Поддержка", is_forum=True)
+        yield fake
+
+
 async def test_the_desk_follows_a_group_upgraded_to_a_supergroup(
     settings: Settings, brain: Brain
 ) -> None:
-    new_desk = DESK - 1
-    async with FakeTelegram(token=FAKE_TOKEN) as fake:
-        fake.add_group(DESK, "Поддержка", is_forum=True)
-        fake.add_group(new_desk, "Поддержка", is_forum=True)
+    new_desk = NEW_DESK
+    async with desk_and_supergroup() as fake:
         fake.migrate_group(DESK, new_desk)
         async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK) as bot:
             await bot.say(CUSTOMER, "позовите оператора")
@@ -213,24 +222,22 @@ async def test_the_desk_follows_a_group_upgraded_to_a_supergroup(
 async def test_the_ingress_follows_a_migration_telegram_reports(
     settings: Settings, brain: Brain
 ) -> None:
-    new_desk = DESK - 1
-    async with FakeTelegram(token=FAKE_TOKEN) as fake:
-        fake.add_group(DESK, "Поддержка", is_forum=True)
-        fake.add_group(new_desk, "Поддержка", is_forum=True)
-        async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK) as bot:
-            await bot.exchange(CUSTOMER, "привет")
-            moved = fake.group_message_update(new_desk, OPERATOR_A, "", first_name="Ольга")
-            moved["message"].pop("text", None)
-            moved["message"]["migrate_from_chat_id"] = DESK
-            fake.push_update(moved)
-            await wait_until(
-                lambda: bot.runtime.redis.hget(bot.runtime.keys.desk_state(), "chat"),
-                lambda chat: chat == str(new_desk), 5, "the migration recorded")
-            fake.push_update(fake.group_message_update(new_desk, OPERATOR_A, "/online",
-                                                       first_name="Ольга"))
-            await wait_until(lambda: bot.runtime.handoff.operator(f"tg:{OPERATOR_A}"),
-                             lambda op: op is not None and op.status == "online", 5,
-                             "an operator heard in the new group")
+    new_desk = NEW_DESK
+    async with desk_and_supergroup() as fake, \
+            running_bot(settings, brain, fake=fake, operator_chat_id=DESK) as bot:
+        await bot.exchange(CUSTOMER, "привет")
+        moved = fake.group_message_update(new_desk, OPERATOR_A, "", first_name="Ольга")
+        moved["message"].pop("text", None)
+        moved["message"]["migrate_from_chat_id"] = DESK
+        fake.push_update(moved)
+        await wait_until(
+            lambda: bot.runtime.redis.hget(bot.runtime.keys.desk_state(), "chat"),
+            lambda chat: chat == str(new_desk), 5, "the migration recorded")
+        fake.push_update(fake.group_message_update(new_desk, OPERATOR_A, "/online",
+                                                   first_name="Ольга"))
+        await wait_until(lambda: bot.runtime.handoff.operator(f"tg:{OPERATOR_A}"),
+                         lambda op: op is not None and op.status == "online", 5,
+                         "an operator heard in the new group")
 
 
 async def test_an_offline_operators_conversation_returns_to_the_queue_with_notices(

@@ -11,8 +11,8 @@ import logging
 import time
 
 from bots import texts
-from bots.desk.cardstate import card_of_this_handoff
 from bots.desk.notices import CustomerNotices
+from bots.desk.store import card_of_this_handoff
 from bots.turns import desk_bookkeeping
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage

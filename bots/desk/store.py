@@ -24,6 +24,13 @@ def message_ref(chat_id: int, message_id: int) -> str:
     return f"{chat_id}:{message_id}"
 
 
+def card_of_this_handoff(fields: dict[str, str]) -> bool:
+    """The stored card was posted for the conversation's latest handoff (cards from before
+    `card_handoff` existed count as such; the handoff scripts write `handoffs`)."""
+    handoff = fields.get("handoffs", "0")
+    return bool(fields.get("card")) and fields.get("card_handoff", handoff) == handoff
+
+
 def in_chat(ref: str, chat_id: int) -> int | None:
     """The message or thread id of a "chat:id" reference, if it is in `chat_id`."""
     chat, _, number = ref.partition(":")

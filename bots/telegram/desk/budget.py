@@ -7,8 +7,6 @@ topic post service messages too (PLATFORMS.md, addendum A2). So every call that 
 the group shows spends from this one budget, in the order the desk picked its items (by
 priority): topics, cards, card edits, relayed messages and the queue summary alike. Before, only
 messages were paced, and 40 handoffs at once met 458 429s from unpaced topic creation.
-
-`spent` counts the calls, for the benchmark's "desk messages per handoff".
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ class GroupBudget:
         # One waiter at a time (FIFO, so in the order items were picked): concurrent
         # deliveries must not all spend the same token.
         self._lock = asyncio.Lock()
-        self.spent = 0
 
     async def spend(self, count: int = 1) -> None:
         """Wait until `count` posts fit, and take them."""
@@ -47,7 +44,6 @@ class GroupBudget:
                 if wait > 0:
                     await self._sleep(wait)
                 self.bucket.take()
-                self.spent += 1
 
     async def ready(self) -> None:
         """Wait until a post would fit, without taking it (to decide what to post last)."""
@@ -59,12 +55,15 @@ class GroupBudget:
     def give_back(self) -> None:
         """A call refused before Telegram counted it (a 400): its slot is free again."""
         self.bucket.give_back()
-        self.spent -= 1
 
     def pause(self, seconds: float) -> None:
         """Telegram said 429 retry_after: nothing is posted into the group for that long."""
         self.bucket.pause(seconds)
 
+    def delay(self) -> float:
+        """Seconds a post would have to wait now."""
+        return self.bucket.delay()
+
     def short(self) -> bool:
         """Whether a post would have to wait now."""
-        return self.bucket.delay() > 0
+        return self.delay() > 0

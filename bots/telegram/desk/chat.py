@@ -37,11 +37,10 @@ class DeskChat:
             self._read_at = self._clock()
         return self._chat
 
-    async def migrate(self, old: int, new: int) -> bool:
-        """Record that `old` became `new`; False when `old` is not the desk (nothing done)."""
+    async def migrate(self, old: int, new: int) -> None:
+        """Record that `old` became `new` (nothing when `old` is not the desk)."""
         if old != await self.id() or old == new:
-            return False
+            return
         log.warning("desk group %d migrated to supergroup %d", old, new)
         await self.store.migrated(new)
         self._chat, self._read_at = new, self._clock()
-        return True

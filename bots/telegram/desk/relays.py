@@ -59,13 +59,11 @@ class RelayPool:
         self.main = main
         self.relays = list(relays)
         self._report = report  # a note in the desk's General topic
-        self.posts: dict[str, int] = {}  # texts posted, per bot (for the benchmark)
-        self.dropped: list[str] = []
 
     def pick(self) -> Poster:
         """The bot that can post soonest (a relay on a tie)."""
         return min([*self.relays, self.main],
-                   key=lambda poster: (poster.budget.bucket.delay(), not poster.relay))
+                   key=lambda poster: (poster.budget.delay(), not poster.relay))
 
     async def post_text(self, chat_id: int, thread_id: int, text: str,
                         entities: list[MessageEntity] | None) -> int:
@@ -87,7 +85,6 @@ class RelayPool:
                     raise
                 await self.drop(poster, exc.message)
                 continue
-            self.posts[poster.name] = self.posts.get(poster.name, 0) + 1
             return sent.message_id
 
     async def drop(self, poster: Poster, reason: str) -> None:
@@ -95,7 +92,6 @@ class RelayPool:
         if poster not in self.relays:
             return
         self.relays.remove(poster)
-        self.dropped.append(poster.name)
         log.error("desk relay %s dropped from the pool: %s", poster.name, reason)
         if self._report is not None:
             await self._report(f"⚠️ Бот-ретранслятор {poster.name} больше не может писать в "

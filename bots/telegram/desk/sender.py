@@ -32,9 +32,8 @@ from redis.asyncio import Redis
 
 from bots.callbacks import CallbackSigner
 from bots.delivery.policy import Delivery, Moved, RetryPolicy
-from bots.desk.cardstate import card_of_this_handoff
 from bots.desk.queue import DeskQueue, Queued, mergeable
-from bots.desk.store import in_chat
+from bots.desk.store import card_of_this_handoff, in_chat
 from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.cards import CardData, card_keyboard, card_text
 from bots.telegram.desk.relays import Poster, RelayPool
