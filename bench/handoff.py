@@ -10,8 +10,10 @@ and a burst of 300 handoffs into one desk under Telegram's per-group limit.
 2. Claims per second against Redis (the claim Lua script, contended by two operators each).
    Beside it, the same with Telegram's limits on (what a desk sees in production): `--paced`
    customers, one every 7 s, the rate one group's budget allows (a handoff costs two posts).
-3. Burst: `--burst` handoffs within one minute into one desk, with the fake enforcing 20
-   posts per minute per group (topics and edits count, as Telegram counts them). Time is
+3. Burst: `--burst` handoffs within one minute, with the fake enforcing 20 posts per minute
+   per group and per bot (topics and edits count, as Telegram counts them): into one desk by
+   the main bot alone, with 2 and 5 relay bots, and into two desk groups (routed by the stable
+   hash), each with and without two texts per waiting customer. Time is
    compressed `--scale` times for the desk's pacing and the fake's limits alike, so the half
    hour it takes runs in a minute and a half; the figure printed is in uncompressed time. Angry
    customers (priority high) arrive last and must jump the queue. "Desk posts per handoff"
@@ -44,6 +46,7 @@ from handoff.scripts import Scripts
 
 TOKEN = "123456:BENCH-token"
 DESK = -1009999999999
+DESKS = (DESK, -1009999999998)  # the burst with two desk groups
 ANGRY = "это безобразие, верните деньги немедленно"
 PACED_EVERY = 7.0  # seconds between handoffs: a group's 20 posts a minute, two per handoff
 POLITE = "позовите оператора"
@@ -147,21 +150,24 @@ WRITES = ["номер заказа 1234567", "жду ответа уже нед�
 
 
 async def burst(settings: Settings, brain: Brain, count: int, scale: float, *,
-                relays: int, writes: int) -> dict[str, str]:
+                relays: int, writes: int, desks: int = 1) -> dict[str, str]:
     clock = ScaledClock(scale)
+    groups = DESKS[:desks]
     async with FakeTelegram(token=TOKEN, enforce_limits=True, clock=clock.now) as fake:
-        fake.add_group(DESK, "Поддержка", is_forum=True)
+        for number, group in enumerate(groups):
+            fake.add_group(group, f"Поддержка {number + 1}", is_forum=True)
         for number, token in enumerate(RELAY_TOKENS[:relays]):
-            fake.add_bot(token, f"bench_relay{number + 1}_bot", groups=(DESK,))
+            fake.add_bot(token, f"bench_relay{number + 1}_bot", groups=tuple(groups))
         configured = Settings(_env_file=None, **{  # type: ignore[call-arg]
             **settings.model_dump(), "telegram_api_url": fake.url, "operator_chat_id": DESK,
+            "operator_chat_ids": ",".join(f"desk{n + 1}={g}" for n, g in enumerate(groups)),
             "desk_relay_tokens": ",".join(RELAY_TOKENS[:relays]) or None})
         tuning = Tuning(desk_clock=clock.now, desk_sleep=clock.sleep)
         runtime = await Runtime.open(configured, brain=brain, tuning=tuning)
         stop = asyncio.Event()
         task = asyncio.create_task(runtime.run_telegram(stop, {"ingress", "worker", "sender"}))
         try:
-            return await _burst(fake, clock, count, relays, writes)
+            return {"desks": str(desks), **await _burst(fake, clock, count, relays, writes)}
         finally:
             stop.set()
             await task
@@ -200,7 +206,7 @@ async def _burst(fake: FakeTelegram, clock: ScaledClock, count: int, relays: int
         await asyncio.sleep(0.05)
     high = [i for i, card in enumerate(cards) if "приоритет: высокий" in card.get("text", "")]
     posts = _desk_posts(fake)
-    by_relays = sum(1 for c in fake.calls_of("sendMessage")
+    by_relays = sum(1 for method in POSTING for c in fake.calls_of(method)
                     if c.ok and c.bot in fake.relay_ids())
     return {
         "relays": str(relays), "customer texts": str(writes),
@@ -217,7 +223,7 @@ async def _burst(fake: FakeTelegram, clock: ScaledClock, count: int, relays: int
 
 
 def print_burst(rows: list[dict[str, str]], count: int, scale: float) -> None:
-    print_rows(f"burst of {count} handoffs within one minute into one desk (Telegram's limits "
+    print_rows(f"burst of {count} handoffs within one minute (Telegram's limits "
                f"on, per bot; time compressed x{scale:.0f}, figures in real minutes; the last "
                f"sixth are angry customers, who must jump the queue):",
                [list(row.values()) for row in rows], list(rows[0]))
@@ -234,7 +240,7 @@ POSTING = {"sendMessage": "messages", "copyMessage": "messages", "sendPhoto": "m
 def _desk_posts(fake: FakeTelegram) -> dict[str, int]:
     counted: dict[str, int] = {}
     for method, name in POSTING.items():
-        done = [c for c in fake.calls_of(method) if c.ok and c.params.get("chat_id") == DESK]
+        done = [c for c in fake.calls_of(method) if c.ok and c.params.get("chat_id") in DESKS]
         if done:
             counted[name] = counted.get(name, 0) + len(done)
     return counted
@@ -244,7 +250,7 @@ def _all_desk_messages(fake: FakeTelegram) -> list[dict[str, Any]]:
     """Every bot message in the desk, over all topics, in the order they were sent."""
     found = []
     for call in fake.calls_of("sendMessage") + fake.calls_of("copyMessage"):
-        if call.params.get("chat_id") == DESK and call.ok:
+        if call.params.get("chat_id") in DESKS and call.ok:
             text = call.params.get("text", "")
             if call.method == "copyMessage":  # the text of the customer's message it copied
                 source = fake.chat(call.params["from_chat_id"]).messages.get(
@@ -292,8 +298,8 @@ def main() -> None:
             if "burst" not in parts:
                 return
             rows = [asyncio.run(burst(settings, brain, args.burst, args.scale, relays=relays,
-                                      writes=writes))
-                    for relays, writes in ((0, 0), (0, 2), (2, 2), (5, 2))]
+                                      writes=writes, desks=desks))
+                    for writes in (0, 2) for desks, relays in ((1, 0), (1, 2), (1, 5), (2, 0))]
             print_burst(rows, args.burst, args.scale)
         finally:
             if server:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import random
@@ -16,13 +17,14 @@ from pathlib import Path
 
 import redis.asyncio as aioredis
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bots.callbacks import CallbackSigner
 from bots.desk.human import ServiceHumanSide
 from bots.desk.notices import CustomerNotices, DeskEcho
+from bots.desk.routing import DeskGroup
 from bots.desk.scheduler import DeskScheduler
 from bots.desk.store import DeskStore
 from bots.desk.templates import Templates
@@ -35,12 +37,13 @@ from bots.redis_connect import redis_client, wait_until_up
 from bots.settings import Settings
 from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.chat import DeskChat
-from bots.telegram.desk.relays import Poster
+from bots.telegram.desk.desks import Desks
+from bots.telegram.desk.relays import Poster, RelayPool
 from bots.telegram.desk.sender import DeskSender
-from bots.telegram.desk.summary import SHOWN, DeskSnapshot, QueueLine
+from bots.telegram.desk.summary import DESK_QUEUE_SCAN, SHOWN, DeskSnapshot, QueueLine
 from bots.telegram.desk.topics import Topics
 from bots.telegram.ingress import TelegramIngress
-from bots.telegram.polling import TelegramPoller
+from bots.telegram.polling import PollingError, TelegramPoller
 from bots.telegram.sender import SendLimits, TelegramSender
 from bots.telegram.session import telegram_bot
 from bots.telegram.updates import ALLOWED_UPDATES
@@ -66,6 +69,7 @@ from handoff.keys import Keys
 from handoff.lease import Lease, owner_token
 from handoff.links import Links
 from handoff.outbox import OutboxReader
+from handoff.queue import QueueItem
 from handoff.scripts import Scripts
 from handoff.service import HandoffService
 from nlu.cache import load_or_train
@@ -155,7 +159,7 @@ class Runtime:
         self.guard = Guard(
             tuning.http_guard, trusted_proxies=settings.trusted_proxy_addresses,
             api_token=settings.api_token.get_secret_value() if settings.api_token else None)
-        self._desk_chat: DeskChat | None = None
+        self._desk_chats: list[DeskChat] | None = None
         self._relay_bots: list[Bot] = []  # their HTTP sessions are closed with the runtime
 
     @classmethod
@@ -211,6 +215,7 @@ class Runtime:
             worker.desk = DeskDecider(
                 self.handoff, self.store, signer, self.templates, self.settings.language,
                 supervisors=[f"tg:{uid}" for uid in self.settings.supervisor_ids],
+                desks=self.settings.desk_routing(),
             )
             worker.desk.trainer = self.trainer_desk()
         if self.settings.vk_enabled and self.settings.telegram_bot_token is not None:
@@ -374,18 +379,27 @@ class Runtime:
             tick=self.tuning.desk_tick,
         )
 
-    async def _desk_sender(self, bot: Bot, sender: TelegramSender) -> DeskSender | None:
-        desk_chat = self.desk_chat()
-        if desk_chat is None:
+    async def _desk_sender(self, bot: Bot, sender: TelegramSender) -> Desks | None:
+        """A DeskSender per desk group, each with budgets of its own for the main bot and the
+        relays (Telegram's limits are per bot and per group)."""
+        chats = self.desk_chats()
+        if not chats:
             return None
-        topics = Topics(bot, desk_chat, self._group_budget())
-        return DeskSender(
-            bot, self.redis, self.keys, self.store, await self.signer(), topics,
-            self.desk_snapshot, sender.ack, may_send=sender.may_send,
-            relays=await self._relays(),
-            clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep,
-            timezone=self.settings.timezone,
-        )
+        relays = await self._relays()
+        routing = self.settings.desk_routing()
+        names = {d.chat_id: d.name for d in routing.desks}
+        senders = {}
+        for desk, chat in zip(routing.desks, chats, strict=True):
+            pool = RelayPool(Poster(bot, self._group_budget(), "main", relay=False),
+                             [Poster(relay, self._group_budget(), name)
+                              for relay, name in relays])
+            senders[desk.chat_id] = DeskSender(
+                bot, self.redis, self.keys, self.store, await self.signer(),
+                Topics(pool, chat), functools.partial(self.desk_snapshot, desk.chat_id),
+                sender.ack, may_send=sender.may_send, clock=self.tuning.desk_clock,
+                sleep=self.tuning.desk_sleep, timezone=self.settings.timezone,
+                desk=desk, desk_names=lambda chat_id: names.get(chat_id, str(chat_id)))
+        return Desks(senders, routing, chats[0].store, self.store)
 
     def _group_budget(self) -> GroupBudget:
         """One bot's budget in the desk group (Telegram's limits are per bot)."""
@@ -393,9 +407,9 @@ class Runtime:
         return GroupBudget(limits.per_group_per_minute, limits.desk_per_second,
                            clock=self.tuning.desk_clock, sleep=self.tuning.desk_sleep)
 
-    async def _relays(self) -> list[Poster]:
-        """The relay bots of the desk, each with a budget of its own; a token Telegram
-        rejects is reported at start and left out."""
+    async def _relays(self) -> list[tuple[Bot, str]]:
+        """The relay bots of the desk and their @usernames; a token Telegram rejects is
+        reported at start and left out."""
         relays = []
         for token in self.settings.relay_tokens:
             relay = telegram_bot(token, self.settings.telegram_api_url)
@@ -406,23 +420,35 @@ class Runtime:
                 await relay.session.close()
                 continue
             self._relay_bots.append(relay)
-            relays.append(Poster(relay, self._group_budget(), f"@{me.username}"))
+            relays.append((relay, f"@{me.username}"))
         if relays:
-            log.info("desk relays: %s", ", ".join(relay.name for relay in relays))
+            log.info("desk relays: %s", ", ".join(name for _, name in relays))
         return relays
 
-    def desk_chat(self) -> DeskChat | None:
-        """The desk group's id (the configured one, or the supergroup it migrated to)."""
-        if self.settings.operator_chat_id is None:
-            return None
-        if self._desk_chat is None:  # one per process: its sender and ingress agree at once
-            self._desk_chat = DeskChat(DeskStore(self.redis, self.keys),
-                                       self.settings.operator_chat_id)
-        return self._desk_chat
+    def desk_chats(self) -> list[DeskChat]:
+        """Every desk group's id (the configured one, or the supergroup it migrated to), the
+        first desk first; none without a desk."""
+        if self._desk_chats is None:  # one per process: its sender and ingress agree at once
+            store = DeskStore(self.redis, self.keys)
+            self._desk_chats = [
+                DeskChat(store.of_desk(None if number == 0 else desk.chat_id), desk.chat_id)
+                for number, desk in enumerate(self.settings.desk_groups)]
+        return self._desk_chats
 
-    async def desk_snapshot(self) -> DeskSnapshot:
-        """What the queue summary in the desk's General topic shows."""
-        items = await self.handoff.queue(limit=SHOWN)
+    def desk_chat(self) -> DeskChat | None:
+        """The first desk group's id."""
+        chats = self.desk_chats()
+        return chats[0] if chats else None
+
+    async def desk_snapshot(self, desk: int | None = None) -> DeskSnapshot:
+        """What the queue summary in a desk's General topic shows: that desk's queue (with
+        several desks, the others' lengths too, for supervisors)."""
+        desks = self.settings.desk_groups
+        if desk is None or len(desks) < 2:
+            items = await self.handoff.queue(limit=SHOWN)
+            queued, others = await self.handoff.queue_length(), dict[str, int]()
+        else:
+            items, queued, others = await self._desk_queue(desk, desks)
         profiles = await self.store.profiles([item.conv for item in items])
         lines = [
             QueueLine(item.conv, profile.display_name if profile else item.conv, item.priority,
@@ -431,15 +457,30 @@ class Runtime:
         ]
         operators = await self.handoff.operators()
         online = [o.name or o.id for o in operators if o.status == "online"]
-        return DeskSnapshot(lines, sum(o.load for o in operators), online,
-                            await self.handoff.queue_length())
+        return DeskSnapshot(lines, sum(o.load for o in operators), online, queued, others)
+
+    async def _desk_queue(self, desk: int, desks: list[DeskGroup]
+                          ) -> tuple[list[QueueItem], int, dict[str, int]]:
+        """One desk's part of the queue (its first SHOWN, its length) and the other desks'
+        lengths. A conversation not routed yet counts for the first desk."""
+        items = await self.handoff.queue(limit=DESK_QUEUE_SCAN)
+        routed = await DeskStore(self.redis, self.keys).desks_of([i.conv for i in items])
+        counts = {d.chat_id: 0 for d in desks}
+        mine = []
+        for item, owner in zip(items, routed, strict=True):
+            owner = owner if owner in counts else desks[0].chat_id
+            counts[owner] += 1
+            if owner == desk:
+                mine.append(item)
+        others = {d.name: counts[d.chat_id] for d in desks if d.chat_id != desk}
+        return mine[:SHOWN], counts[desk], others
 
     async def _start_ingress(
         self, bot: Bot, stop: asyncio.Event, tasks: list[asyncio.Task[None]]
     ) -> web.AppRunner:
         me = await bot.get_me()
         log.info("Telegram bot @%s (id %d)", me.username, me.id)
-        ingress = TelegramIngress(self.ingestor, me.id, desk=self.desk_chat())
+        ingress = TelegramIngress(self.ingestor, me.id, desks=self.desk_chats())
         app = self.http_app()
         runner = http_runner(app)
         if self.settings.telegram_mode == "webhook":
@@ -464,7 +505,39 @@ class Runtime:
             )
             tasks.append(self._role("poller", poller.run, stop))
             await _serve_http(runner, self.settings)
+        if self.desk_chats():
+            for token in self.settings.relay_tokens:
+                tasks.append(self._role(f"relay-poller:{token.split(':', 1)[0]}",
+                                        functools.partial(self._poll_relay, token), stop))
         return runner
+
+    async def _poll_relay(self, token: str, stop: asyncio.Event) -> None:
+        """Presses on the cards a desk relay posted reach only that relay: poll them (in both
+        modes; a relay has no webhook of its own). A token Telegram rejects is reported and
+        left alone until a restart: the desk goes on with the other bots."""
+        relay = telegram_bot(token, self.settings.telegram_api_url)
+        try:
+            me = await relay.get_me()
+            await relay.delete_webhook(drop_pending_updates=False)
+        except TelegramUnauthorizedError as exc:
+            log.error("desk relay %s…: its presses are not polled: %s",
+                      token.split(":", 1)[0], exc.message)
+            await stop.wait()
+            return
+        finally:
+            await relay.session.close()
+        lease = Lease(self.redis, self.scripts, self.keys.lease(f"tg-poll:{me.id}"),
+                      ttl=self.settings.lease_seconds, owner=self.owner)
+        poller = TelegramPoller(
+            self.settings.telegram_api_url, token,
+            TelegramIngress(self.ingestor, me.id, desks=self.desk_chats(), relay=True), lease,
+            timeout=self.settings.telegram_poll_timeout, allowed_updates=["callback_query"],
+            name=f"desk relay @{me.username}")
+        try:
+            await poller.run(stop)
+        except PollingError as exc:
+            log.error("%s; its presses are no longer polled", exc)
+            await stop.wait()
 
 
 def freeze_startup_heap() -> None:

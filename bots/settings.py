@@ -9,11 +9,19 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import platformdirs
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bots.desk.routing import (
+    DeskGroup,
+    DeskRouting,
+    RoutingError,
+    parse_desks,
+    parse_routes,
+)
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_NLU_DIR = PACKAGE_ROOT / "nlu" / "data"
@@ -55,6 +63,10 @@ class Settings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535)
     # The operator desk (a Telegram forum supergroup) and the human handoff
     operator_chat_id: int | None = None
+    # Several desk groups ("sales=-100111, care=-100222"), each with its own budget, topics and
+    # queue summary; conversations are routed by DESK_ROUTES (docs/desk.md, "Several desks").
+    operator_chat_ids: str = ""
+    desk_routes: str = ""  # "channel:vk -> care; language:en -> care; tag:refund -> sales"
     # Relay bots (comma-separated tokens), admins of the desk group: they post customers' texts
     # into topics with budgets of their own (docs/desk.md, "Relay bots").
     desk_relay_tokens: SecretStr | None = None
@@ -204,6 +216,49 @@ class Settings(BaseSettings):
             raise ValueError("TELEGRAM_MODE=webhook needs TELEGRAM_WEBHOOK_URL and "
                              "TELEGRAM_WEBHOOK_SECRET")
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_desk(cls, data: Any) -> Any:
+        """With OPERATOR_CHAT_IDS alone, OPERATOR_CHAT_ID stands for the first desk (the home of
+        desk-wide notes; everything that asks "is there a desk?" reads it)."""
+        if isinstance(data, dict) and data.get("operator_chat_ids") \
+                and data.get("operator_chat_id") in (None, ""):
+            try:
+                desks = parse_desks(str(data["operator_chat_ids"]))
+            except RoutingError:  # reported by _desks, with the setting's name
+                return data
+            if desks:
+                data = {**data, "operator_chat_id": desks[0].chat_id}
+        return data
+
+    @model_validator(mode="after")
+    def _desks(self) -> Settings:
+        """OPERATOR_CHAT_IDS and DESK_ROUTES are read at start: an error names the desk or the
+        rule (RoutingError is a ValueError)."""
+        try:
+            desks = parse_desks(self.operator_chat_ids)
+        except RoutingError as exc:
+            raise ValueError(f"OPERATOR_CHAT_IDS: {exc}") from None
+        if desks and self.operator_chat_id not in [d.chat_id for d in desks]:
+            raise ValueError("OPERATOR_CHAT_ID is not one of OPERATOR_CHAT_IDS: set one of them")
+        try:
+            parse_routes(self.desk_routes, self.desk_groups)
+        except RoutingError as exc:
+            raise ValueError(f"DESK_ROUTES: {exc}") from None
+        return self
+
+    @property
+    def desk_groups(self) -> list[DeskGroup]:
+        """Every desk group (one, named "desk", when only OPERATOR_CHAT_ID is set)."""
+        desks = parse_desks(self.operator_chat_ids)
+        if not desks and self.operator_chat_id is not None:
+            return [DeskGroup("desk", self.operator_chat_id)]
+        return desks
+
+    def desk_routing(self) -> DeskRouting:
+        desks = self.desk_groups
+        return DeskRouting(desks, parse_routes(self.desk_routes, desks))
 
     @property
     def relay_tokens(self) -> list[str]:

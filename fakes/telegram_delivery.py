@@ -17,6 +17,7 @@ POSTed only by ``deliver_webhook`` (``push_update`` queues for getUpdates only).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import re
@@ -25,7 +26,7 @@ from typing import Any
 
 from aiohttp import ClientResponse, ClientSession, MultipartReader
 
-from fakes.telegram_state import FakeState
+from fakes.telegram_state import BotIdentity, FakeState
 from fakes.telegram_wire import ApiError, UploadedFile, bad_request, read_multipart
 
 DEFAULT_EXCLUDED_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
@@ -110,8 +111,10 @@ class UpdateDelivery(FakeState):
         message = query.get("message") if isinstance(query, dict) else None
         sender = (message.get("from") or {}).get("id") if isinstance(message, dict) else None
         relays = {bot.id: bot for bot in self._bots.values() if bot.token != self.token}
+        if isinstance(query, dict):
+            self._query_bots[str(query.get("id"))] = sender if sender in relays else self.bot_id
         if sender in relays:
-            relays[sender].updates.append(update)
+            self._relay_receives(relays[sender], update)
             return True
         posted = update.get("message")
         chat = posted.get("chat") if isinstance(posted, dict) else None
@@ -120,8 +123,31 @@ class UpdateDelivery(FakeState):
             members = self._chats.get(chat["id"])
             for relay in relays.values():
                 if members is not None and relay.id in members.member_bots:
-                    relay.updates.append(update)
+                    self._relay_receives(relay, update)
         return False
+
+    def _relay_receives(self, relay: BotIdentity, update: dict[str, Any]) -> None:
+        kind = next((k for k in update if k != "update_id"), "")
+        if relay.allowed_updates and kind not in relay.allowed_updates:
+            return
+        relay.updates.append(update)
+        relay.arrived.set()
+        self._notify()
+
+    async def _relay_get_updates(self, relay: BotIdentity, p: dict[str, Any]) -> Any:
+        """getUpdates with a relay's token: its own updates, the same offset and long-poll
+        rules (a relay never has a webhook here)."""
+        offset, limit = int(p.get("offset") or 0), min(max(int(p.get("limit") or 100), 1), 100)
+        timeout = min(max(float(p.get("timeout") or 0), 0.0), 50.0)
+        if isinstance(p.get("allowed_updates"), list):
+            relay.allowed_updates = list(p["allowed_updates"])
+        if offset > 0:
+            relay.updates[:] = [u for u in relay.updates if u["update_id"] >= offset]
+        if not relay.updates and timeout > 0 and self._serving:
+            relay.arrived.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(relay.arrived.wait(), timeout)
+        return relay.updates[:limit]
 
     def _prepare(self, update: dict[str, Any]) -> dict[str, Any]:
         """Number the caller's dict (so pushing it again is a true duplicate), then work on a
@@ -141,6 +167,8 @@ class UpdateDelivery(FakeState):
         return update
 
     async def m_getUpdates(self, p: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+        if self.acting.token != self.token:
+            return await self._relay_get_updates(self.acting, p)
         if self._webhook is not None:
             raise ApiError(
                 409,
@@ -194,6 +222,8 @@ class UpdateDelivery(FakeState):
         return True
 
     def m_deleteWebhook(self, p: dict[str, Any], files: dict[str, UploadedFile]) -> Any:
+        if self.acting.token != self.token:
+            return True  # a relay has no webhook here
         self._webhook = None
         if p.get("drop_pending_updates"):
             self._updates.clear()

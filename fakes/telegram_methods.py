@@ -391,5 +391,7 @@ class MessagingMethods(FakeState):
         query_id = str(p.get("callback_query_id") or "")
         if self._callback_queries.get(query_id, True):  # unknown or already answered
             raise bad_request(QUERY_TOO_OLD)
+        if self._query_bots.get(query_id, self.bot_id) != self.acting.id:
+            raise bad_request(QUERY_TOO_OLD)  # another bot's query id means nothing here
         self._callback_queries[query_id] = True
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import secrets
 import time
@@ -30,9 +31,11 @@ class BotIdentity:
     first_name: str
     limits: RateLimits
     revoked: bool = False
-    # A relay's updates (group messages it sees as an admin, presses on its buttons): what
-    # Telegram would hold for it; the product never polls relays.
+    # A relay's updates (group messages it sees as an admin, presses on its buttons), served
+    # by getUpdates made with its token; `allowed_updates` as its last getUpdates asked.
     updates: list[dict[str, Any]] = field(default_factory=list)
+    allowed_updates: list[str] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def user(self) -> dict[str, Any]:
@@ -168,6 +171,9 @@ class FakeState:
         self._chats: dict[int, ChatState] = {}
         self._files: dict[str, FileRecord] = {}
         self._callback_queries: dict[str, bool] = {}  # id -> answered
+        # id -> the bot that received the press (the one that sent the message), the only
+        # one that may answer it
+        self._query_bots: dict[str, int] = {}
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 1
         self._allowed_updates: list[str] = list(allowed_updates or [])

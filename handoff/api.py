@@ -194,7 +194,11 @@ class _Api:
 
     async def queue(self, request: web.Request) -> web.Response:
         limit = int_query(request, "limit", 100, 1, LIST_LIMIT_MAX)
-        length, items = await self._reader.queue(limit)
+        desk = request.query.get("desk")
+        if desk is not None and not desk.lstrip("-").isdigit():
+            raise ApiError(400, "desk must be a desk group's chat id")
+        length, items, desks = await self._reader.queue(
+            limit, int(desk) if desk is not None else None)
         estimate = await self._service.estimate_for("normal")
         now = as_datetime(self._clock.now())
         hours = self._service.config.hours
@@ -202,6 +206,7 @@ class _Api:
         return json_response(QueueOut(
             length=length, wait_estimate_seconds=estimate, open_now=open_now,
             opens_at=None if open_now or hours is None else hours.next_open(now), items=items,
+            desks=desks,
         ))
 
     async def operators(self, _request: web.Request) -> web.Response:

@@ -118,6 +118,9 @@ class ConversationSummary(BaseModel):
     owner: str | None
     handoff: HandoffInfo | None = Field(description="Present while queued or assigned")
     profile: Profile | None
+    desk: int | None = Field(default=None, description=(
+        "The desk group (its configured chat id) the conversation was routed to, with several "
+        "desks (OPERATOR_CHAT_IDS); null until the desk first showed it"))
 
 
 class ConversationList(BaseModel):
@@ -156,6 +159,9 @@ class QueueOut(BaseModel):
     open_now: bool = Field(description="Within business hours (always true without them)")
     opens_at: datetime | None = Field(description="While closed: the next opening (UTC)")
     items: list[QueueItem]
+    desks: dict[str, int] = Field(default_factory=dict, description=(
+        "Queue length per desk group (chat id), with several desks; conversations not routed "
+        "yet under \"none\""))
 
 
 class TransitionOut(BaseModel):

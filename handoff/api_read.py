@@ -75,18 +75,28 @@ class ConversationReader:
         found.sort(key=lambda s: (s.handoff.assigned_at if s.handoff else None) or 0.0)
         return found[:limit]
 
-    async def queue(self, limit: int) -> tuple[int, list[QueueItem]]:
+    async def queue(self, limit: int, desk: int | None = None
+                    ) -> tuple[int, list[QueueItem], dict[str, int]]:
+        """The queue's length, its first `limit` items (of one desk group's part, with `desk`)
+        and the length per desk group (empty while no conversation was routed to one)."""
+        convs = [str(c) for c in await self._redis.zrange(self._keys.queue(), 0, -1)]
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zcard(self._keys.queue())
-            pipe.zrange(self._keys.queue(), 0, limit - 1)
-            length, convs = await pipe.execute()
+            for conv in convs:
+                pipe.hget(self._keys.conversation(conv), "desk")
+            desks = [str(d) if d else "none" for d in await pipe.execute()]
+        per_desk: dict[str, int] = {}
+        for routed in desks:
+            per_desk[routed] = per_desk.get(routed, 0) + 1
+        if desk is not None:
+            convs = [c for c, routed in zip(convs, desks, strict=True) if routed == str(desk)]
+        length, convs = len(convs), convs[:limit]
         now = self._clock.now()
         items = []
         for position, summary in enumerate(await self._summaries(convs), start=1):
             queued_at = summary.handoff.queued_at if summary.handoff else None
             waited = None if queued_at is None else max(0.0, now - queued_at)
             items.append(QueueItem(position=position, conversation=summary, waited_seconds=waited))
-        return int(length), items
+        return length, items, per_desk if set(per_desk) != {"none"} else {}
 
     async def _summaries(self, convs: Iterable[str]) -> list[ConversationSummary]:
         convs = list(convs)
@@ -109,6 +119,7 @@ def summarize(conv: str, raw: dict[str, str]) -> ConversationSummary:
         owner=raw.get("owner") or None,
         handoff=_handoff(raw) if state in ("queued", "assigned") else None,
         profile=Profile.model_validate(profile) if profile else None,
+        desk=int(raw["desk"]) if raw.get("desk", "").lstrip("-").isdigit() else None,
     )
 
 

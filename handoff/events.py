@@ -22,7 +22,9 @@ DESK_KINDS = frozenset({"desk_text", "desk_media", "desk_edit", "desk_button"})
 # text: a message; copy: re-post a platform message (`copy`); card: the desk card of a
 # conversation (sent once, then edited); summary: the desk's queue summary (edited in place);
 # edit: mirror an edited message (`edit_of`); topic: the desk topic's name and state.
-OutboundKind = Literal["text", "callback_answer", "copy", "card", "summary", "edit", "topic"]
+# move: the conversation goes to another desk group (`text`: its chat id).
+OutboundKind = Literal["text", "callback_answer", "copy", "card", "summary", "edit", "topic",
+                       "move"]
 Lane = Literal["customer", "desk"]
 
 
@@ -73,6 +75,9 @@ class InboundEvent:
     reply_to: int = 0  # desk events: the message replied to (reply-thread fallback)
     reply_text: str = ""  # desk events: that message's text or caption (/learn by reply)
     files: tuple[MediaFile, ...] = ()  # photos and documents (re-sent across platforms)
+    # The bot that received it when that is not the main bot: a press on a card a desk relay
+    # posted reaches only that relay, and only that relay may answer it.
+    via: int = 0
 
     @property
     def from_desk(self) -> bool:
@@ -90,7 +95,7 @@ class InboundEvent:
         data = _versioned(raw)
         data["profile"] = Profile(**data["profile"])
         data["files"] = tuple(MediaFile(**item) for item in data.get("files", ()))
-        return cls(**data)
+        return cls(**_known(cls, data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +154,8 @@ class OutboundMessage:
     # A customer's message relayed to the desk: when they wrote it. Consecutive ones waiting
     # for the group's budget are merged into one post, each line with its time.
     said_at: float = 0.0
+    # A callback answer: the bot that received the press (InboundEvent.via), 0 the main bot.
+    via: int = 0
 
     @property
     def channel(self) -> str:
@@ -177,10 +184,14 @@ class OutboundMessage:
             data["bot"] = BotTrace(**{**data["bot"], "steps": tuple(data["bot"]["steps"])})
         data["files"] = tuple(MediaFile(**item) for item in data.get("files", ()))
         data["mention"] = tuple(data.get("mention", ()))
-        # A field a newer version added is left out, not the message: during a rolling
-        # upgrade an older sender still delivers what a newer worker wrote.
-        known = {f.name for f in fields(cls)}
-        return cls(**{name: value for name, value in data.items() if name in known})
+        return cls(**_known(cls, data))
+
+
+def _known(cls: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """A field a newer version added is left out, not the entry: during a rolling upgrade an
+    older process still handles what a newer one wrote."""
+    known = {f.name for f in fields(cls)}
+    return {name: value for name, value in data.items() if name in known}
 
 
 def _untyped_bags(data: dict[str, Any]) -> dict[str, Any]:

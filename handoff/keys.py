@@ -86,9 +86,10 @@ class Keys:
         """Hash "<desk chat>:<thread or anchor message id>" -> conversation."""
         return f"{self.prefix}desk:threads"
 
-    def desk_state(self) -> str:
-        """Hash: the desk chat id (after a migration), forum or not, summary message id."""
-        return f"{self.prefix}desk:state"
+    def desk_state(self, desk: int | None = None) -> str:
+        """Hash: the desk chat id (after a migration), forum or not, summary message id. One
+        per desk group; the first desk's is the key of the single-desk set-up."""
+        return f"{self.prefix}desk:state" + (f":{desk}" if desk is not None else "")
 
     # --- operators and history --------------------------------------------------------
     def operators(self) -> str:

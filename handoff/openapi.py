@@ -167,6 +167,8 @@ def _queue_operation() -> dict[str, Any]:
         "parameters": [
             _query("limit", {"type": "integer", "minimum": 1, "maximum": LIST_LIMIT_MAX,
                              "default": 100}),
+            _query("desk", {"type": "integer"}, "Only this desk group's part (its configured "
+                   "chat id); `length` and positions are then that desk's"),
         ],
         "responses": _responses("QueueOut", "400", "401"),
     }

@@ -393,7 +393,7 @@ async def test_close_ends_the_handoff_with_history_and_the_rating_prompt(
                                 {"by": ANN, "reason": "solved"})
     assert status == 200
     assert answer["conversation"] == {"id": CONV, "state": "bot", "version": 3, "owner": None,
-                                      "handoff": None, "profile": None}
+                                      "handoff": None, "profile": None, "desk": None}
     assert [n["text"] for n in await notices(redis, keys)] == [f"joined {ANN}", "rate us"]
     status, detail = await call(client, "GET", f"/conversations/{CONV}")
     assert (detail["closed"], detail["queue_position"]) == (1, None)
@@ -476,7 +476,8 @@ async def test_the_queue_with_positions_waits_and_the_estimate(
 ) -> None:
     status, empty = await call(client, "GET", "/queue")
     assert (status, empty) == (200, {"length": 0, "wait_estimate_seconds": 180.0,  # the default
-                                     "open_now": True, "opens_at": None, "items": []})
+                                     "open_now": True, "opens_at": None, "items": [],
+                                     "desks": {}})
     await service.set_status(ANN, "online")
     await enqueue(redis, keys, "tg:9", clock)
     clock.advance(60)

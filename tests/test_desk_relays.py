@@ -92,6 +92,50 @@ async def test_a_pool_of_three_relays_posts_a_burst_with_no_429(
         assert not fake.limit_violations  # per bot: nobody went over its own budget
 
 
+async def test_relays_post_topics_and_cards_and_answer_the_presses_on_theirs(
+    settings: Settings, brain: Brain
+) -> None:
+    """A burst of handoffs through three relays: every card once, angry customers' first, the
+    topics and cards spread over the bots; a press on a relay's card reaches that relay, which
+    answers it and re-renders its card (Telegram lets only the sender do either)."""
+    polite, angry = range(8501, 8510), range(8510, 8513)
+    async with relay_desk(settings, brain, 3) as (fake, bot):
+        for customer in [*polite, *angry]:  # the angry ones last
+            text = "это безобразие, верните деньги немедленно" if customer in angry \
+                else "позовите оператора"
+            fake.push_update(fake.text_update(customer, text, first_name=f"К{customer}"))
+
+        def cards() -> list[dict[str, Any]]:
+            return [m for m in fake.messages_to(DESK) if "Взять" in buttons(m)]
+
+        posted = await wait_until(cards, lambda got: len(got) >= 12, 60, "twelve cards")
+        order = [int(re.findall(r"id=(\d+)\n", card["text"])[0]) for card in posted]
+        assert sorted(order) == [*polite, *angry]  # each once
+        assert max(order.index(c) for c in angry) < max(order.index(c) for c in polite)
+        relays = fake.relay_ids()
+        card_bots = {m["from"]["id"] for m in posted}
+        topic_bots = {c.bot for c in fake.calls_of("createForumTopic") if c.ok}
+        assert card_bots & relays and topic_bots & relays  # the relays carried them too
+        assert not fake.limit_violations
+
+        by_relay = next(m for m in posted if m["from"]["id"] in relays)
+        customer = int(re.findall(r"id=(\d+)\n", by_relay["text"])[0])
+        fake.push_update(fake.callback_update(
+            OPERATOR_A, buttons(by_relay)["Взять"], message_id=by_relay["message_id"],
+            chat_id=DESK, first_name="Ольга"))
+        await wait_until(lambda: bot.conversation(customer), lambda c: c.state == "assigned",
+                         15, "taken through the relay's card")
+        answers = await wait_until(lambda: [c for c in fake.calls_of("answerCallbackQuery")
+                                            if c.ok], bool, 10, "the press answered")
+        assert {c.bot for c in answers} == {by_relay["from"]["id"]}
+        await wait_until(lambda: [c for c in fake.calls_of("editMessageText") if c.ok
+                                  and c.params.get("message_id") == by_relay["message_id"]],
+                         bool, 15, "the card re-rendered")
+        edits = [c for c in fake.calls_of("editMessageText")
+                 if c.params.get("message_id") == by_relay["message_id"]]
+        assert edits and all(c.ok and c.bot == by_relay["from"]["id"] for c in edits)
+
+
 async def test_a_relay_removed_from_the_group_is_dropped_and_nothing_is_lost(
     settings: Settings, brain: Brain, caplog: pytest.LogCaptureFixture
 ) -> None:

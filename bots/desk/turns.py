@@ -24,11 +24,12 @@ from typing import Any
 from bots.callbacks import CallbackSigner, ForgedCallback
 from bots.desk.commands import Command, command_hint, is_note, parse_command
 from bots.desk.notices import CustomerNotices
+from bots.desk.routing import DeskRouting
 from bots.desk.templates import TemplateError, Templates
 from bots.textcap import capped
 from bots.trainer.desk import TrainerDesk
 from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
-from handoff.conversations import Conversation, ConversationStore
+from handoff.conversations import Conversation, ConversationStore, desk_priority
 from handoff.events import CopyOf, InboundEvent, OutboundKind, OutboundMessage
 from handoff.service import HandoffService, Operator, Transition
 
@@ -85,9 +86,10 @@ class DeskDecider:
     def __init__(
         self, service: HandoffService, store: ConversationStore, signer: CallbackSigner,
         templates: Templates, language: str = "ru", *, supervisors: Iterable[str] = (),
-        bot_username: str = "",
+        bot_username: str = "", desks: DeskRouting | None = None,
     ) -> None:
         self._service = service
+        self.desks = desks  # the desk groups, for /transfer desk
         self._store = store
         self._signer = signer
         self.templates = templates
@@ -242,6 +244,8 @@ class DeskDecider:
             decision.desk.append(desk_item(conv.id, "text", await self._transfer_help(event)))
             return
         target, reason = words[0], words[1] if len(words) > 1 else ""
+        if target.lower() in ("desk", "стол"):
+            return await self._transfer_to_desk(conv, event, reason, decision)
         to: str | None = None
         notices = list(self.notices.transferred_to_queue(conv.id))
         name = "очередь"
@@ -266,6 +270,31 @@ class DeskDecider:
             decision.desk.append(desk_item(
                 conv.id, "text", f"↪️ {event.profile.display_name} передаёт разговор: {name}.",
                 mention=mention))
+
+    async def _transfer_to_desk(self, conv: Conversation, event: InboundEvent, args: str,
+                                decision: DeskDecision) -> None:
+        """`/transfer desk <name> [reason]`: the conversation goes to another desk group's
+        queue; its topic there is created with a card, the one here is closed."""
+        name, _, reason = args.partition(" ")
+        names = ", ".join(d.name for d in self.desks.desks) if self.desks else ""
+        desk = self.desks.find(name) if self.desks and name else None
+        refusal = None
+        if desk is None:
+            refusal = f"Нет стола «{name}». Столы: {names or 'только этот'}."
+        elif desk.chat_id == event.chat_id:
+            refusal = f"Разговор уже в столе «{desk.name}»."
+        elif conv.state not in ("queued", "assigned"):
+            refusal = "Разговор сейчас у бота: передавать нечего."
+        if refusal is not None or desk is None:
+            decision.desk.append(desk_item(conv.id, "text", refusal or "", refusal=True))
+            return
+        if conv.state == "assigned" and not await self._transition(conv, self._service.transfer(
+                conv.id, event.actor, None, reason=reason or f"стол {desk.name}",
+                force=self._force(event), notices=list(self.notices.transferred_to_queue(
+                    conv.id))), event, decision, refusals=TRANSFER_REFUSALS, target=desk.name):
+            return
+        decision.desk.append(desk_item(conv.id, "move", str(desk.chat_id),
+                                       priority=desk_priority(conv.priority, 1)))
 
     async def _cmd_ban(self, conv: Conversation, event: InboundEvent, command: Command,
                        decision: DeskDecision) -> None:
@@ -464,8 +493,12 @@ class DeskDecider:
         names = [f"@{o.username}" if o.username else (o.name or o.id)
                  for o in await self._service.operators()
                  if o.status != "offline" and o.id != event.actor]
+        desks = ""
+        if self.desks is not None and len(self.desks.desks) > 1:
+            desks = (" Другой стол: /transfer desk " +
+                     " | ".join(d.name for d in self.desks.desks) + ".")
         return ("Кому передать? /transfer @оператор или /transfer queue (в очередь). Можно "
-                "передать: " + (", ".join(names) or "никого нет онлайн"))
+                "передать: " + (", ".join(names) or "никого нет онлайн") + "." + desks)
 
     def _joined(self, conv: str, event: InboundEvent) -> Sequence[OutboundMessage]:
         return self.notices.joined(conv, event.actor, event.profile.first_name)
@@ -491,4 +524,4 @@ def _entry(event: InboundEvent, direction: str) -> dict[str, Any]:
 def _answer(event: InboundEvent, text: str, *, alert: bool = False) -> OutboundMessage:
     return OutboundMessage(conversation=event.conversation, kind="callback_answer", text=text,
                            callback_id=event.callback_id, alert=alert, lane="desk",
-                           created_at=time.time())
+                           created_at=time.time(), via=event.via)

@@ -18,11 +18,15 @@ log = logging.getLogger(__name__)
 
 class TelegramIngress:
     def __init__(
-        self, ingestor: Ingestor, bot_id: int, *, desk: DeskChat | None = None,
+        self, ingestor: Ingestor, bot_id: int, *, desks: Sequence[DeskChat] = (),
+        relay: bool = False,
     ) -> None:
         self._ingestor = ingestor
         self.bot_id = bot_id
-        self.desk = desk
+        self.desks = list(desks)  # every desk group (the first one's store resolves threads)
+        # A desk relay's updates: only presses on the cards it posted are ours (the main bot
+        # receives everything else in the group too).
+        self.relay = relay
 
     async def accept(self, raw_updates: Sequence[Any]) -> int | None:
         """Store a batch; return the highest update_id seen (to confirm), None if there was none.
@@ -32,10 +36,10 @@ class TelegramIngress:
         """
         highest: int | None = None
         events: list[InboundEvent] = []
-        desk_chat = await self._desk_chat(raw_updates)
+        desk_chats = await self._desk_chats(raw_updates)
         for raw in raw_updates:
             try:
-                update_id, event = parse_update(raw, self.bot_id, desk_chat)
+                update_id, event = parse_update(raw, self.bot_id, desk_chats)
             except UpdateRejected as exc:
                 log.warning("telegram update rejected: %s", exc)
                 metrics.INBOUND.labels("telegram", "rejected").inc()
@@ -44,6 +48,9 @@ class TelegramIngress:
                     highest = max(highest or raw_id, raw_id)
                 continue
             highest = max(highest or update_id, update_id)
+            if event is not None and self.relay:
+                event = dataclasses.replace(event, via=self.bot_id) \
+                    if event.kind == "desk_button" else None
             if event is None:
                 metrics.INBOUND.labels("telegram", "ignored").inc()
             else:
@@ -53,10 +60,8 @@ class TelegramIngress:
             metrics.INBOUND.labels("telegram", "stored" if entry else "duplicate").inc()
         return highest
 
-    async def _desk_chat(self, raw_updates: Sequence[Any]) -> int | None:
-        """The desk chat for this batch, following a migration Telegram reports in it."""
-        if self.desk is None:
-            return None
+    async def _desk_chats(self, raw_updates: Sequence[Any]) -> set[int]:
+        """The desk chats for this batch, following a migration Telegram reports in it."""
         for raw in raw_updates:
             message = raw.get("message") if isinstance(raw, dict) else None
             chat = message.get("chat") if isinstance(message, dict) else None
@@ -66,11 +71,12 @@ class TelegramIngress:
             assert isinstance(message, dict)
             moved_to, moved_from = message.get("migrate_to_chat_id"), \
                 message.get("migrate_from_chat_id")
-            if isinstance(moved_to, int):
-                await self.desk.migrate(chat_id, moved_to)
-            elif isinstance(moved_from, int):
-                await self.desk.migrate(moved_from, chat_id)
-        return await self.desk.id()
+            for desk in self.desks:
+                if isinstance(moved_to, int):
+                    await desk.migrate(chat_id, moved_to)
+                elif isinstance(moved_from, int):
+                    await desk.migrate(moved_from, chat_id)
+        return {await desk.id() for desk in self.desks}
 
     async def _resolve_desk(self, events: list[InboundEvent]) -> list[InboundEvent]:
         """Give desk events their conversation: the customer whose topic (or thread) they are in.
@@ -80,7 +86,8 @@ class TelegramIngress:
         """
         flat = sorted({key for event in events if event.conversation == UNRESOLVED
                        for key in _lookup_keys(event)})
-        resolved = await self.desk.store.conversations_of(flat) if self.desk and flat else {}
+        resolved = await self.desks[0].store.conversations_of(flat) \
+            if self.desks and flat else {}
         return [event if event.conversation != UNRESOLVED else dataclasses.replace(
                     event, conversation=_first(resolved, _lookup_keys(event))
                     or f"desk:{event.chat_id}")

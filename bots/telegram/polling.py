@@ -29,14 +29,17 @@ class PollingError(FatalRoleError):
 class TelegramPoller:
     def __init__(
         self, api_url: str, token: str, ingress: TelegramIngress, lease: Lease, *,
-        timeout: int = 25, limit: int = 100,
+        timeout: int = 25, limit: int = 100, allowed_updates: list[str] | None = None,
+        name: str = "TELEGRAM_BOT_TOKEN",
     ) -> None:
+        self.name = name  # whose token, in the error when Telegram rejects it
         self._url = f"{api_url}/bot{token}/getUpdates"
         self._ingress = ingress
         self._lease = lease
         self.timeout = timeout
         self.limit = limit
         self.offset: int | None = None
+        self.allowed_updates = allowed_updates or ALLOWED_UPDATES
 
     async def run(self, stop: asyncio.Event) -> None:
         if not await self._lease.acquire(stop):
@@ -63,7 +66,7 @@ class TelegramPoller:
 
     async def _poll_once(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         params: dict[str, Any] = {
-            "timeout": self.timeout, "limit": self.limit, "allowed_updates": ALLOWED_UPDATES,
+            "timeout": self.timeout, "limit": self.limit, "allowed_updates": self.allowed_updates,
         }
         if self.offset is not None:
             params["offset"] = self.offset
@@ -104,7 +107,7 @@ class TelegramPoller:
         code = body.get("error_code") if isinstance(body, dict) else None
         description = body.get("description", body) if isinstance(body, dict) else body
         if code == 401:
-            raise PollingError("Telegram rejected TELEGRAM_BOT_TOKEN (401 Unauthorized)")
+            raise PollingError(f"Telegram rejected {self.name} (401 Unauthorized)")
         if code == 409:
             raise RuntimeError(f"conflict: {description}")
         retry_after = (body.get("parameters") or {}).get("retry_after") if isinstance(body, dict) \

@@ -31,7 +31,8 @@ from bots.ratelimit import (
     TokenBucket,
     per_second,
 )
-from bots.telegram.desk.sender import ALBUM_WAIT, DeskSender
+from bots.telegram.desk.desks import Desks
+from bots.telegram.desk.sender import ALBUM_WAIT
 from bots.telegram.errors import classify_telegram
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
@@ -73,7 +74,7 @@ class TelegramSender(LaneSender):
             "telegram", classify_telegram, store, limits.retry, sleep=sleep,
             on_unreachable=self._tell_desk_unreachable)
         self.sent = 0
-        self.desk: DeskSender | None = None  # set when an operator desk is configured
+        self.desk: Desks | None = None  # set when an operator desk is configured
 
     def companions(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         return [asyncio.create_task(self.desk.run(stop), name="desk")] if self.desk else []
@@ -86,7 +87,7 @@ class TelegramSender(LaneSender):
                       item.message.conversation)
             await self.ack(item)
         else:
-            self.desk.enqueue(item)
+            await self.desk.enqueue(item)
         return True
 
     def peer(self, item: OutboxItem) -> int | None:

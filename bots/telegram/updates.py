@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from typing import Any
 
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message, Update, User
@@ -31,7 +32,7 @@ class UpdateRejected(ValueError):
 
 
 def parse_update(
-    raw: Any, bot_id: int, desk_chat: int | None = None
+    raw: Any, bot_id: int, desk_chats: Collection[int] = ()
 ) -> tuple[int, InboundEvent | None]:
     """Return (update_id, event); event is None when the update is valid but not ours to handle.
 
@@ -47,11 +48,11 @@ def parse_update(
         raise UpdateRejected(f"update {update_id} malformed: {exc.error_count()} errors") from None
     event_id = f"tg:{bot_id}:{update_id}"
     if update.message is not None:
-        return update_id, _from_message(update.message, event_id, desk_chat, edited=False)
+        return update_id, _from_message(update.message, event_id, desk_chats, edited=False)
     if update.edited_message is not None:
-        return update_id, _from_message(update.edited_message, event_id, desk_chat, edited=True)
+        return update_id, _from_message(update.edited_message, event_id, desk_chats, edited=True)
     if update.callback_query is not None:
-        return update_id, _from_callback(update.callback_query, event_id, desk_chat)
+        return update_id, _from_callback(update.callback_query, event_id, desk_chats)
     if update.my_chat_member is not None:
         return update_id, _from_member_change(update.my_chat_member, event_id)
     log.debug("update %d of an unhandled type ignored", update_id)
@@ -80,7 +81,7 @@ def _files_of(message: Message) -> tuple[MediaFile, ...]:
 
 
 def _from_message(
-    message: Message, event_id: str, desk_chat: int | None, *, edited: bool
+    message: Message, event_id: str, desk_chats: Collection[int], *, edited: bool
 ) -> InboundEvent | None:
     if message.from_user is None or message.from_user.is_bot:
         return None
@@ -89,7 +90,7 @@ def _from_message(
         "message_id": message.message_id, "chat_id": message.chat.id,
         "received_at": time.time(), "album": message.media_group_id or "",
     }
-    if desk_chat is not None and message.chat.id == desk_chat:
+    if message.chat.id in desk_chats:
         return _desk_message(message, common, edited)
     if message.chat.type != "private":
         log.debug("message in %s chat %d ignored", message.chat.type, message.chat.id)
@@ -128,7 +129,7 @@ def _desk_message(message: Message, common: dict[str, Any], edited: bool) -> Inb
 
 
 def _from_callback(
-    query: CallbackQuery, event_id: str, desk_chat: int | None
+    query: CallbackQuery, event_id: str, desk_chats: Collection[int]
 ) -> InboundEvent:
     message = query.message
     chat_id = message.chat.id if message is not None else query.from_user.id
@@ -138,7 +139,7 @@ def _from_callback(
         "message_id": message.message_id if message is not None else 0,
         "received_at": time.time(),
     }
-    if desk_chat is not None and chat_id == desk_chat:
+    if chat_id in desk_chats:
         thread = getattr(message, "message_thread_id", None) or 0
         return InboundEvent(kind="desk_button", conversation=UNRESOLVED,
                             actor=f"tg:{query.from_user.id}", thread_id=thread, **common)

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -33,10 +33,11 @@ from redis.asyncio import Redis
 from bots.callbacks import CallbackSigner
 from bots.delivery.policy import Delivery, Moved, RetryPolicy
 from bots.desk.queue import DeskQueue, Queued, mergeable
+from bots.desk.routing import DeskGroup
 from bots.desk.store import card_of_this_handoff, in_chat
 from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.cards import CardData, card_keyboard, card_text
-from bots.telegram.desk.relays import Poster, RelayPool
+from bots.telegram.desk.relays import Poster, PosterGone, RelayPool
 from bots.telegram.desk.summary import SummarySource, summary_text
 from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
 from bots.telegram.errors import classify_telegram
@@ -68,9 +69,14 @@ class DeskSender:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, concurrency: int = 4,
         retry: RetryPolicy = DESK_RETRY, timezone: str = "Europe/Moscow",
         may_send: Callable[[], Awaitable[bool]] | None = None,
-        relays: Sequence[Poster] = (),
+        desk: DeskGroup | None = None, desk_names: Callable[[int], str] | None = None,
     ) -> None:
         self._bot = bot
+        # Which desk group this is (with several: OPERATOR_CHAT_IDS), and where a conversation
+        # moved to another desk goes on (set by Desks).
+        self.desk = desk
+        self._desk_names = desk_names or str
+        self.forward: Callable[[OutboxItem, int], None] | None = None
         self._redis = redis
         self._keys = keys
         self._store = store
@@ -79,9 +85,9 @@ class DeskSender:
         self._snapshot = summary
         self._ack = ack
         self._may_send = may_send  # the sender's lease is surely ours (see LaneSender)
-        self.budget: GroupBudget = topics.budget
-        self.pool = RelayPool(Poster(bot, self.budget, "main", relay=False), list(relays),
-                              report=self._report_in_desk)
+        self.pool: RelayPool = topics.pool
+        self.pool.report = self._report_in_desk
+        self.budget: GroupBudget = self.pool.main.budget
         self._tz = ZoneInfo(timezone)  # the team's, for the times of merged texts
         self.queue = DeskQueue(clock, every=SUMMARY_EVERY, every_busy=SUMMARY_EVERY_BUSY,
                                asked_below=SUMMARY_PRIORITY)
@@ -149,6 +155,8 @@ class DeskSender:
         item = queued.item
         if self._may_send is not None and not await self._may_send():
             return  # the next holder of the lease posts it (it stays unacknowledged)
+        if await self._elsewhere(item):
+            return  # acknowledged by the desk it belongs to, once delivered there
         parts = await self._album(item)
         merged: list[OutboxItem] = []
         if not parts and mergeable(item.message):
@@ -168,6 +176,48 @@ class DeskSender:
             log.exception("desk: %s for %s failed", item.message.kind, item.message.conversation)
         for done in (item, *parts):
             await self._ack(done)
+
+    async def _elsewhere(self, item: OutboxItem) -> bool:
+        """With several desks: an item of a conversation that belongs to another desk (it was
+        moved while the item waited here) goes on to that desk. True when it went on."""
+        message = item.message
+        if self.desk is None or self.forward is None or message.conversation.startswith("desk:"):
+            return False
+        if message.kind == "move":
+            return await self._moved_away(item)
+        owner = (await self.topics.store.desks_of([message.conversation]))[0]
+        if owner is None or owner == self.desk.chat_id:
+            return False
+        self.forward(item, owner)
+        return True
+
+    async def _moved_away(self, item: OutboxItem) -> bool:
+        """`/transfer desk`: the old desk says where the conversation went and closes its
+        topic, the conversation is routed to the new desk, and the item goes on to it (which
+        posts a topic and a card there). False when this is the desk it moved to (the item
+        renders the card here)."""
+        assert self.desk is not None and self.forward is not None
+        message, target = item.message, int(item.message.text)
+        if target == self.desk.chat_id:
+            return False
+        fields, _ = await self._store.snapshot(message.conversation, last=1)
+        chat_id = await self.topics.chat_id()
+        shown_here = in_chat(fields.get("topic", ""), chat_id) is not None \
+            or in_chat(fields.get("anchor", ""), chat_id) is not None
+        try:
+            if shown_here:
+                note = (f"➡️ Разговор передан в стол «{self._desk_names(target)}». Тема "
+                        f"закрыта: продолжение — там.")
+                await self._deliver(OutboxItem(item.lane, item.entry_id, replace(
+                    message, kind="text", text=note)))
+                conv = Conversation.from_hash(message.conversation, fields)
+                await self.topics.show_state(conv.id, conv.profile, "bot",
+                                             shown=fields.get("topic_shown", ""))
+        except Exception:  # the move itself must happen: the customer is waiting there
+            log.exception("desk: %s's old topic not closed", message.conversation)
+        await self.topics.store.moved(message.conversation, target)
+        self.forward(item, target)
+        return True
 
     async def _album(self, item: OutboxItem) -> list[OutboxItem]:
         """The other parts of an album the customer sent, so it lands in the topic as one.
@@ -207,14 +257,12 @@ class DeskSender:
         async def once() -> None:
             try:
                 await self._deliver_once(message, more or [])
-            except TelegramMigrateToChat as exc:
-                self.budget.give_back()  # refused, so not counted by Telegram
+            except TelegramMigrateToChat as exc:  # (its budget slot was given back)
                 await self.topics.migrate(exc.migrate_to_chat_id)
                 raise Moved(f"desk group migrated to {exc.migrate_to_chat_id}") from exc
             except TelegramBadRequest as exc:
                 if THREAD_GONE not in exc.message:
                     raise
-                self.budget.give_back()
                 await self.topics.forget(message.conversation)
                 raise Moved("topic deleted") from exc
 
@@ -223,8 +271,10 @@ class DeskSender:
 
     async def _deliver_once(self, message: OutboundMessage, more: list[int]) -> None:
         if message.kind == "callback_answer":
+            # Only the bot that received the press may answer it (a relay's card's press).
+            answering = (self.pool.by_id(message.via) or self.pool.main).bot
             try:
-                await self._bot.answer_callback_query(
+                await answering.answer_callback_query(
                     message.callback_id, text=message.text or None, show_alert=message.alert
                 )
             except TelegramBadRequest as exc:  # expired: nothing left to stop spinning
@@ -234,11 +284,13 @@ class DeskSender:
             return await self._post_summary()
         conv_id = message.conversation
         if conv_id.startswith("desk:"):
-            await self.budget.spend()
-            await self._bot.send_message(await self.topics.chat_id(), message.text)
+            chat_id = await self.topics.chat_id()
+            await self.pool.run(lambda poster: poster.bot.send_message(chat_id, message.text))
             return None
         fields, transcript = await self._store.snapshot(conv_id)
         conv = Conversation.from_hash(conv_id, fields)
+        if message.kind == "move":  # moved here: its topic and card, as for a handoff
+            message = replace(message, kind="card")
         if message.kind in ("card", "topic") and not _shown_in_desk(conv, fields, message.kind):
             # Closed before its card went out (the customer cancelled while the card waited
             # behind the group's limit): no topic and no card for what nobody needs to take.
@@ -258,40 +310,45 @@ class DeskSender:
             text, entities = with_mentions(message.text, list(message.mention))
             await self.pool.post_text(place.chat_id, place.thread_id, text, entities)
             return None
-        await self.budget.spend(1 + len(more))  # each part of an album is a message
-        reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
-        if message.copy is not None and more:
-            ids = sorted([message.copy.message_id, *more])
-            copies = await self._bot.copy_messages(
-                place.chat_id, message.copy.from_chat, ids,
-                message_thread_id=place.thread_id,
-            )
-            for copy in copies[1:]:
-                await self.topics.remember_message(message.conversation, place, copy.message_id)
-            sent_id = copies[0].message_id
-        elif message.copy is not None:
-            copied = await self._bot.copy_message(
-                place.chat_id, message.copy.from_chat, message.copy.message_id,
-                message_thread_id=place.thread_id, reply_parameters=reply,
-            )
-            sent_id = copied.message_id
-        elif message.files:  # another platform's photos/documents (VK)
+        if message.files and message.copy is None:  # another platform's photos/documents (VK)
             sent_id = await self._send_files(place, message)
         else:
-            text, entities = with_mentions(message.text, list(message.mention))
-            sent = await self._bot.send_message(
-                place.chat_id, text, message_thread_id=place.thread_id,
-                reply_parameters=reply, entities=entities,
-            )
-            sent_id = sent.message_id
+            sent_id = await self._post_by_main(place, message, more)
         await self.topics.remember_message(conv_id, place, sent_id)
         return None
+
+    async def _post_by_main(self, place: Place, message: OutboundMessage,
+                            more: list[int]) -> int:
+        """A copy of the customer's message (only the main bot was in their chat), or a post
+        outside forum topics (message ids there are the main bot's own)."""
+        reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
+        copy = message.copy
+        if copy is not None and more:
+            ids = sorted([copy.message_id, *more])
+            _, copies = await self.pool.run(lambda p: p.bot.copy_messages(
+                place.chat_id, copy.from_chat, ids, message_thread_id=place.thread_id,
+            ), relays=False, cost=1 + len(more))  # each part of an album is a message
+            for part in copies[1:]:
+                await self.topics.remember_message(message.conversation, place, part.message_id)
+            return copies[0].message_id
+        if copy is not None:
+            _, copied = await self.pool.run(lambda p: p.bot.copy_message(
+                place.chat_id, copy.from_chat, copy.message_id,
+                message_thread_id=place.thread_id, reply_parameters=reply,
+            ), relays=False)
+            return copied.message_id
+        text, entities = with_mentions(message.text, list(message.mention))
+        _, sent = await self.pool.run(lambda p: p.bot.send_message(
+            place.chat_id, text, message_thread_id=place.thread_id,
+            reply_parameters=reply, entities=entities,
+        ), relays=False)
+        return sent.message_id
 
     async def _report_in_desk(self, text: str) -> None:
         """A note in the desk's General topic, for what operators and admins must fix."""
         try:
-            await self.budget.spend()
-            await self._bot.send_message(await self.topics.chat_id(), text)
+            chat_id = await self.topics.chat_id()
+            await self.pool.run(lambda p: p.bot.send_message(chat_id, text), relays=False)
         except Exception as exc:  # the report is best effort; the log line is already there
             log.warning("desk: a report could not be posted: %s", exc)
 
@@ -336,34 +393,41 @@ class DeskSender:
             earlier=max(int(fields.get("closed", 0)), int(handoff) - 1),
         )
         text, keyboard = card_text(data), await card_keyboard(conv, self._signer)
-        card = fields.get("card", "")
-        card_id = in_chat(card, place.chat_id)
+        card_id = in_chat(fields.get("card", ""), place.chat_id)
+        # Only the bot that posted the card may edit it (and receives its presses); a relay
+        # dropped since leaves it as it is, and a new card is posted.
+        card_bot = self.pool.by_id(int(fields.get("card_bot") or 0))
         # A card belongs to one handoff. A later one gets a card of its own: operators are
         # notified of a new post, never of an edit far up the topic. The closing render (state
         # "bot") still goes to the card of the handoff that just ended.
-        if card_id is not None and (conv.state == "bot" or card_of_this_handoff(fields)):
-            if await self._edit_in_place(place.chat_id, card_id, text, keyboard):
+        if card_id is not None and card_bot is not None and (
+                conv.state == "bot" or card_of_this_handoff(fields)):
+            if await self._edit_in_place(card_bot, place.chat_id, card_id, text, keyboard):
                 return
-        elif card_id is not None:
-            await self._retire_card(place.chat_id, card_id)
-        await self.budget.spend()
+        elif card_id is not None and card_bot is not None:
+            await self._retire_card(card_bot, place.chat_id, card_id)
         reply = ReplyParameters(message_id=place.reply_to) if place.reply_to else None
-        sent = await self._bot.send_message(
+        # In a forum topic any bot of the pool may post it (its presses are polled too).
+        poster, sent = await self.pool.run(lambda p: p.bot.send_message(
             place.chat_id, text, message_thread_id=place.thread_id, reply_markup=keyboard,
             reply_parameters=reply,
-        )
-        await self.topics.store.card_posted(conv_id, place.chat_id, sent.message_id, handoff)
+        ), relays=place.thread_id is not None)
+        await self.topics.store.card_posted(conv_id, place.chat_id, sent.message_id, handoff,
+                                            bot=poster.id)
         await self.topics.remember_message(conv_id, place, sent.message_id)
 
     async def _edit_in_place(
-        self, chat_id: int, message_id: int, text: str,
+        self, poster: Poster, chat_id: int, message_id: int, text: str,
         keyboard: InlineKeyboardMarkup | None = None,
     ) -> bool:
-        """Re-render a card or the summary; False when it is gone (post a new one instead)."""
-        await self.budget.spend()
+        """Re-render a card or the summary by the bot that posted it; False when it is gone
+        (post a new one instead)."""
         try:
-            await self._bot.edit_message_text(
-                text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard)
+            await self.pool.run(lambda p: p.bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, reply_markup=keyboard),
+                poster=poster)
+        except PosterGone:
+            return False
         except TelegramBadRequest as exc:
             if "message to edit not found" in exc.message:
                 return False
@@ -371,13 +435,14 @@ class DeskSender:
                 raise
         return True
 
-    async def _retire_card(self, chat_id: int, message_id: int) -> None:
+    async def _retire_card(self, poster: Poster, chat_id: int, message_id: int) -> None:
         """An earlier handoff's card keeps its text as history but loses its buttons (its
         closing render may have been coalesced away by the new handoff's)."""
-        await self.budget.spend()
         try:
-            await self._bot.edit_message_reply_markup(
-                chat_id=chat_id, message_id=message_id, reply_markup=None)
+            await self.pool.run(lambda p: p.bot.edit_message_reply_markup(
+                chat_id=chat_id, message_id=message_id, reply_markup=None), poster=poster)
+        except PosterGone:
+            pass
         except TelegramBadRequest as exc:  # gone, or already without buttons
             log.info("desk: earlier card %d:%d not retired: %s", chat_id, message_id,
                      exc.message)
@@ -386,10 +451,10 @@ class DeskSender:
         chat_id = await self.topics.chat_id()
         text = summary_text(await self._snapshot())
         summary = in_chat(await self.topics.store.summary(), chat_id)
-        if summary is not None and await self._edit_in_place(chat_id, summary, text):
+        if summary is not None and await self._edit_in_place(self.pool.main, chat_id, summary,
+                                                              text):
             return
-        await self.budget.spend()
-        sent = await self._bot.send_message(chat_id, text)
+        _, sent = await self.pool.run(lambda p: p.bot.send_message(chat_id, text), relays=False)
         await self.topics.store.set_summary(chat_id, sent.message_id)
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PRIORITY_MARK = {"urgent": "🔴", "high": "🟠", "normal": "🟡", "low": "⚪"}
 SHOWN = 15
+DESK_QUEUE_SCAN = 2000  # with several desks: how much of the queue is split between them
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +26,8 @@ class DeskSnapshot:
     queue: list[QueueLine]  # the first SHOWN of the queue
     assigned: int
     online: list[str]
-    queued: int = 0  # the whole queue's length
+    queued: int = 0  # the whole queue's length (this desk's, with several)
+    other_desks: dict[str, int] = field(default_factory=dict)  # name -> queue length
 
 
 SummarySource = Callable[[], Awaitable[DeskSnapshot]]
@@ -36,6 +38,9 @@ def summary_text(snapshot: DeskSnapshot, now: float | None = None) -> str:
     queued = max(snapshot.queued, len(snapshot.queue))
     lines = [f"📋 Очередь: {queued} · в работе: {snapshot.assigned}"]
     lines.append("Операторы онлайн: " + (", ".join(snapshot.online) or "нет"))
+    if snapshot.other_desks:
+        lines.append("Другие столы: " + " · ".join(
+            f"{name} — {count} в очереди" for name, count in snapshot.other_desks.items()))
     if snapshot.queue:
         lines.append("")
     for number, line in enumerate(snapshot.queue[:SHOWN], 1):

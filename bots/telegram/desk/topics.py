@@ -10,19 +10,18 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
 
 from bots.desk.store import in_chat
-from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.chat import DeskChat
+from bots.telegram.desk.relays import THREAD_GONE, Poster, RelayPool
 from handoff.events import Profile
 
 log = logging.getLogger(__name__)
 
 STATE_MARK = {"queued": "🟡", "assigned": "🟢", "bot": "⚪", "banned": "⛔"}
 ICON_COLOR = 0xFFD67E  # one of the six colours createForumTopic accepts (PLATFORMS.md T1)
-THREAD_GONE = "message thread not found"
+__all__ = ["THREAD_GONE", "Place", "Topics", "topic_name"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,11 +45,15 @@ def topic_name(profile: Profile | None, conv: str, state: str) -> str:
 
 
 class Topics:
-    def __init__(self, bot: Bot, chat: DeskChat, budget: GroupBudget) -> None:
-        self._bot = bot
+    def __init__(self, pool: RelayPool, chat: DeskChat) -> None:
+        # Creating, renaming, closing a topic each post a service message, so they are paced
+        # like posts, and made by whichever bot of the pool can post soonest (any admin with
+        # Manage topics may).
+        self.pool = pool
+        self.budget = pool.main.budget
+        self._bot = pool.main.bot
         self.store = chat.store
         self.chat = chat
-        self.budget = budget  # creating, renaming, closing a topic each post a service message
         # Whether the desk chat is a forum, remembered per chat id (a migration changes it).
         self._forum: tuple[int, bool] | None = None
 
@@ -94,13 +97,11 @@ class Topics:
             return Place(chat_id, reply_to=anchor)
         if not await self.is_forum(chat_id):
             return Place(chat_id)  # the card becomes the anchor once sent
-        await self.budget.spend()
-        created = await self._bot.create_forum_topic(
-            chat_id, topic_name(profile, conv, state), icon_color=ICON_COLOR
-        )
+        name = topic_name(profile, conv, state)
+        _, created = await self.pool.run(lambda poster: poster.bot.create_forum_topic(
+            chat_id, name, icon_color=ICON_COLOR))
         thread = created.message_thread_id
-        await self.store.topic_created(conv, chat_id, thread,
-                                       f"{state}|{topic_name(profile, conv, state)}")
+        await self.store.topic_created(conv, chat_id, thread, f"{state}|{name}")
         log.info("%s: desk topic %d created", conv, thread)
         return Place(chat_id, thread_id=thread, created=True)
 
@@ -134,21 +135,21 @@ class Topics:
         chat_id, thread_id = place.chat_id, place.thread_id
         was_state, _, was_name = shown.partition("|")
         if name != was_name and not await self._topic_call(
-                conv, lambda: self._bot.edit_forum_topic(chat_id, thread_id, name=name)):
+                conv, lambda p: p.bot.edit_forum_topic(chat_id, thread_id, name=name)):
             return
         if not shown or (was_state == "bot") != (state == "bot"):
-            toggle = self._bot.close_forum_topic if state == "bot" \
-                else self._bot.reopen_forum_topic
-            if not await self._topic_call(conv, lambda: toggle(chat_id, thread_id)):
+            closing = state == "bot"
+            if not await self._topic_call(conv, lambda p: (
+                    p.bot.close_forum_topic if closing else p.bot.reopen_forum_topic)(
+                        chat_id, thread_id)):
                 return
         await self.store.set_shown(conv, f"{state}|{name}")
 
-    async def _topic_call(self, conv: str, call: Callable[[], Awaitable[object]]) -> bool:
+    async def _topic_call(self, conv: str, call: Callable[[Poster], Awaitable[object]]) -> bool:
         """One topic call, paced; False when the topic is gone (it will be recreated). A 429
         or a network error propagates to the desk's retry policy."""
-        await self.budget.spend()
         try:
-            await call()
+            await self.pool.run(call)
         except TelegramBadRequest as exc:
             if THREAD_GONE in exc.message:
                 await self.forget(conv)
