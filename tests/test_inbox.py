@@ -208,3 +208,38 @@ def test_cli_lists_exports_and_assigns(
     finally:
         asyncio.run(cleanup())
 
+
+
+def test_grouping_in_blocks_matches_the_leader_rule_with_bounded_memory() -> None:
+    """Each message joins the first group whose leader it resembles: the same answer as the
+    whole n×n similarity matrix gives, computed a block at a time (memory: block × leaders)."""
+    import random
+
+    import numpy as np
+
+    from nlu import inbox
+    from nlu.normalize import analyze
+
+    rng = random.Random(7)
+    themes = ["где мой заказ", "не пришел возврат денег", "промокод не работает",
+              "как оплатить картой", "курьер опоздал", "сломался телефон"]
+    texts = [f"{rng.choice(themes)} {rng.choice(['', 'срочно', 'уже неделю', '!!!'])} "
+             f"{rng.randrange(1000)}" if rng.random() < 0.7 else
+             " ".join(rng.choice(["кот", "дом", "погода", "фильм", "налог", "сочи", "торт"])
+                      for _ in range(3)) for _ in range(700)]
+    matrix = inbox._unit_rows([analyze(t) for t in texts])
+    cosine = (matrix @ matrix.T).toarray()
+    leaders: list[int] = []
+    expected: list[list[int]] = []
+    for index in range(len(texts)):  # the rule, straight from its definition
+        joined = next((g for g, leader in enumerate(leaders)
+                       if cosine[index, leader] >= inbox.SIMILARITY), None)
+        if joined is None:
+            leaders.append(index)
+            expected.append([index])
+        else:
+            expected[joined].append(index)
+    expected.sort(key=lambda group: (-len(group), group[0]))
+    assert len(texts) > 2 * inbox.BLOCK  # several blocks, leaders made in earlier ones
+    assert inbox.group_texts(texts) == expected
+    assert np.isclose(cosine.diagonal(), 1.0).all()
