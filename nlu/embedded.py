@@ -1,8 +1,9 @@
 """The embedded intent classifier: hand-made TF-IDF features and a linear model.
 
-sklearn's LogisticRegression does the fitting; parsing does the sparse dot product itself
-(weights of the ~100 active features times their rows of the coefficient matrix), because
-sklearn's per-call overhead on a single sample is several times the whole budget.
+sklearn's LinearSVC does the fitting (nlu/training.py says why); parsing does the sparse dot
+product itself (weights of the ~100 active features times their rows of the coefficient
+matrix), because sklearn's per-call overhead on a single sample is several times the whole
+budget.
 
 Confidences are softmax probabilities with a temperature fitted on out-of-fold predictions, so
 that a threshold means roughly the same on small and large data sets.

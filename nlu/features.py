@@ -21,7 +21,7 @@ from nlu.normalize import Normalized
 
 #: Part of every training data fingerprint: bump it when features, normalisation or training
 #: change, so that cached models are retrained.
-FEATURES_VERSION = "embedded-features-3"
+FEATURES_VERSION = "embedded-features-4"  # 4: a linear SVM instead of logistic regression
 
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)

@@ -1,4 +1,12 @@
-"""Fitting the embedded model: normalise, vectorise, logistic regression, temperature."""
+"""Fitting the embedded model: normalise, vectorise, a linear SVM, a softmax temperature.
+
+The classifier is liblinear's one-vs-rest linear SVM. Logistic regression fitted to a loose
+tolerance (as before, to keep training short) stopped far from its optimum on big data: 89.5%
+in-scope on CLINC150, below a plain TF-IDF baseline; converged it took minutes. The SVM
+converges in seconds and scored 93.4% there, and 93.4% (was 92.1%) on the Russian held-out
+phrasings. Its margins are not probabilities: a softmax with a temperature fitted on
+out-of-fold margins turns them into confidences a threshold can be set on.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
-from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
 
 from nlu.data import DataError, Example, TrainingData
 from nlu.embedded import Model, Progress, check_trainable, softmax
@@ -16,9 +24,10 @@ from nlu.features import Vectorizer
 from nlu.normalize import Normalized, analyze
 from nlu.validate import bad_regexes
 
-# Measured by cross-validation on the demo data: C from 3 to 100 is flat, character n-grams
-# weighted like words beat half or double weight, and LinearSVC is faster but ranks worse.
-REGULARIZATION_C = 10.0
+# Measured on CLINC150 and the demo data: C 0.3-1.0 is within 0.4 points (0.5 keeps the most
+# out-of-scope recall at the product's threshold), and character n-grams weighted like words
+# beat 0.7 or double weight.
+REGULARIZATION_C = 0.5
 CHAR_WEIGHT = 1.0
 CALIBRATION_FOLDS = 3
 BIG_DATA = 5000  # examples from which rare character n-grams are dropped and one split calibrates
@@ -45,11 +54,12 @@ def fit_model(data: TrainingData, *, progress: Progress | None = None) -> Model:
     labels = np.array([index[e.intent] for e in examples])
     report("calibrating", 0, 1)
     folds = 1 if big else CALIBRATION_FOLDS
+    # One after the other: liblinear seeds C's global rand(), so two fits in threads would
+    # disturb each other's shuffling and the model would change between two trainings.
     temperature = _fit_temperature(normalized, labels, folds=folds, char_min_df=min_df)
-    vectorizer = Vectorizer.fit(normalized, char_min_df=min_df, char_weight=CHAR_WEIGHT)
-    features = vectorizer.transform(normalized)
     report("fitting", 0, 1)
-    coef, intercept = _softmax_weights(_classifier(features, labels))
+    vectorizer = Vectorizer.fit(normalized, char_min_df=min_df, char_weight=CHAR_WEIGHT)
+    coef, intercept = _softmax_weights(_classifier(vectorizer.transform(normalized), labels))
     report("fitting", 1, 1)
     return Model(
         vectorizer=vectorizer,
@@ -85,18 +95,20 @@ def _mostly_cyrillic(texts: Iterable[str]) -> bool:
     return cyrillic > latin
 
 
-def _classifier(features: sparse.csr_matrix, labels: IntArray) -> LogisticRegression:
-    # newton-cg with a loose tolerance: same held-out accuracy as lbfgs at a tenth of the time
-    classifier = LogisticRegression(C=REGULARIZATION_C, solver="newton-cg", tol=1e-3, max_iter=200)
+def _classifier(features: sparse.csr_matrix, labels: IntArray) -> LinearSVC:
+    # seeded: liblinear shuffles its coordinates, and a model must not change between two
+    # trainings on the same data (the cache and the tests rely on it)
+    classifier = LinearSVC(C=REGULARIZATION_C, tol=1e-3, random_state=_SEED)
     classifier.fit(features, labels)
     return classifier
 
 
 def _softmax_weights(
-    classifier: LogisticRegression,
+    classifier: LinearSVC,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """One row of weights per class; a two-class model has one row, for the second class
-    (softmax over logits 0 and z is the sigmoid of z, so the first row is zeros)."""
+    (softmax over margins 0 and z, scaled by the temperature, is a sigmoid of z, so the first
+    row is zeros)."""
     coef, intercept = classifier.coef_, classifier.intercept_
     if len(classifier.classes_) == 2 and coef.shape[0] == 1:
         coef = np.vstack((np.zeros_like(coef), coef))
