@@ -86,6 +86,10 @@ class TrainingData:
     regexes: list[Entry] = field(default_factory=list)  # name: entity, value: pattern
     lookups: list[Entry] = field(default_factory=list)  # name: entity, value: element
     sources: tuple[str, ...] = ()
+    # Declared by Rasa's `language` key (config.yml beside the data): "ru" reads Latin-typed
+    # words back as Russian; any other language is taken as written. Empty: guessed from the
+    # examples' alphabet.
+    language: str = ""
 
     @property
     def examples(self) -> Iterator[Example]:
@@ -117,6 +121,7 @@ class TrainingData:
             "synonyms": [[e.name, e.value] for e in self.synonyms],
             "regexes": [[e.name, e.value] for e in self.regexes],
             "lookups": [[e.name, e.value] for e in self.lookups],
+            "language": self.language,
         }
         blob = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
@@ -126,7 +131,8 @@ class TrainingData:
         intents: dict[str, list[Example]] = {}
         for example in examples:
             intents.setdefault(example.intent, []).append(example)
-        return TrainingData(intents, self.synonyms, self.regexes, self.lookups, self.sources)
+        return TrainingData(intents, self.synonyms, self.regexes, self.lookups, self.sources,
+                            self.language)
 
     @classmethod
     def from_pairs(
@@ -176,6 +182,12 @@ def _expand(paths: list[Path]) -> list[Path]:
 
 
 def _add(data: TrainingData, line: ItemLine) -> Problem | None:
+    if line.kind == "language":
+        if data.language and data.language != line.text:
+            return Problem(line.file, line.line, f"language {line.text!r}, but another file "
+                                                 f"says {data.language!r}")
+        data.language = line.text
+        return None
     if line.kind == "intent":
         try:
             plain, entities = parse_annotations(line.text)

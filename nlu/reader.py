@@ -30,6 +30,7 @@ _FOREIGN_TOP_KEYS = frozenset(
         "session_config",
         "e2e_actions",
         "config",
+        "recipe",
         "assistant_id",
         "language",
         "pipeline",
@@ -80,6 +81,8 @@ class _FileReader:
                 self._check_version(value_node)
             elif key == "nlu":
                 self._read_nlu(value_node)
+            elif key == "language":  # Rasa's config.yml: the data's language
+                self._read_language(value_node)
             elif key not in _FOREIGN_TOP_KEYS:
                 self._report(key_node, f"unknown top-level key {key!r}")
 
@@ -95,6 +98,13 @@ class _FileReader:
         except yaml.YAMLError as exc:
             self.problems.append(Problem(self.file, 1, f"invalid YAML: {exc}"))
         return None
+
+    def _read_language(self, node: yaml.Node) -> None:
+        value = str(node.value).strip().lower() if isinstance(node, yaml.ScalarNode) else ""
+        if not (len(value) == 2 and value.isascii() and value.isalpha()):
+            self._report(node, "`language` must be a two-letter code such as ru or en")
+            return
+        self.lines.append(ItemLine("language", "", value, self.file, node.start_mark.line + 1))
 
     def _report(self, node: yaml.Node, message: str) -> None:
         self.problems.append(Problem(self.file, node.start_mark.line + 1, message))

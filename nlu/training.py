@@ -44,7 +44,8 @@ def fit_model(data: TrainingData, *, progress: Progress | None = None) -> Model:
         raise DataError(problems)
     entities = EntityExtractor.from_data(data)
     examples = list(data.examples)
-    latin_to_cyrillic = _mostly_cyrillic(e.text for e in examples)
+    latin_to_cyrillic = data.language == "ru" if data.language \
+        else _mostly_cyrillic(e.text for e in examples)
     report = progress or (lambda _what, _done, _total: None)
     normalized = _normalize(examples, latin_to_cyrillic, report)
     big = len(examples) >= BIG_DATA

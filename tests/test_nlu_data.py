@@ -175,3 +175,37 @@ def test_validation_warnings_and_bad_regex(tmp_path: Path) -> None:
 
 def test_the_small_fixture_is_clean() -> None:
     assert check_training_data(load_training_data(SMALL)) == []
+
+
+def test_the_data_declares_its_language_in_rasas_config(tmp_path: Path) -> None:
+    """`language` in config.yml beside the data: "en" is taken as written (no reading of Latin
+    words as transliterated Russian), "ru" reads them back; a conflict or a bad code is an
+    error at its file and line; without it the language is guessed from the alphabet."""
+    from nlu.embedded import EmbeddedClassifier
+
+    nlu_file = tmp_path / "nlu.yml"
+    nlu_file.write_text(
+        'version: "3.1"\nnlu:\n- intent: order\n  examples: |\n    - zakaz\n'
+        "    - where is my zakaz\n- intent: hello\n  examples: |\n    - hello there\n"
+        "    - hi\n", encoding="utf-8")
+    config = tmp_path / "config.yml"
+    config.write_text("recipe: default.v1\nlanguage: en\npipeline: []\n", encoding="utf-8")
+    english = load_training_data(tmp_path)
+    assert english.language == "en"
+    assert not EmbeddedClassifier.train(english, threshold=0.0).model.latin_to_cyrillic
+    config.write_text("language: ru\n", encoding="utf-8")
+    russian = load_training_data(tmp_path)
+    assert EmbeddedClassifier.train(russian, threshold=0.0).model.latin_to_cyrillic
+    assert russian.fingerprint() != english.fingerprint()  # a cached model is retrained
+
+    (tmp_path / "more.yml").write_text("language: en\n", encoding="utf-8")
+    with pytest.raises(DataError) as conflict:
+        load_training_data(tmp_path)
+    assert "more.yml:1: error: language 'en', but another file says 'ru'" in str(conflict.value)
+    (tmp_path / "more.yml").write_text("language: russian\n", encoding="utf-8")
+    with pytest.raises(DataError) as bad:
+        load_training_data(tmp_path)
+    assert "more.yml:1: error: `language` must be a two-letter code" in str(bad.value)
+    (tmp_path / "more.yml").unlink()
+    config.unlink()
+    assert load_training_data(tmp_path).language == ""
