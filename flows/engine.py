@@ -24,6 +24,7 @@ from flows.model import (
 )
 from flows.runner import Program, Run, where
 from flows.state import DialogueState
+from flows.texts import fold
 from flows.turns import Button, HandoffRequest, Reply, Turn, TurnResult
 from nlu.types import OUT_OF_SCOPE, ParseResult
 
@@ -89,7 +90,8 @@ class FlowEngine:
         return payload in self._payloads
 
     def handle(self, state: DialogueState, turn: Turn) -> TurnResult:
-        run = Run(self._program, self.language, self._rng, dict(state.slots))
+        entities = entity_values(turn.parse)
+        run = Run(self._program, self.language, self._rng, dict(state.slots), entities)
         waiting = self._waiting_ask(state)
         if turn.payload is not None:
             route = self._payload(turn.payload, waiting, state.retries, run)
@@ -182,9 +184,15 @@ class FlowEngine:
         flow, index, ask = waiting
         intent = parse.intent if parse else None
         confidence = parse.confidence if parse else 1.0
-        value = accept_answer(ask, text)
+        # The message's entity for this slot comes first: "заказ 1234567" answers a question
+        # for the number, and "мск" is stored as the synonym's "Москва".
+        offered = run.entities.pop(ask.slot, None)
+        value = accept_answer(ask, offered) if offered is not None else None
+        source = " (entity)" if value is not None else ""
+        if value is None:
+            value = accept_answer(ask, text)
         if value is not None:
-            run.trace.append(f"{where(flow, index)} ask {ask.slot} = {value!r}")
+            run.trace.append(f"{where(flow, index)} ask {ask.slot} = {value!r}{source}")
             run.slots[ask.slot] = value
             run.run(flow, index + 1)
             return _Route(True, intent, confidence)
@@ -225,6 +233,20 @@ class FlowEngine:
         )
         run.run(self._flows[FALLBACK_FLOW])
         return misses
+
+
+def entity_values(parse: ParseResult | None) -> dict[str, str]:
+    """The value of each entity the message holds, by entity name (that is, by slot name).
+
+    A name found with two different values ("доставка в Казань или в Москву") gives none: the
+    flow asks rather than guesses. Blank values are ignored.
+    """
+    found: dict[str, dict[str, str]] = {}
+    for entity in parse.entities if parse is not None else ():
+        value = entity.value.strip()
+        if value:
+            found.setdefault(entity.entity, {}).setdefault(fold(value), value)
+    return {name: next(iter(values.values())) for name, values in found.items() if len(values) == 1}
 
 
 def _unhandled(parse: ParseResult) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 
-from flows.answers import holds
+from flows.answers import accept_answer, holds
 from flows.model import (
     Ask,
     ButtonSpec,
@@ -54,15 +54,25 @@ def where(flow: Flow, index: int) -> str:
 
 
 class Run:
-    """The effects of one turn, built up step by step."""
+    """The effects of one turn, built up step by step.
+
+    `entities` are the values the turn's message gave, by entity name: an `ask` of a slot with
+    that name takes its value from there instead of asking (once per turn and slot).
+    """
 
     def __init__(
-        self, program: Program, language: str, rng: random.Random, slots: dict[str, str]
+        self,
+        program: Program,
+        language: str,
+        rng: random.Random,
+        slots: dict[str, str],
+        entities: Mapping[str, str] | None = None,
     ) -> None:
         self.program = program
         self.language = language
         self.rng = rng
         self.slots = slots
+        self.entities = dict(entities or {})
         self.replies: list[Reply] = []
         self.trace: list[str] = []
         self.handoff: HandoffRequest | None = None
@@ -91,7 +101,7 @@ class Run:
             self.trace.append(f"{here} say")
             self.say(step.text, step.buttons)
         elif isinstance(step, Ask):
-            self.ask(flow, index, step)
+            return self._ask_unless_given(flow, index, step)
         elif isinstance(step, If):
             return self._branch(flow, index, step)
         elif isinstance(step, Goto):
@@ -106,7 +116,25 @@ class Run:
             self.trace.append(f"{here} end")
             if step.text is not None:
                 self.say(step.text)
-        return None if isinstance(step, Ask | Handoff | End) else (flow, index + 1)
+        return None if isinstance(step, Handoff | End) else (flow, index + 1)
+
+    def _ask_unless_given(self, flow: Flow, index: int, step: Ask) -> Position | None:
+        """Fill the slot from the message's entity of the same name when it validates (the
+        flow goes on without asking); else ask, after the `error` text if the entity failed."""
+        offered = self.entities.pop(step.slot, None)
+        if offered is None:
+            self.ask(flow, index, step)
+            return None
+        value = accept_answer(step, offered)
+        if value is None:
+            self.trace.append(f"{where(flow, index)} ask {step.slot}: entity {offered!r} rejected")
+            if step.error is not None:
+                self.say(step.error)
+            self.ask(flow, index, step)  # not a retry: the customer was not asked yet
+            return None
+        self.trace.append(f"{where(flow, index)} ask {step.slot} = {value!r} (entity, not asked)")
+        self.slots[step.slot] = value
+        return flow, index + 1
 
     def _branch(self, flow: Flow, index: int, step: If) -> Position:
         result = holds(step.condition, self.slots)

@@ -8,10 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from flows.engine import Button, DialogueState, FlowEngine, HandoffRequest, Turn, TurnResult
+from flows.engine import (
+    Button,
+    DialogueState,
+    FlowEngine,
+    HandoffRequest,
+    Turn,
+    TurnResult,
+    entity_values,
+)
 from flows.loader import FlowError, load_flows
 from flows.model import FlowSet
-from nlu.types import OUT_OF_SCOPE, IntentScore, ParseResult
+from nlu.types import OUT_OF_SCOPE, Entity, IntentScore, ParseResult
 
 FIXTURES = Path(__file__).parent / "data" / "flows_small"
 
@@ -25,6 +33,7 @@ INTENTS = {
     "ветки": "branches",
     "операторы": "ops",
     "петля": "loop",
+    "доставка": "delivery",
     "погода": "weather",  # known to the NLU, handled by no flow
 }
 
@@ -43,6 +52,16 @@ def say(text: str) -> Turn:
     intent = INTENTS.get(text, OUT_OF_SCOPE)
     confidence = 0.9 if intent != OUT_OF_SCOPE else 0.2
     return Turn(text=text, parse=ParseResult(text, intent, confidence))
+
+
+def said(text: str, intent: str, *found: tuple[str, str]) -> Turn:
+    """A message with entities (name, value), as the NLU reports them, and a confident intent."""
+    entities = tuple(
+        Entity(name, value, max(text.find(value), 0), max(text.find(value), 0) + len(value))
+        for name, value in found
+    )
+    parse = ParseResult(text, intent, 0.9 if intent != OUT_OF_SCOPE else 0.2, entities=entities)
+    return Turn(text=text, parse=parse)
 
 
 def texts(result: TurnResult) -> list[str]:
@@ -361,3 +380,156 @@ def test_engine_refuses_flows_with_broken_references(flows: FlowSet) -> None:
     assert "no flow 'human'" in messages and "button: no flow 'human'" in messages
     with pytest.raises(ValueError):
         FlowEngine(flows, misses_before_handoff=0)
+
+
+def test_an_entity_named_like_the_slot_fills_the_ask_and_the_flow_goes_on(
+    engine: FlowEngine,
+) -> None:
+    result = engine.handle(
+        DialogueState(), said("где заказ 1234567", "order_status", ("order_number", "1234567"))
+    )
+    assert texts(result) == ["Заказ №1234567 в пути, {скоро}."]
+    assert result.state.slots["order_number"] == "1234567"
+    assert (result.state.flow, result.state.step) == (None, None)
+    assert result.understood and result.handoff is None
+    assert result.trace[1] == (
+        "flow order_status · step 1 ask order_number = '1234567' (entity, not asked)"
+    )
+
+
+def test_an_entity_is_stored_as_the_ask_would_store_the_answer(engine: FlowEngine) -> None:
+    refund = engine.handle(
+        DialogueState(), said("верните 1 500,50", "refund", ("amount", "1 500,50"))
+    )
+    assert texts(refund) == ["Вернём 1500.50 ₽.", "Готово."]
+    rating = engine.handle(DialogueState(), said("оценка: хорошо", "rate", ("mark", "ХОРОШО")))
+    assert rating.state.slots["mark"] == "Хорошо" and texts(rating) == ["Спасибо!"]
+
+
+def test_an_entity_that_does_not_validate_gets_the_error_and_the_question(
+    engine: FlowEngine,
+) -> None:
+    result = engine.handle(
+        DialogueState(), said("где заказ 12345", "order_status", ("order_number", "12345"))
+    )
+    assert texts(result) == ["Номер заказа — это 6–10 цифр.", "Назовите номер заказа"]
+    assert (result.state.flow, result.state.step) == ("order_status", 0)
+    assert "order_number" not in result.state.slots
+    assert result.trace[1] == "flow order_status · step 1 ask order_number: entity '12345' rejected"
+    # The customer has not been asked yet, so no retry is spent: 2 wrong answers still get asked.
+    assert result.state.retries == 0
+    again = converse(engine, say("12"), say("34"), state=result.state)
+    assert again.handoff is None and again.state.retries == 2
+    done = engine.handle(result.state, say("1234567"))
+    assert texts(done) == ["Заказ №1234567 в пути, {скоро}."]
+
+
+def test_a_rejected_entity_of_an_ask_without_error_or_retries_is_just_asked(
+    engine: FlowEngine,
+) -> None:
+    result = engine.handle(DialogueState(), said("верните 200000", "refund", ("amount", "200000")))
+    assert texts(result) == ["Какая сумма?"]  # above max; retries: 0 would hand off an answer
+    assert result.handoff is None and result.state.flow == "refund"
+
+
+def test_an_entity_of_another_name_or_two_different_values_fill_nothing(
+    engine: FlowEngine,
+) -> None:
+    for turn in [
+        said("где заказ 1234567", "order_status", ("order_id", "1234567")),
+        said("где заказ в Казани", "order_status", ("city", "Казань")),
+        said(
+            "заказ 1234567 или 7654321",
+            "order_status",
+            ("order_number", "1234567"),
+            ("order_number", "7654321"),
+        ),
+        said("где заказ", "order_status", ("order_number", "  ")),
+    ]:
+        result = engine.handle(DialogueState(), turn)
+        assert texts(result) == ["Назовите номер заказа"], turn
+        assert result.state.flow == "order_status"
+    twice = said(
+        "заказ 1234567, да, 1234567",
+        "order_status",
+        ("order_number", "1234567"),
+        ("order_number", "1234567"),
+    )
+    assert texts(engine.handle(DialogueState(), twice)) == ["Заказ №1234567 в пути, {скоро}."]
+
+
+def test_entity_values_by_name() -> None:
+    parse = said(
+        "x",
+        "delivery",
+        ("city", "Казань"),
+        ("city", "казань"),
+        ("order_number", "1"),
+        ("order_number", "2"),
+        ("phone", " "),
+    ).parse
+    assert entity_values(parse) == {"city": "Казань"}
+    assert entity_values(None) == {}
+
+
+def test_a_filled_slot_without_an_entity_is_still_asked(engine: FlowEngine) -> None:
+    # Slots outlive flows, but only the message's own entities skip a question.
+    state = DialogueState(slots={"order_number": "7654321"})
+    result = engine.handle(state, say("где мой заказ"))
+    assert texts(result) == ["Назовите номер заказа"]
+
+
+def test_entities_of_the_answer_fill_the_asks_after_it(engine: FlowEngine) -> None:
+    asked = engine.handle(DialogueState(), say("доставка"))
+    assert texts(asked) == ["Номер заказа?"]
+    result = engine.handle(asked.state, said("1234567, в Казань", "delivery", ("city", "Казань")))
+    assert texts(result) == ["Номер заказа — это 6–10 цифр.", "Номер заказа?"]  # text is no number
+    result = engine.handle(
+        asked.state,
+        said("1234567 в Казань", "delivery", ("order_number", "1234567"), ("city", "Казань")),
+    )
+    assert texts(result) == ["Заказ №1234567 едет: Казань."]
+    assert result.trace[:2] == (
+        "flow delivery · step 1 ask order_number = '1234567' (entity)",
+        "flow delivery · step 2 (city) ask city = 'Казань' (entity, not asked)",
+    )
+
+
+def test_the_entity_answers_a_waiting_ask_before_the_whole_text(engine: FlowEngine) -> None:
+    asked = converse(engine, say("где мой заказ"))
+    number = engine.handle(
+        asked.state, said("мой номер 7654321", "order_status", ("order_number", "7654321"))
+    )
+    assert texts(number) == ["Заказ №7654321 в пути, {скоро}."]
+    named = converse(engine, say("имя"), said("меня зовут Петя", OUT_OF_SCOPE, ("nick", "Петя")))
+    assert texts(named) == ["Привет, Петя!"]
+    # An entity that does not validate leaves the text to be judged as before.
+    wrong = engine.handle(asked.state, said("1234567", OUT_OF_SCOPE, ("order_number", "12")))
+    assert wrong.state.slots["order_number"] == "1234567"
+
+
+def test_an_entity_is_used_once_a_turn(engine: FlowEngine) -> None:
+    # Тверь fails the flow's `if`, which goes back to the city question: asked, not looped.
+    result = engine.handle(
+        DialogueState(),
+        said(
+            "доставка 1234567 в Тверь", "delivery", ("order_number", "1234567"), ("city", "Тверь")
+        ),
+    )
+    assert texts(result) == ["В Тверь не возим.", "Куда доставить?"]
+    assert (result.state.flow, result.state.step, result.handoff) == ("delivery", 1, None)
+
+
+def test_entities_of_a_message_that_leaves_a_question_fill_the_new_flow(
+    engine: FlowEngine,
+) -> None:
+    asked = converse(engine, say("где мой заказ"))
+    result = engine.handle(asked.state, said("оценка: плохо", "rate", ("mark", "плохо")))
+    assert texts(result) == ["Жаль."]
+    assert result.handoff == HandoffRequest("customer_request", "normal", ())
+    assert "order_number" not in result.state.slots
+
+
+def test_a_button_press_carries_no_entities(engine: FlowEngine) -> None:
+    result = engine.handle(DialogueState(), Turn(payload="intent:order_status"))
+    assert texts(result) == ["Назовите номер заказа"]

@@ -12,7 +12,7 @@ import pytest
 from flows.engine import DialogueState, FlowEngine, Turn, TurnResult
 from flows.loader import load_flows
 from flows.model import Ask, FlowSet, step_buttons
-from nlu.types import OUT_OF_SCOPE, IntentScore, ParseResult
+from nlu.types import OUT_OF_SCOPE, Entity, IntentScore, ParseResult
 
 ROOT = Path(__file__).parent.parent
 FLOW_DIRS = [ROOT / "tests" / "data" / "flows_small", ROOT / "flows" / "data"]
@@ -40,7 +40,9 @@ def random_text(rng: random.Random) -> str:
     return "".join(rng.choice(alphabet) for _ in range(rng.randrange(30)))
 
 
-def random_turn(rng: random.Random, intents: list[str], payloads: list[str]) -> Turn:
+def random_turn(
+    rng: random.Random, intents: list[str], payloads: list[str], slots: list[str]
+) -> Turn:
     kind = rng.randrange(5)
     if kind == 0:
         return Turn(payload=rng.choice(payloads + JUNK_PAYLOADS))
@@ -51,7 +53,12 @@ def random_turn(rng: random.Random, intents: list[str], payloads: list[str]) -> 
         return Turn(text=text if rng.random() < 0.8 else None)
     intent = rng.choice(intents)
     ranking = (IntentScore(rng.choice(intents), rng.random()),) if rng.random() < 0.5 else ()
-    return Turn(text=text, parse=ParseResult(text, intent, rng.random(), ranking))
+    # Entities named like the slots of asks (or not), with any value: they may fill questions.
+    entities = tuple(
+        Entity(rng.choice([*slots, "unknown"]), random_text(rng), 0, 0)
+        for _ in range(rng.choice([0, 0, 1, 2]))
+    )
+    return Turn(text=text, parse=ParseResult(text, intent, rng.random(), ranking, entities))
 
 
 def random_state(rng: random.Random, state: DialogueState, flows: FlowSet) -> DialogueState:
@@ -90,9 +97,10 @@ def test_random_turns_never_raise(flow_dir: Path, seed: int) -> None:
         for button in step_buttons(step)
         if button.payload is not None
     ]
+    slots = sorted({step.slot for flow in flows for step in flow.steps if isinstance(step, Ask)})
     state = DialogueState().with_slot("first_name", "Аня")
     for _ in range(400):
         state = random_state(rng, state, flows)
-        result = engine.handle(state, random_turn(rng, intents, payloads))
+        result = engine.handle(state, random_turn(rng, intents, payloads, slots))
         check_result(result, flows, misses)
         state = result.state

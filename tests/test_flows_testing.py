@@ -17,22 +17,25 @@ from flows.testing import (
     load_conversation_tests,
     run_conversation,
 )
+from nlu.entities import EntityExtractor
 from nlu.types import OUT_OF_SCOPE, ParseResult
 
 FLOWS = load_flows(Path(__file__).parent / "data" / "flows_small")
 
 
 class DictNLU:
-    """An NLUBackend that knows a fixed set of texts."""
+    """An NLUBackend that knows a fixed set of texts, and finds entities with an extractor."""
 
     name = "dict"
 
-    def __init__(self, intents: dict[str, str]) -> None:
+    def __init__(self, intents: dict[str, str], entities: EntityExtractor | None = None) -> None:
         self._intents = intents
+        self._entities = entities
 
     async def parse(self, text: str) -> ParseResult:
         intent = self._intents.get(text, OUT_OF_SCOPE)
-        return ParseResult(text, intent, 0.8 if intent != OUT_OF_SCOPE else 0.1)
+        entities = self._entities.extract(text) if self._entities is not None else ()
+        return ParseResult(text, intent, 0.8 if intent != OUT_OF_SCOPE else 0.1, entities=entities)
 
     def known_intents(self) -> frozenset[str]:
         return frozenset(self._intents.values())
@@ -83,6 +86,40 @@ async def test_a_conversation_that_matches_passes(tmp_path: Path) -> None:
         "< Добрый день, Аня! [Где мой заказ] [Оператор] [Сайт]",
     )
     assert result.transcript[-1] == "= handoff customer_request (normal)"
+
+
+async def test_entities_of_the_nlu_fill_the_questions(tmp_path: Path) -> None:
+    # This NLU's regex takes 5 digits where the flow's rule wants 6-10: such a number is rejected.
+    nlu = DictNLU(
+        dict.fromkeys(["где мой заказ", "где мой заказ 1234567", "где мой заказ 12345"],
+                      "order_status"),
+        EntityExtractor({"order_number": [r"\b\d{5,10}\b"]}, {}, {}),
+    )  # fmt: skip
+    cases = cases_from(
+        tmp_path,
+        """\
+        tests:
+          - name: the number in the question is not asked for
+            steps:
+              - user: где мой заказ 1234567
+                bot: [Заказ №1234567 в пути]
+          - name: a number the flow rejects gets the error and the question
+            steps:
+              - user: где мой заказ 12345
+                bot: [6–10 цифр, Назовите номер заказа]
+              - user: "7654321"
+                bot: [Заказ №7654321 в пути]
+          - name: no number, the question as before
+            steps:
+              - user: где мой заказ
+                bot: [Назовите номер заказа]
+              - user: мой номер 7654321
+                bot: [Заказ №7654321 в пути]
+        """,
+    )
+    results = [await run_conversation(case, engine, nlu) for case in cases]
+    assert [result.report() for result in results if not result.passed] == []
+    assert len(results) == 3
 
 
 @pytest.mark.parametrize(

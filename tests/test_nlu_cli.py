@@ -75,6 +75,20 @@ def test_parse(runner: CliRunner) -> None:
     assert len(parsed["ranking"]) == 5
 
 
+def test_parse_shows_the_entities(runner: CliRunner) -> None:
+    text = "где заказ 12345678, доставка в мск"
+    parsed = json.loads(runner.invoke(app, ["parse", "--json", text]).stdout)
+    assert parsed["entities"] == [
+        {"entity": "order_id", "value": "12345678", "start": 10, "end": 18},
+        {"entity": "city", "value": "Москва", "start": 31, "end": 34},  # a synonym's value
+    ]
+    table = runner.invoke(app, ["parse", text])
+    assert table.exit_code == 0, table.output
+    assert "entities" in table.stdout
+    for cells in (("order_id", "12345678"), ("city", "Москва", "мск")):
+        assert any(all(cell in line for cell in cells) for line in table.stdout.splitlines())
+
+
 def test_data_errors_are_file_line_messages(runner: CliRunner, tmp_path: Path) -> None:
     broken = tmp_path / "broken.yml"
     broken.write_text("nlu:\n- intent: a\n  examples: |\n    no dash\n", encoding="utf-8")
