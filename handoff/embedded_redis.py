@@ -33,6 +33,7 @@ import importlib.util
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -78,10 +79,25 @@ def find_redis_server() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A port free on 127.0.0.1 now, below Linux's ephemeral range (32768-60999).
+
+    A port the kernel hands out for binding to 0 comes from the ephemeral range, which outgoing
+    connections draw their local ports from too: between this call and the server's bind, a
+    connection to Redis or to a fake API could take it ("address already in use"). Below the
+    range only another server could, and it would have to pick the same random number.
+    """
+    for _ in range(50):
+        port = random.randrange(20_000, 32_768)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # everything tried was taken: any free port
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        found: int = sock.getsockname()[1]
+        return found
 
 
 class EmbeddedRedis:
