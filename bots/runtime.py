@@ -387,7 +387,6 @@ class Runtime:
             return None
         relays = await self._relays()
         routing = self.settings.desk_routing()
-        names = {d.chat_id: d.name for d in routing.desks}
         senders = {}
         for desk, chat in zip(routing.desks, chats, strict=True):
             pool = RelayPool(Poster(bot, self._group_budget(), "main", relay=False),
@@ -398,7 +397,7 @@ class Runtime:
                 Topics(pool, chat), functools.partial(self.desk_snapshot, desk.chat_id),
                 sender.ack, may_send=sender.may_send, clock=self.tuning.desk_clock,
                 sleep=self.tuning.desk_sleep, timezone=self.settings.timezone,
-                desk=desk, desk_names=lambda chat_id: names.get(chat_id, str(chat_id)))
+                desk=desk)
         return Desks(senders, routing, chats[0].store, self.store)
 
     def _group_budget(self) -> GroupBudget:

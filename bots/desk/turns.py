@@ -278,15 +278,15 @@ class DeskDecider:
         name, _, reason = args.partition(" ")
         names = ", ".join(d.name for d in self.desks.desks) if self.desks else ""
         desk = self.desks.find(name) if self.desks and name else None
-        refusal = None
+        refusal = ""
         if desk is None:
             refusal = f"Нет стола «{name}». Столы: {names or 'только этот'}."
         elif desk.chat_id == event.chat_id:
             refusal = f"Разговор уже в столе «{desk.name}»."
         elif conv.state not in ("queued", "assigned"):
             refusal = "Разговор сейчас у бота: передавать нечего."
-        if refusal is not None or desk is None:
-            decision.desk.append(desk_item(conv.id, "text", refusal or "", refusal=True))
+        if desk is None or refusal:
+            decision.desk.append(desk_item(conv.id, "text", refusal, refusal=True))
             return
         if conv.state == "assigned" and not await self._transition(conv, self._service.transfer(
                 conv.id, event.actor, None, reason=reason or f"стол {desk.name}",

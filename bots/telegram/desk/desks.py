@@ -33,7 +33,7 @@ class Desks:
         self._conversations = conversations
         self._desk_of: OrderedDict[str, int] = OrderedDict()
         for sender in senders.values():
-            sender.forward = self.forward
+            sender.router = self
 
     @property
     def home(self) -> DeskSender:
@@ -50,6 +50,10 @@ class Desks:
             return
         (await self._sender_for(message.conversation)).enqueue(item)
 
+    def name_of(self, desk: int) -> str:
+        found = self.routing.by_chat(desk)
+        return found.name if found else str(desk)
+
     def forward(self, item: OutboxItem, desk: int) -> None:
         """A conversation moved to another desk (`/transfer desk`): its items go on to the
         desk it now belongs to (the move item shows it there)."""
@@ -65,9 +69,12 @@ class Desks:
                 if chat in (str(desk), str(await sender.topics.chat_id())):
                     return sender
             return self.home
+        return self.senders.get(await self.desk_of(conv), self.home)
+
+    async def desk_of(self, conv: str) -> int:
+        """The desk `conv` belongs to: remembered, else read (and routed when it is new)."""
         known = self._desk_of.get(conv)
-        desk = known if known is not None else await self._route(conv)
-        return self.senders.get(desk, self.home)
+        return known if known is not None else await self._route(conv)
 
     async def _route(self, conv: str) -> int:
         fields, transcript = await self._conversations.snapshot(conv)

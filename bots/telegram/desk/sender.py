@@ -16,13 +16,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramMigrateToChat
 from aiogram.types import (
     InlineKeyboardMarkup,
+    Message,
     MessageEntity,
     ReplyParameters,
     URLInputFile,
@@ -37,13 +38,13 @@ from bots.desk.routing import DeskGroup
 from bots.desk.store import card_of_this_handoff, in_chat
 from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.cards import CardData, card_keyboard, card_text
-from bots.telegram.desk.relays import Poster, PosterGone, RelayPool
+from bots.telegram.desk.relays import THREAD_GONE, Poster, PosterGone, RelayPool
 from bots.telegram.desk.summary import SummarySource, summary_text
-from bots.telegram.desk.topics import THREAD_GONE, Place, Topics
+from bots.telegram.desk.topics import Place, Topics
 from bots.telegram.errors import classify_telegram
 from bots.turns import SUMMARY_PRIORITY
 from handoff.conversations import Conversation, ConversationStore
-from handoff.events import OutboundMessage
+from handoff.events import MediaFile, OutboundMessage
 from handoff.keys import Keys
 from handoff.outbox import OutboxItem
 
@@ -60,6 +61,16 @@ CAPTION_LIMIT = 1024
 DESK_RETRY = RetryPolicy(max_waits=1_000_000)
 
 
+class DeskRouter(Protocol):
+    """Which desk group a conversation belongs to, with several (bots/telegram/desk/desks.py)."""
+
+    async def desk_of(self, conv: str) -> int: ...
+
+    def forward(self, item: OutboxItem, desk: int) -> None: ...
+
+    def name_of(self, desk: int) -> str: ...
+
+
 class DeskSender:
     def __init__(
         self, bot: Bot, redis: Redis, keys: Keys, store: ConversationStore,
@@ -69,14 +80,13 @@ class DeskSender:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, concurrency: int = 4,
         retry: RetryPolicy = DESK_RETRY, timezone: str = "Europe/Moscow",
         may_send: Callable[[], Awaitable[bool]] | None = None,
-        desk: DeskGroup | None = None, desk_names: Callable[[int], str] | None = None,
+        desk: DeskGroup | None = None,
     ) -> None:
         self._bot = bot
-        # Which desk group this is (with several: OPERATOR_CHAT_IDS), and where a conversation
-        # moved to another desk goes on (set by Desks).
+        # Which desk group this is (with several: OPERATOR_CHAT_IDS), and the router that knows
+        # where each conversation belongs (set by Desks).
         self.desk = desk
-        self._desk_names = desk_names or str
-        self.forward: Callable[[OutboxItem, int], None] | None = None
+        self.router: DeskRouter | None = None
         self._redis = redis
         self._keys = keys
         self._store = store
@@ -181,14 +191,14 @@ class DeskSender:
         """With several desks: an item of a conversation that belongs to another desk (it was
         moved while the item waited here) goes on to that desk. True when it went on."""
         message = item.message
-        if self.desk is None or self.forward is None or message.conversation.startswith("desk:"):
+        if self.desk is None or self.router is None or message.conversation.startswith("desk:"):
             return False
         if message.kind == "move":
             return await self._moved_away(item)
-        owner = (await self.topics.store.desks_of([message.conversation]))[0]
-        if owner is None or owner == self.desk.chat_id:
+        owner = await self.router.desk_of(message.conversation)  # (remembered: no I/O)
+        if owner == self.desk.chat_id:
             return False
-        self.forward(item, owner)
+        self.router.forward(item, owner)
         return True
 
     async def _moved_away(self, item: OutboxItem) -> bool:
@@ -196,7 +206,7 @@ class DeskSender:
         topic, the conversation is routed to the new desk, and the item goes on to it (which
         posts a topic and a card there). False when this is the desk it moved to (the item
         renders the card here)."""
-        assert self.desk is not None and self.forward is not None
+        assert self.desk is not None and self.router is not None
         message, target = item.message, int(item.message.text)
         if target == self.desk.chat_id:
             return False
@@ -206,7 +216,7 @@ class DeskSender:
             or in_chat(fields.get("anchor", ""), chat_id) is not None
         try:
             if shown_here:
-                note = (f"➡️ Разговор передан в стол «{self._desk_names(target)}». Тема "
+                note = (f"➡️ Разговор передан в стол «{self.router.name_of(target)}». Тема "
                         f"закрыта: продолжение — там.")
                 await self._deliver(OutboxItem(item.lane, item.entry_id, replace(
                     message, kind="text", text=note)))
@@ -216,7 +226,7 @@ class DeskSender:
         except Exception:  # the move itself must happen: the customer is waiting there
             log.exception("desk: %s's old topic not closed", message.conversation)
         await self.topics.store.moved(message.conversation, target)
-        self.forward(item, target)
+        self.router.forward(item, target)
         return True
 
     async def _album(self, item: OutboxItem) -> list[OutboxItem]:
@@ -354,25 +364,19 @@ class DeskSender:
 
     async def _send_files(self, place: Place, message: OutboundMessage) -> int:
         """Photos and documents from a platform Telegram cannot copy from, fetched from their
-        URLs (aiogram downloads and uploads them); the text is the first file's caption."""
+        URLs (aiogram downloads and uploads them); the text is the first file's caption. An
+        upload needs no `file_id`, so in a forum topic any bot of the pool may make it."""
+        relays = place.thread_id is not None
         text = message.text
         if len(text) > CAPTION_LIMIT:  # too long for a caption: a message of its own first
-            await self._bot.send_message(place.chat_id, text, message_thread_id=place.thread_id)
-            await self.budget.spend()
+            await self.pool.run(lambda p: p.bot.send_message(
+                place.chat_id, text, message_thread_id=place.thread_id), relays=relays)
             text = ""
         sent_id = 0
         for number, file in enumerate(message.files):
-            if number:
-                await self.budget.spend()
             caption = text if number == 0 and text else None
-            if file.kind == "photo":
-                sent = await self._bot.send_photo(place.chat_id, URLInputFile(file.url),
-                                                  caption=caption,
-                                                  message_thread_id=place.thread_id)
-            else:
-                sent = await self._bot.send_document(
-                    place.chat_id, URLInputFile(file.url, filename=file.name or None),
-                    caption=caption, message_thread_id=place.thread_id)
+            _, sent = await self.pool.run(
+                functools.partial(_upload, place, file, caption), relays=relays)
             await self.topics.remember_message(message.conversation, place, sent.message_id)
             sent_id = sent_id or sent.message_id
         return sent_id
@@ -456,6 +460,15 @@ class DeskSender:
             return
         _, sent = await self.pool.run(lambda p: p.bot.send_message(chat_id, text), relays=False)
         await self.topics.store.set_summary(chat_id, sent.message_id)
+
+
+async def _upload(place: Place, file: MediaFile, caption: str | None, poster: Poster) -> Message:
+    if file.kind == "photo":
+        return await poster.bot.send_photo(place.chat_id, URLInputFile(file.url),
+                                           caption=caption, message_thread_id=place.thread_id)
+    return await poster.bot.send_document(
+        place.chat_id, URLInputFile(file.url, filename=file.name or None), caption=caption,
+        message_thread_id=place.thread_id)
 
 
 def relayable(message: OutboundMessage, more: list[int]) -> bool:

@@ -21,7 +21,6 @@ log = logging.getLogger(__name__)
 
 STATE_MARK = {"queued": "🟡", "assigned": "🟢", "bot": "⚪", "banned": "⛔"}
 ICON_COLOR = 0xFFD67E  # one of the six colours createForumTopic accepts (PLATFORMS.md T1)
-__all__ = ["THREAD_GONE", "Place", "Topics", "topic_name"]
 
 
 @dataclass(frozen=True, slots=True)
