@@ -15,6 +15,7 @@ import random
 import statistics
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,22 +54,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         _print_report(f"held-out {args.heldout.name} (trained on all of {args.data})", report)
     else:
         print(f"held-out: {args.heldout} not found, skipped")
-    if args.clinc:
-        _bench_clinc(args.clinc_dir)
-    _print_comparison(data, args, args.threshold)
+    clinc = _bench_clinc(args.clinc_dir) if args.clinc else None
+    _print_comparison(data, args, args.threshold, clinc)
 
 
-def _print_comparison(data: TrainingData, args: argparse.Namespace, threshold: float) -> None:
+def _print_comparison(data: TrainingData, args: argparse.Namespace, threshold: float,
+                      clinc: Trained | None) -> None:
     """The model beside a plain baseline on every test set at hand, in one table."""
-    sets = [(path.name, data, load_training_data(path))
+    sets = [_trained(path.name, data, load_training_data(path), threshold)
             for path in (args.heldout, RU_CUSTOMERS) if path.exists()]
-    if args.clinc and (args.clinc_dir / "clinc150_train.yml").exists():
-        sets.append(("CLINC150", load_training_data(args.clinc_dir / "clinc150_train.yml"),
-                     load_training_data(args.clinc_dir / "clinc150_test.yml")))
+    if clinc is not None:  # trained once, for the lines above and this table
+        sets.append(clinc)
     rows = []
-    for name, train, test in sets:
-        rows.append(_embedded_row(name, train, test, threshold))
-        rows.append(_baseline_row(name, train, test))
+    for trained in sets:
+        rows.append(_embedded_row(trained, threshold))
+        rows.append(_baseline_row(trained.name, trained.train, trained.test))
     print_rows(f"the embedded model beside a plain baseline (TF-IDF word 1-2 + char 2-5 grams, "
                f"LogisticRegression C={BASELINE_C:g}; no calibrated threshold), in percent, "
                f"threshold {threshold:g}:", rows,
@@ -76,12 +76,27 @@ def _print_comparison(data: TrainingData, args: argparse.Namespace, threshold: f
                 "out-of-scope recall at threshold", "training", "parse p50 / p99"])
 
 
-def _embedded_row(name: str, train: TrainingData, test: TrainingData,
-                  threshold: float) -> list[str]:
+@dataclass(frozen=True)
+class Trained:
+    """A test set and the embedded model trained for it, with its training time."""
+
+    name: str
+    train: TrainingData
+    test: TrainingData
+    classifier: EmbeddedClassifier
+    seconds: float
+
+
+def _trained(name: str, train: TrainingData, test: TrainingData, threshold: float) -> Trained:
     start = time.perf_counter()
     classifier = EmbeddedClassifier.train(train, threshold=threshold)
-    seconds = time.perf_counter() - start
-    examples = list(test.examples)
+    return Trained(name, train, test, classifier, time.perf_counter() - start)
+
+
+def _embedded_row(trained: Trained, threshold: float) -> list[str]:
+    classifier, name, seconds = trained.classifier, trained.name, trained.seconds
+    classifier.threshold = threshold  # (CLINC150's was trained without one)
+    examples = list(trained.test.examples)
     results = [classifier.parse_sync(e.text) for e in examples]
     truth = np.array([e.intent for e in examples])
     best = np.array([r.ranking[0].name if r.ranking else OUT_OF_SCOPE for r in results])
@@ -191,14 +206,12 @@ def _print_report(title: str, report: EvaluationReport) -> None:
     print(line)
 
 
-def _bench_clinc(directory: Path) -> None:
-    train = load_training_data(directory / "clinc150_train.yml")
-    test = load_training_data(directory / "clinc150_test.yml")
-    start = time.perf_counter()
-    classifier = EmbeddedClassifier.train(train, threshold=0.0)
-    print(
-        f"CLINC150: {len(train)} training examples, trained in {time.perf_counter() - start:.1f} s"
-    )
+def _bench_clinc(directory: Path) -> Trained:
+    trained = _trained("CLINC150", load_training_data(directory / "clinc150_train.yml"),
+                       load_training_data(directory / "clinc150_test.yml"), 0.0)
+    classifier, test = trained.classifier, trained.test
+    print(f"CLINC150: {len(trained.train)} training examples, trained in "
+          f"{trained.seconds:.1f} s")
     # parsed once without a threshold; each threshold below is applied to the top confidence
     results = []
     for example in test.examples:
@@ -214,6 +227,7 @@ def _bench_clinc(directory: Path) -> None:
             f"CLINC150 threshold {threshold:.2f}: in-scope accuracy {np.mean(in_scope):.3f}"
             f" ({len(in_scope)}), out-of-scope recall {np.mean(oos):.3f} ({len(oos)})"
         )
+    return trained
 
 
 if __name__ == "__main__":
