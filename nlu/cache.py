@@ -22,10 +22,11 @@ from nlu.data import TrainingData
 from nlu.embedded import EmbeddedClassifier, Model, Progress
 from nlu.entities import EntityExtractor
 from nlu.features import FloatArray, Vectorizer
+from nlu.vectors import load as load_vectors
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1
+FORMAT = 2  # 2: the word vectors a model was trained with
 PREFIX = "embedded-"
 KEEP = 8  # models of other data sets (tests, evaluation splits) kept next to the current one
 
@@ -69,6 +70,7 @@ def save_model(model: Model, path: Path, fingerprint: str) -> None:
         "words": model.vectorizer.words,
         "chars": model.vectorizer.chars,
         "char_weight": model.vectorizer.char_weight,
+        "vectors": model.vectorizer.vectors.name if model.vectorizer.vectors else None,
         "temperature": model.temperature,
         "latin_to_cyrillic": model.latin_to_cyrillic,
         "entities": model.entities.to_json(),
@@ -99,7 +101,15 @@ def load_model(path: Path, fingerprint: str) -> Model:
         raise CacheError(f"format {header.get('format')!r}, expected {FORMAT}")
     if header.get("fingerprint") != fingerprint:
         raise CacheError("made from other training data")
-    vectorizer = Vectorizer(header["words"], header["chars"], idf, float(header["char_weight"]))
+    vectors = None
+    if header.get("vectors"):
+        try:
+            vectors = load_vectors(str(header["vectors"]))
+        except LookupError as exc:
+            raise CacheError(str(exc)) from exc
+    vectorizer = Vectorizer(
+        header["words"], header["chars"], idf, float(header["char_weight"]), vectors
+    )
     intents = tuple(str(i) for i in header["intents"])
     if coef.shape != (vectorizer.size, len(intents)) or intercept.shape != (len(intents),):
         raise CacheError("array shapes do not match the header")

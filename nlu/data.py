@@ -36,6 +36,7 @@ from nlu.features import FEATURES_VERSION
 from nlu.normalize import DICTIONARY_VERSION
 from nlu.reader import ItemLine, read_nlu_file
 from nlu.types import Entity, Problem
+from nlu.vectors import available as vectors_available
 
 _YAML_SUFFIXES = (".yml", ".yaml")
 
@@ -122,6 +123,7 @@ class TrainingData:
             "regexes": [[e.name, e.value] for e in self.regexes],
             "lookups": [[e.name, e.value] for e in self.lookups],
             "language": self.language,
+            "vectors": vectors_available(),
         }
         blob = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()

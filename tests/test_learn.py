@@ -63,7 +63,7 @@ async def desk_with_trainer(settings: Settings, brain: Brain, data_dir: Path, **
 
 
 async def handed_off(bot: BotUnderTest) -> tuple[int, dict[str, Any]]:
-    await bot.exchange(CUSTOMER, "продаете подарочные карты?")  # not understood
+    await bot.exchange(CUSTOMER, "дарите ли вы подарки на день рождения?")  # not understood
     await bot.say(CUSTOMER, "можно купить сертификат в подарок")  # again: to a human
     await wait_until(lambda: bot.fake.topics_of(DESK), bool, 5, "the customer's topic")
     (thread,) = bot.fake.topics_of(DESK)
@@ -85,10 +85,11 @@ async def test_learn_teaches_what_the_bot_did_not_understand(
         assert "no_such_intent" in wrong
         answer = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
                                  expect="📚")
-        assert "«продаете подарочные карты?»" in answer and "shop.yml" in answer
+        assert "«дарите ли вы подарки на день рождения?»" in answer and "shop.yml" in answer
         assert "/reload" in answer
         texts = [e.text for e in load_training_data(data_dir).intents["product_availability"]]
-        assert {"продаете подарочные карты?", "можно купить сертификат в подарок"} <= set(texts)
+        assert {"дарите ли вы подарки на день рождения?",
+                "можно купить сертификат в подарок"} <= set(texts)
         assert "# Ромашка Маркет — about the shop" in (data_dir / "shop.yml").read_text(
             encoding="utf-8")
         assert await inbox.open_of(f"tg:{CUSTOMER}") == []
@@ -120,9 +121,9 @@ async def test_learn_as_a_reply_teaches_that_customer_message(
             assert "на сообщение клиента" in refused
         answer = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
                                  expect="📚", reply_to=copies[0]["message_id"])
-        assert f"«{question}»" in answer and "подарочные" not in answer
+        assert f"«{question}»" in answer and "рождения" not in answer
         texts = [e.text for e in load_training_data(data_dir).intents["product_availability"]]
-        assert question in texts and "продаете подарочные карты?" not in texts
+        assert question in texts and "дарите ли вы подарки на день рождения?" not in texts
         inbox = Inbox(bot.runtime.redis, bot.runtime.keys)
         assert len(await inbox.open_of(f"tg:{CUSTOMER}")) == 2  # the others still open
 
