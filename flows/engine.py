@@ -90,7 +90,7 @@ class FlowEngine:
         return payload in self._payloads
 
     def handle(self, state: DialogueState, turn: Turn) -> TurnResult:
-        entities = entity_values(turn.parse)
+        entities = {**state.given, **entity_values(turn.parse)}
         run = Run(self._program, self.language, self._rng, dict(state.slots), entities)
         waiting = self._waiting_ask(state)
         if turn.payload is not None:
@@ -107,6 +107,7 @@ class FlowEngine:
             slots=run.slots,
             retries=run.retries if position else 0,
             misses=misses,
+            given=run.entities if position else {},
         )
         return TurnResult(
             replies=tuple(run.replies),

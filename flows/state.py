@@ -16,6 +16,9 @@ class DialogueState:
     `flow` and `step` are set only while an `ask` waits for the customer's answer (the flow
     id and the index of the ask step); `retries` counts rejected answers to that ask. `misses`
     counts consecutive turns that were not understood. Slots hold strings and outlive flows.
+    `given` holds the entity values the customer's messages gave while a flow waits and that no
+    `ask` has used yet ("не могу войти, мой номер 8 916…" answers the phone question two steps
+    later); it is emptied when no flow waits.
     """
 
     flow: str | None = None
@@ -23,6 +26,7 @@ class DialogueState:
     slots: Mapping[str, str] = field(default_factory=dict, hash=False)
     retries: int = 0
     misses: int = 0
+    given: Mapping[str, str] = field(default_factory=dict, hash=False)
     version: int = STATE_VERSION
 
     def with_slot(self, name: str, value: str) -> DialogueState:
@@ -37,6 +41,7 @@ class DialogueState:
             "slots": dict(self.slots),
             "retries": self.retries,
             "misses": self.misses,
+            "given": dict(self.given),
         }
 
     @classmethod
@@ -47,18 +52,28 @@ class DialogueState:
         flow, step = data.get("flow"), data.get("step")
         slots = data.get("slots", {})
         retries, misses = data.get("retries", 0), data.get("misses", 0)
+        given = data.get("given", {})  # absent in states saved before it existed
         valid = (
             (flow is None or isinstance(flow, str))
             and (step is None or _is_count(step))
             and (flow is None) == (step is None)
             and isinstance(slots, dict)
             and all(isinstance(k, str) and isinstance(v, str) for k, v in slots.items())
+            and isinstance(given, dict)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in given.items())
             and _is_count(retries)
             and _is_count(misses)
         )
         if not valid:
             raise ValueError("dialogue state is damaged: unexpected field types")
-        return cls(flow=flow, step=step, slots=dict(slots), retries=retries, misses=misses)
+        return cls(
+            flow=flow,
+            step=step,
+            slots=dict(slots),
+            retries=retries,
+            misses=misses,
+            given=dict(given),
+        )
 
 
 def _is_count(value: object) -> bool:

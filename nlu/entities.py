@@ -1,4 +1,5 @@
-"""Entities from regexes and lookup tables, with synonyms mapped to their canonical value.
+"""Entities from regexes and lookup tables, with synonyms mapped to their canonical value, and
+the built-in phone, email, date and amount (nlu/system_entities.py).
 
 Lookup tables also learn from the data: a synonym variant of a value in a table, and every value
 annotated in an example (`[мск]{"entity": "city", "value": "Москва"}`), are matched like table
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from nlu import system_entities
 from nlu.data import TrainingData
 from nlu.types import Entity
 
@@ -18,7 +20,10 @@ FORMAT = 1
 
 def fold(text: str) -> str:
     """Lowercase with ё→е, keeping the length so offsets stay valid."""
-    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text).replace("ё", "е")
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few letters lowercase to two ("İ"): those stay as they are
+        lowered = "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+    return lowered.replace("ё", "е")
 
 
 class EntityExtractor:
@@ -34,6 +39,8 @@ class EntityExtractor:
         # a match is reported as the table's own spelling unless a synonym says otherwise
         self._values = {fold(v).strip(): v for values in lookups.values() for v in values}
         self._values.update(synonyms)
+        #: names the data defines itself; built-in entities of the same name are left out
+        self._own_names = frozenset(regexes) | frozenset(lookups)
         self._patterns = [
             (name, re.compile(p, re.IGNORECASE)) for name, ps in regexes.items() for p in ps
         ]
@@ -66,8 +73,6 @@ class EntityExtractor:
         return cls(regexes, {k: v for k, v in tables.items() if v}, synonyms)
 
     def extract(self, text: str) -> tuple[Entity, ...]:
-        if not self._patterns:
-            return ()
         folded = fold(text)
         found: list[Entity] = []
         for name, pattern in self._patterns:
@@ -76,7 +81,18 @@ class EntityExtractor:
                     surface = text[match.start() : match.end()]
                     value = self._values.get(fold(surface).strip(), surface)
                     found.append(Entity(name, value, match.start(), match.end()))
-        return _without_overlaps(found)
+        # An amount's currency shares its span: it rides along with the amount it belongs to.
+        currencies: list[Entity] = []
+        for entity in system_entities.extract(folded):
+            if entity.entity in self._own_names:
+                continue
+            (currencies if entity.entity == "currency" else found).append(entity)
+        kept = _without_overlaps(found)
+        if currencies:
+            amounts = {(e.start, e.end) for e in kept if e.entity == "amount"}
+            riders = [c for c in currencies if (c.start, c.end) in amounts]
+            kept = tuple(sorted((*kept, *riders), key=lambda e: e.start))
+        return kept
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -345,7 +345,10 @@ def test_state_round_trips_through_a_json_safe_dict(engine: FlowEngine) -> None:
         "slots": {"a": "b"},
         "retries": 1,
         "misses": 0,
+        "given": {},
     }
+    assert DialogueState.from_dict(data) == state.state
+    del data["given"]  # a state saved before `given` existed still loads
     assert DialogueState.from_dict(data) == state.state
 
 
@@ -358,6 +361,8 @@ def test_state_round_trips_through_a_json_safe_dict(engine: FlowEngine) -> None:
         {"version": 1, "slots": {"a": 1}},
         {"version": 1, "misses": True},
         {"version": 1, "retries": -1},
+        {"version": 1, "given": {"phone": 7}},
+        {"version": 1, "given": ["phone"]},
     ],
 )
 def test_damaged_state_dicts_are_refused(data: dict[str, object]) -> None:
