@@ -72,6 +72,7 @@ from handoff.outbox import OutboxReader
 from handoff.queue import QueueItem
 from handoff.scripts import Scripts
 from handoff.service import HandoffService
+from handoff.team_metrics import TEAM
 from nlu.cache import load_or_train
 from nlu.data import load_training_data
 from nlu.embedded import EmbeddedClassifier
@@ -302,10 +303,14 @@ class Runtime:
                 await telegram.session.close()
             vk.close()
 
+    async def _metrics(self, _request: web.Request) -> web.Response:
+        await TEAM.refresh(self.handoff, self.handoff.clock.now())
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     def http_app(self) -> web.Application:
         """/metrics, /healthz, the HTTP API when enabled, and other channels' endpoints."""
         app = web.Application(middlewares=[self.guard.middleware()])
-        app.router.add_get("/metrics", _metrics)
+        app.router.add_get("/metrics", self._metrics)
         app.add_routes([health_route(self.health, self.redis)])
         if self.settings.api_token is not None:
             app.add_subapp("/api/v1", create_api_app(
@@ -610,6 +615,4 @@ async def _serve_http(runner: web.AppRunner, settings: Settings) -> None:
     log.info("HTTP on %s:%d", settings.http_host, settings.http_port)
 
 
-async def _metrics(_request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 

@@ -9,9 +9,12 @@ handoff/api_models.py, the document in handoff/openapi.py, usage in docs/api.md.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from typing import Protocol
+from zoneinfo import ZoneInfoNotFoundError
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -49,6 +52,7 @@ from handoff.clock import Clock, as_datetime
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
 from handoff.openapi import build_openapi
+from handoff.reports import COLUMNS, ReportError, ReportPeriod, as_json, read_report, rows
 from handoff.service import HandoffService, Operator, Transition
 from handoff.stats import (
     MAX_DAYS,
@@ -59,6 +63,7 @@ from handoff.stats import (
     period_of,
     stats_out,
 )
+from handoff.team_metrics import TEAM
 
 #: The trainers' report over a period; the runtime passes one that adds the unrecognized
 #: themes (grouping texts needs the NLU, which handoff/ does not import).
@@ -150,7 +155,8 @@ def create_api_app(
         web.get("/operators", api.operators, name="operators"),
         web.post("/operators/{op}/status", api.set_status, name="operator_status"),
         web.get("/stats", api.stats, name="stats"),
-        web.get("/metrics", _metrics, name="metrics"),
+        web.get("/reports/operators", api.operator_report, name="operator_report"),
+        web.get("/metrics", api.metrics, name="metrics"),
         web.get("/openapi.json", _openapi, name="openapi"),
     ])
     return app
@@ -222,6 +228,28 @@ class _Api:
         except PeriodError as exc:
             raise ApiError(400, str(exc)) from None
         return json_response(await self.stats_source(period))
+
+    async def operator_report(self, request: web.Request) -> web.Response:
+        """The team's report over `period` (today, yesterday, 7d, 30d) or `from`..`to` (dates,
+        both included), in the team's time zone or `tz`; `format=csv` for a spreadsheet."""
+        hours = self._service.config.hours
+        zone = request.query.get("tz") or (hours.timezone if hours else "UTC")
+        try:
+            period = ReportPeriod.parse(request.query.get("period"), request.query.get("from"),
+                                        request.query.get("to"), zone, self._clock.now())
+        except (ReportError, ZoneInfoNotFoundError, ValueError) as exc:
+            raise ApiError(400, f"period: {exc}") from None
+        report = await read_report(self._service.redis, self._service.keys, period,
+                                   self._clock.now())
+        if request.query.get("format", "json") == "csv":
+            text = io.StringIO()
+            csv.writer(text).writerows([list(COLUMNS), *rows(report)])
+            return web.Response(text=text.getvalue(), content_type="text/csv", charset="utf-8")
+        return web.json_response(as_json(report))
+
+    async def metrics(self, _request: web.Request) -> web.Response:
+        await TEAM.refresh(self._service, self._clock.now())
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def counters_only(self, period: Period) -> StatsOut:
         """Without the trainers' source: the counters, no themes."""
@@ -330,10 +358,6 @@ def _raise_refused(result: Transition) -> None:
 def _operator(op: Operator) -> OperatorOut:
     return OperatorOut(id=op.id, status=op.status, capacity=op.capacity, load=op.load,
                        name=op.name, username=op.username, status_since=op.status_since)
-
-
-async def _metrics(_request: web.Request) -> web.Response:
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def _openapi(request: web.Request) -> web.Response:

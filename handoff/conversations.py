@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from handoff.clock import SYSTEM_CLOCK, Clock
 from handoff.events import OutboundMessage, Profile
 from handoff.keys import Keys
+from handoff.reports import report_args
 from handoff.scripts import Scripts
 
 State = Literal["bot", "queued", "assigned"]
@@ -204,7 +205,7 @@ class ConversationStore:
             "customer_waiting": customer_waiting, "operator_reply": operator_reply,
             "outbox_maxlen": self._limits.outbox_maxlen,
             "journal_maxlen": self._limits.journal_maxlen,
-            "clear_unreachable": clear_unreachable,
+            "clear_unreachable": clear_unreachable, "report": report_args(self._keys),
             **self._trainer_args(transcript),
         }
         if unreachable:

@@ -129,6 +129,23 @@ class Keys:
         """Hash inbox entry id -> what a trainer made of it (`intent:<name>` or `dismissed`)."""
         return f"{self.prefix}inbox:done"
 
+    def report_hour(self, hour: int) -> str:
+        """Hash of the team's report counters of one hour since the epoch (handoff/reports.py).
+        The scripts derive it themselves from the event's time (lua/lib_report.lua)."""
+        return f"{self.prefix}report:{hour}"
+
+    def report_day(self, day: int) -> str:
+        """The same counters for one UTC day since the epoch (kept longer than the hours)."""
+        return f"{self.prefix}report:d{day}"
+
+    def report_total(self) -> str:
+        """The team's counters since the start (`all` only), for Prometheus' histograms."""
+        return f"{self.prefix}report:total"
+
+    def report_comments(self) -> str:
+        """List (newest first, capped) of customers' comments on rated handoffs, as JSON."""
+        return f"{self.prefix}report:comments"
+
     def stats_day(self, day: str) -> str:
         """Hash of one UTC day's bot counters: turns, fallbacks, intent:<name>, handoff:<why>."""
         return f"{self.prefix}stats:day:{day}"

@@ -114,6 +114,7 @@ def _paths() -> dict[str, Any]:
         "/operators": {"get": _operators_operation()},
         "/operators/{op}/status": {"post": _status_operation()},
         "/stats": {"get": _stats_operation()},
+        "/reports/operators": {"get": _operator_report_operation()},
         "/metrics": {"get": _metrics_operation()},
         "/openapi.json": {"get": _openapi_operation()},
     }
@@ -213,6 +214,37 @@ def _stats_operation() -> dict[str, Any]:
                    "The last N days, today included"),
         ],
         "responses": _responses("StatsOut", "400", "401"),
+    }
+
+
+def _operator_report_operation() -> dict[str, Any]:
+    day = {"type": "string", "format": "date"}
+    return {
+        "operationId": "getOperatorReport",
+        "summary": "The team's report over a period: per operator, channel and tag, conversations "
+                   "taken, closed, returned, transferred; first reaction, response and handle "
+                   "time (p50, p90, average); peak parallel chats; CSAT and comments",
+        "description": "Days in the team's time zone (TIMEZONE) or `tz`; `period` or `from`/`to` "
+                       "(both included). Durations in seconds, percentiles from histograms (see "
+                       "docs/reports.md). `format=csv` gives one row per operator, channel and "
+                       "tag.",
+        "parameters": [
+            _query("period", {"type": "string", "enum": ["today", "yesterday", "7d", "30d"]},
+                   "A named period ending today (default: today)"),
+            _query("from", day, "First day, YYYY-MM-DD"),
+            _query("to", day, "Last day, YYYY-MM-DD (default: today)"),
+            _query("tz", {"type": "string"}, "An IANA time zone, e.g. Asia/Vladivostok"),
+            _query("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}),
+        ],
+        "responses": {
+            "200": {
+                "description": "The report",
+                "content": {"application/json": {"schema": {"type": "object"}},
+                            "text/csv": {"schema": {"type": "string"}}},
+            },
+            "400": {"$ref": "#/components/responses/400"},
+            "401": {"$ref": "#/components/responses/401"},
+        },
     }
 
 

@@ -18,6 +18,7 @@ from handoff.config import HandoffConfig
 from handoff.conversations import addressed
 from handoff.events import OutboundMessage
 from handoff.keys import Keys
+from handoff.reports import report_args
 from handoff.scripts import Scripts
 
 # Why a transition was refused (`Transition.error`).
@@ -74,7 +75,8 @@ class Scripted:
             "conv": conv, "now": now, "at": repr(round(now, 6)),
             "notices": [message.to_json() for message in notices],
             "journal_maxlen": self.config.journal_maxlen,
-            "outbox_maxlen": self.config.outbox_maxlen, **extra,
+            "outbox_maxlen": self.config.outbox_maxlen, "report": report_args(self.keys),
+            **extra,
         }
 
     async def _to_customer(self, conv: str, messages: Sequence[OutboundMessage]

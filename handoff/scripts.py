@@ -11,9 +11,19 @@ from redis.commands.core import AsyncScript
 LUA_DIR = Path(__file__).parent / "lua"
 
 
+INCLUDE = "--!include "
+
+
 @cache
 def _source(name: str) -> str:
-    return (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8")
+    """The script's text, with each `--!include NAME` line replaced by lua/NAME.lua: Redis
+    scripts cannot share functions, and the report counters must be the same in every script
+    that counts (there is one copy of them in the repository, pasted at load time)."""
+    lines = (LUA_DIR / f"{name}.lua").read_text(encoding="utf-8").splitlines()
+    return "\n".join(
+        _source(line.removeprefix(INCLUDE).strip()) if line.startswith(INCLUDE) else line
+        for line in lines
+    ) + "\n"
 
 
 class Scripts:

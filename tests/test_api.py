@@ -48,6 +48,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", f"/operators/{CRM}/status", {"status": "online"}),
     ("GET", "/metrics", None),
     ("GET", "/stats?days=7", None),  # the trainers' report (tests/test_stats.py)
+    ("GET", "/reports/operators?period=7d", None),  # the team's (tests/test_reports_e2e.py)
 ]
 
 

@@ -419,8 +419,11 @@ async def test_queue_summary_is_edited_in_place_and_stats(settings: Settings, br
             assert len(summaries) == 1 and "Ольга" in summaries[0]  # online since /queue
 
             await desk_says(bot, OLGA, "/stats")
-            stats = await posted(bot, None, "📊 В очереди: 1")
-            assert "Ольга: online, в работе 0/5, закрыто 0" in stats
+            stats = await posted(bot, None, "📊 ")
+            assert "В очереди: 1" in stats and "Ольга: на линии, в работе 0/5" in stats
+            assert "взято 0, закрыто 0" in stats and "оценок нет" in stats
+            await desk_says(bot, OLGA, "/stats weekly")
+            await posted(bot, None, "Период: today, yesterday, 7d, 30d")
             await desk_says(bot, OLGA, "/take")  # General: no customer here
             await posted(bot, None, "/take работает в топике клиента.")
             await desk_says(bot, OLGA, "просто болтаем")  # General chatter goes nowhere

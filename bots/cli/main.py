@@ -15,6 +15,7 @@ from rich.markup import escape
 from bots.cli import flows as flows_cli
 from bots.cli import inbox as inbox_cli
 from bots.cli import nlu as nlu_cli
+from bots.cli import report as report_cli
 from bots.cli import stats as stats_cli
 from bots.cli.common import (
     EXIT_CONFIG_ERROR,
@@ -37,6 +38,7 @@ app = typer.Typer(
 )
 app.add_typer(nlu_cli.app, name="nlu")
 app.add_typer(inbox_cli.app, name="inbox")
+app.add_typer(report_cli.app, name="report")
 app.command("stats")(stats_cli.stats_command)
 flows_cli.register(app)
 

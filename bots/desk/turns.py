@@ -24,6 +24,7 @@ from typing import Any
 from bots.callbacks import CallbackSigner, ForgedCallback
 from bots.desk.commands import Command, command_hint, is_note, parse_command
 from bots.desk.notices import CustomerNotices
+from bots.desk.report_text import stats_text
 from bots.desk.routing import DeskRouting
 from bots.desk.templates import TemplateError, Templates
 from bots.textcap import capped
@@ -31,6 +32,7 @@ from bots.trainer.desk import TrainerDesk
 from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
 from handoff.conversations import Conversation, ConversationStore, desk_priority
 from handoff.events import CopyOf, InboundEvent, OutboundKind, OutboundMessage
+from handoff.reports import NAMED_PERIODS, ReportError, ReportPeriod, read_report
 from handoff.service import HandoffService, Operator, Transition
 
 log = logging.getLogger(__name__)
@@ -422,14 +424,22 @@ class DeskDecider:
 
     async def _cmd_stats(self, conv: Conversation, event: InboundEvent, command: Command,
                          decision: DeskDecision) -> None:
-        lines = [f"📊 В очереди: {await self._service.queue_length()}", "Операторы:"]
-        for operator in await self._service.operators():
-            stats = await self._service.operator_stats(operator.id)
-            rating = f"{stats.average_rating:.1f}" if stats.average_rating is not None else "—"
-            lines.append(f"{operator.name or operator.id}: {operator.status}, в работе "
-                         f"{operator.load}/{operator.capacity}, закрыто {stats.handled}, "
-                         f"оценка {rating} ({stats.ratings})")
-        decision.desk.append(desk_item(conv.id, "text", "\n".join(lines)))
+        """The team's report (handoff/reports.py) over `today` (default), `yesterday`, `7d` or
+        `30d`, in the team's time zone, with each operator's status and load now."""
+        hours = self._service.config.hours
+        zone = hours.timezone if hours else "UTC"
+        now = self._service.clock.now()
+        try:
+            period = ReportPeriod.parse(command.words[0] if command.words else None, None,
+                                        None, zone, now)
+        except ReportError:
+            text = f"Период: {', '.join(NAMED_PERIODS)}. Например: /stats 7d"
+            decision.desk.append(desk_item(conv.id, "text", text))
+            return
+        report = await read_report(self._service.redis, self._service.keys, period, now)
+        operators = await self._service.operators()
+        decision.desk.append(desk_item(conv.id, "text", stats_text(
+            report, operators, await self._service.queue_length())))
 
     async def _trainer_command(self, conv: Conversation, event: InboundEvent, command: Command,
                                decision: DeskDecision) -> None:

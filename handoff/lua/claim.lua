@@ -6,10 +6,12 @@
 -- conversation set, KEYS[5] waiting zset, KEYS[6] wait samples list, KEYS[7] journal stream,
 -- KEYS[8] customer outbox stream
 -- ARGV[1] JSON: conv, op, auto, now, at, expected_version, notices[], samples_max,
---   journal_maxlen, outbox_maxlen
+--   journal_maxlen, outbox_maxlen, report {prefix, ttl}
 -- Returns {error, state, version, owner, detail}; error '' on success.
+--!include lib_report
 local a = cjson.decode(ARGV[1])
-local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'owner', 'queued_at')
+local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'owner', 'queued_at',
+  'handoff_tags')
 local state, version, owner = cur[1] or 'bot', tonumber(cur[2]) or 0, cur[3] or ''
 
 if state == 'assigned' then return {'taken', state, version, owner, ''} end
@@ -37,6 +39,9 @@ redis.call('ZADD', KEYS[5], a.now, a.conv)
 local waited = math.max(0, a.now - (tonumber(cur[4]) or a.now))
 redis.call('LPUSH', KEYS[6], string.format('%.1f', waited))
 redis.call('LTRIM', KEYS[6], 0, a.samples_max - 1)
+local r = report_at(a, a.now, a.op, cur[5])
+report_count(r, 'taken')
+report_peak(r, 'op:' .. a.op, redis.call('SCARD', KEYS[4]))
 redis.call('XADD', KEYS[7], 'MAXLEN', '~', a.journal_maxlen, '*',
   'conv', a.conv, 'action', 'claim', 'from', 'queued', 'to', 'assigned', 'actor', a.op,
   'reason', a.auto and 'auto' or 'manual', 'at', a.at, 'version', version, 'owner', a.op,

@@ -9,9 +9,11 @@
 -- conversation set, KEYS[5] owner's stats hash, KEYS[6] history list, KEYS[7] journal stream,
 -- KEYS[8] customer outbox stream
 -- ARGV[1] JSON: conv, action, by, owner (whose keys KEYS[4..5] are; '' for none), force,
---   reason, now, at, expected_version, notices[], history_max, journal_maxlen, outbox_maxlen
+--   reason, now, at, expected_version, notices[], history_max, journal_maxlen, outbox_maxlen,
+--   report {prefix, ttl}
 -- Returns {error, state, version, owner, detail}; 'stale' when the owner differs from the one
 -- the caller passed keys for (the caller retries).
+--!include lib_report
 local a = cjson.decode(ARGV[1])
 local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'owner', 'queued_at',
   'assigned_at', 'handoff_reason', 'handoff_priority', 'handoff_tags', 'first_response_at')
@@ -54,6 +56,15 @@ end
 -- Per-operator figures, counted here because every relay path ends in this script.
 if owner ~= '' and a.action == 'close' then
   redis.call('HINCRBY', KEYS[5], 'handled', 1)
+end
+if state ~= 'bot' then
+  local outcomes = {close = 'closed', return_to_bot = 'returned', cancel = 'cancelled',
+    ban = 'banned'}
+  local r = report_at(a, a.now, owner, cur[8])
+  report_count(r, outcomes[a.action])
+  if a.action == 'close' and owner ~= '' and cur[5] then
+    report_duration(r, 'handle', a.now - tonumber(cur[5]))
+  end
 end
 if owner ~= '' and cur[5] and cur[9] then
   redis.call('HINCRBY', KEYS[5], 'first_responses', 1)

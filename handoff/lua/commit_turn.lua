@@ -13,9 +13,12 @@
 --   clear_unreachable?, unreachable? (reason),
 --   handoff? {reason, priority, tags, score, notice},
 --   inbox[] (JSON entries of messages the bot did not understand), inbox_maxlen,
---   stats? {intent, fallback} (a bot turn to count), stats_ttl (seconds the day keys live)
+--   stats? {intent, fallback} (a bot turn to count), stats_ttl (seconds the day keys live),
+--   report {prefix, ttl} (an operator's reply is counted in the reports)
+--!include lib_report
 local a = cjson.decode(ARGV[1])
-local cur = redis.call('HMGET', KEYS[1], 'version', 'state', 'last_event', 'owner')
+local cur = redis.call('HMGET', KEYS[1], 'version', 'state', 'last_event', 'owner',
+  'customer_waiting_since', 'queued_at', 'handoff_tags')
 local version = tonumber(cur[1]) or 0
 local state = cur[2] or 'bot'
 
@@ -95,7 +98,8 @@ end
 if a.operator_reply then
   redis.call('ZREM', KEYS[8], a.conv)
   redis.call('HDEL', KEYS[1], 'customer_waiting_since', 'reminded')
-  redis.call('HSETNX', KEYS[1], 'first_response_at', now)
+  local first = redis.call('HSETNX', KEYS[1], 'first_response_at', now) == 1
+  report_operator_reply(a, cur[4] or '', cur[7], cur[5], first and cur[6] or nil)
 end
 for _, entry in ipairs(a.inbox) do
   redis.call('XADD', KEYS[9], 'MAXLEN', '~', a.inbox_maxlen, '*', 'conv', a.conv, 'e', entry)

@@ -4,10 +4,12 @@
 -- KEYS[1] conversation hash, KEYS[2] transcript list, KEYS[3] waiting zset, KEYS[4] journal
 -- stream, KEYS[5] customer outbox stream
 -- ARGV[1] JSON: conv, op, message (JSON OutboundMessage), message_id, entry (transcript JSON),
---   at, expected_version, transcript_max, journal_maxlen, outbox_maxlen
+--   at, expected_version, transcript_max, journal_maxlen, outbox_maxlen, report {prefix, ttl}
 -- Returns {error, state, version, owner, detail}; detail is the message id on success.
+--!include lib_report
 local a = cjson.decode(ARGV[1])
-local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'owner')
+local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'owner', 'customer_waiting_since',
+  'queued_at', 'handoff_tags')
 local state, version, owner = cur[1] or 'bot', tonumber(cur[2]) or 0, cur[3] or ''
 
 if a.expected_version >= 0 and version ~= a.expected_version then
@@ -18,7 +20,8 @@ if owner ~= a.op then return {'not_owner', state, version, owner, ''} end
 
 version = version + 1
 redis.call('HSET', KEYS[1], 'version', version, 'updated_at', a.at)
-redis.call('HSETNX', KEYS[1], 'first_response_at', a.at)
+local first = redis.call('HSETNX', KEYS[1], 'first_response_at', a.at) == 1
+report_operator_reply(a, owner, cur[6], cur[4], first and cur[5] or nil)
 redis.call('HDEL', KEYS[1], 'customer_waiting_since', 'reminded')
 redis.call('ZREM', KEYS[3], a.conv)
 redis.call('RPUSH', KEYS[2], a.entry)

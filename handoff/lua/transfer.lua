@@ -5,12 +5,13 @@
 -- owner's conversation set, KEYS[5] journal stream, KEYS[6] customer outbox stream,
 -- KEYS[7] target operator hash, KEYS[8] target's conversation set (7 and 8 only with `to`)
 -- ARGV[1] JSON: conv, by, to, owner (whose set KEYS[4] is), force, reason, now, at,
---   expected_version, notices[], journal_maxlen, outbox_maxlen
+--   expected_version, notices[], journal_maxlen, outbox_maxlen, report {prefix, ttl}
 -- Returns {error, state, version, owner, detail}; 'stale' when the owner changed under the
 -- caller's KEYS[4] (the caller retries with the new owner).
+--!include lib_report
 local a = cjson.decode(ARGV[1])
 local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'owner', 'handoff_priority',
-  'queued_at', 'customer_waiting_since')
+  'queued_at', 'customer_waiting_since', 'handoff_tags')
 local state, version, owner = cur[1] or 'bot', tonumber(cur[2]) or 0, cur[3] or ''
 
 if a.expected_version >= 0 and version ~= a.expected_version then
@@ -52,6 +53,9 @@ else
 end
 version = version + 1
 redis.call('HSET', KEYS[1], 'version', version, 'updated_at', a.at)
+local r = report_at(a, a.now, owner, cur[7])
+report_count(r, 'transferred')
+if a.to ~= '' then report_peak(r, 'op:' .. a.to, redis.call('SCARD', KEYS[8])) end
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', a.journal_maxlen, '*',
   'conv', a.conv, 'action', 'transfer', 'from', state, 'to', to_state, 'actor', a.by,
   'reason', a.reason, 'at', a.at, 'version', version, 'owner', owner, 'to_operator', a.to)
