@@ -58,6 +58,7 @@ from bots.worker import Worker, WorkerConfig
 from flows.engine import FlowEngine
 from flows.loader import load_flows
 from handoff.api import create_api_app
+from handoff.audit import DeadLetters
 from handoff.clock import SYSTEM_CLOCK, Clock
 from handoff.config import HandoffConfig
 from handoff.conversations import ConversationStore, Limits
@@ -317,7 +318,10 @@ class Runtime:
                 self.handoff, self.store, token=self.settings.api_token.get_secret_value(),
                 notices=CustomerNotices(self.settings.language),
                 stats=TrainerStats(self.redis, self.keys),
-                desk=DeskEcho() if self.settings.operator_chat_id is not None else None))
+                desk=DeskEcho() if self.settings.operator_chat_id is not None else None,
+                dead_letters=DeadLetters(self.redis, self.keys, self.scripts,
+                                         self.settings.ingest_shards, self.settings.stream_maxlen,
+                                         self.handoff.config.journal_maxlen)))
         app.add_routes(self.http_routes)
         return app
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 from typing import Protocol
@@ -48,6 +49,15 @@ from handoff.api_models import (
     TransitionOut,
 )
 from handoff.api_read import ConversationReader
+from handoff.audit import COLUMNS as AUDIT_COLUMNS
+from handoff.audit import (
+    LIMIT_MAX,
+    STREAM_ID_RE,
+    DeadLetters,
+    JournalQuery,
+    parse_moment,
+    read_journal,
+)
 from handoff.clock import Clock, as_datetime
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
@@ -131,6 +141,7 @@ def create_api_app(
     service: HandoffService, store: ConversationStore, *, token: str,
     clock: Clock | None = None, notices: CustomerNotices | None = None,
     stats: StatsSource | None = None, desk: DeskEcho | None = None,
+    dead_letters: DeadLetters | None = None,
 ) -> web.Application:
     """The API as an aiohttp application, to be mounted with `add_subapp(PREFIX, app)`.
 
@@ -139,7 +150,8 @@ def create_api_app(
     """
     if not token:
         raise ValueError("the HTTP API needs a token (API_TOKEN); leave it unmounted without one")
-    api = _Api(service, store, clock or service.clock, notices or Silent(), desk or NoDesk())
+    api = _Api(service, store, clock or service.clock, notices or Silent(), desk or NoDesk(),
+               dead_letters)
     api.stats_source = stats or api.counters_only
     app = web.Application(middlewares=[error_middleware, auth_middleware(token)])
     conv = "/conversations/{conv}"
@@ -156,6 +168,9 @@ def create_api_app(
         web.post("/operators/{op}/status", api.set_status, name="operator_status"),
         web.get("/stats", api.stats, name="stats"),
         web.get("/reports/operators", api.operator_report, name="operator_report"),
+        web.get("/journal", api.journal, name="journal"),
+        web.get("/dead-letters", api.dead_letters, name="dead_letters"),
+        web.post("/dead-letters/{letter}/requeue", api.requeue, name="requeue"),
         web.get("/metrics", api.metrics, name="metrics"),
         web.get("/openapi.json", _openapi, name="openapi"),
     ])
@@ -164,8 +179,10 @@ def create_api_app(
 
 class _Api:
     def __init__(self, service: HandoffService, store: ConversationStore, clock: Clock,
-                 notices: CustomerNotices, desk: DeskEcho) -> None:
+                 notices: CustomerNotices, desk: DeskEcho,
+                 dead_letters: DeadLetters | None = None) -> None:
         self._service = service
+        self._letters = dead_letters
         self._store = store
         self._notices = notices
         self._desk = desk
@@ -232,8 +249,7 @@ class _Api:
     async def operator_report(self, request: web.Request) -> web.Response:
         """The team's report over `period` (today, yesterday, 7d, 30d) or `from`..`to` (dates,
         both included), in the team's time zone or `tz`; `format=csv` for a spreadsheet."""
-        hours = self._service.config.hours
-        zone = request.query.get("tz") or (hours.timezone if hours else "UTC")
+        zone = request.query.get("tz") or self._zone()
         try:
             period = ReportPeriod.parse(request.query.get("period"), request.query.get("from"),
                                         request.query.get("to"), zone, self._clock.now())
@@ -242,14 +258,64 @@ class _Api:
         report = await read_report(self._service.redis, self._service.keys, period,
                                    self._clock.now())
         if request.query.get("format", "json") == "csv":
-            text = io.StringIO()
-            csv.writer(text).writerows([list(COLUMNS), *rows(report)])
-            return web.Response(text=text.getvalue(), content_type="text/csv", charset="utf-8")
+            return _csv([list(COLUMNS), *rows(report)])
         return web.json_response(as_json(report))
 
     async def metrics(self, _request: web.Request) -> web.Response:
         await TEAM.refresh(self._service, self._clock.now())
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def journal(self, request: web.Request) -> web.Response:
+        """Transitions newest first, by `operator`, `conversation`, `action`, `since`/`until`
+        (epoch seconds or ISO 8601; a date or a time without an offset is in the team's time
+        zone), `limit`; `format=csv`."""
+        query = request.query
+        try:
+            moments = {name: parse_moment(query[name], self._zone())
+                       for name in ("since", "until") if name in query}
+            wanted = JournalQuery(
+                operator=query.get("operator"), conversation=query.get("conversation"),
+                action=query.get("action"), limit=int_query(request, "limit", 100, 1, LIMIT_MAX),
+                **moments)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        entries = await read_journal(self._service.redis, self._service.keys, wanted)
+        if query.get("format", "json") == "csv":
+            return _csv([list(AUDIT_COLUMNS), *(entry.row() for entry in entries)])
+        return web.json_response({"entries": [
+            dict(zip(AUDIT_COLUMNS, entry.row()[:-1], strict=False)) | {"details": entry.details}
+            for entry in entries]})
+
+    async def dead_letters(self, request: web.Request) -> web.Response:
+        letters = await self._dead_letters().list(int_query(request, "limit", 100, 1, 1000))
+        return web.json_response({"dead_letters": [
+            {"id": d.id, "conversation": d.conversation, "stream": d.stream, "entry": d.entry,
+             "error": d.error} for d in letters]})
+
+    async def requeue(self, request: web.Request) -> web.Response:
+        letter = request.match_info["letter"]
+        if not STREAM_ID_RE.fullmatch(letter):
+            raise ApiError(400, "a dead letter id looks like 1765000000000-0")
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            raise ApiError(400, "the body must be JSON: {\"by\": \"<operator>\"}") from None
+        actor = body.get("by") if isinstance(body, dict) else None
+        entry = await self._dead_letters().requeue(letter, str(actor or "api"),
+                                                   self._clock.now())
+        if entry is None:
+            raise ApiError(404, "no such dead letter (or its event is unreadable)")
+        return web.json_response({"requeued": letter, "entry": entry})
+
+    def _dead_letters(self) -> DeadLetters:
+        if self._letters is None:
+            raise ApiError(404, "dead letters are not available here")
+        return self._letters
+
+    def _zone(self) -> str:
+        hours = self._service.config.hours
+        return hours.timezone if hours else "UTC"
 
     async def counters_only(self, period: Period) -> StatsOut:
         """Without the trainers' source: the counters, no themes."""
@@ -332,6 +398,12 @@ class _Api:
         if summary is None:  # conversations are never deleted: only a flushed Redis gets here
             raise RuntimeError(f"{conv} vanished right after a transition")
         return summary
+
+
+def _csv(table: list[list[str]]) -> web.Response:
+    text = io.StringIO()
+    csv.writer(text).writerows(table)
+    return web.Response(text=text.getvalue(), content_type="text/csv", charset="utf-8")
 
 
 def _date_query(request: web.Request, name: str) -> date | None:

@@ -115,6 +115,9 @@ def _paths() -> dict[str, Any]:
         "/operators/{op}/status": {"post": _status_operation()},
         "/stats": {"get": _stats_operation()},
         "/reports/operators": {"get": _operator_report_operation()},
+        "/journal": {"get": _journal_operation()},
+        "/dead-letters": {"get": _dead_letters_operation()},
+        "/dead-letters/{letter}/requeue": {"post": _requeue_operation()},
         "/metrics": {"get": _metrics_operation()},
         "/openapi.json": {"get": _openapi_operation()},
     }
@@ -245,6 +248,58 @@ def _operator_report_operation() -> dict[str, Any]:
             "400": {"$ref": "#/components/responses/400"},
             "401": {"$ref": "#/components/responses/401"},
         },
+    }
+
+
+def _plain_object(description: str, *errors: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"200": {"description": description, "content": {
+        "application/json": {"schema": {"type": "object"}}}}}
+    out.update({code: {"$ref": f"#/components/responses/{code}"} for code in errors})
+    return out
+
+
+def _journal_operation() -> dict[str, Any]:
+    moment = {"type": "string"}
+    responses = _plain_object("The entries", "400", "401")
+    responses["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return {
+        "operationId": "getJournal",
+        "summary": "Transitions newest first: who did what to which conversation, and when",
+        "description": "Filters combine. `since`/`until`: epoch seconds or ISO 8601 (a date or a "
+                       "time without an offset is in the team's time zone). `format=csv` for a "
+                       "spreadsheet. See docs/reports.md.",
+        "parameters": [
+            _query("operator", {"type": "string"}, "The actor, owner or transfer target"),
+            _query("conversation", {"type": "string"}, "e.g. tg:42"),
+            _query("action", {"type": "string"}, "claim, reply, close, transfer, rating, …"),
+            _query("since", moment), _query("until", moment),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000,
+                             "default": 100}),
+            _query("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}),
+        ],
+        "responses": responses,
+    }
+
+
+def _dead_letters_operation() -> dict[str, Any]:
+    return {
+        "operationId": "listDeadLetters",
+        "summary": "Inbound events the worker gave up on, newest first",
+        "parameters": [_query("limit", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                        "default": 100})],
+        "responses": _plain_object("The dead letters", "401"),
+    }
+
+
+def _requeue_operation() -> dict[str, Any]:
+    return {
+        "operationId": "requeueDeadLetter",
+        "summary": "Send a dead letter's event back to be processed again (once)",
+        "parameters": [{"name": "letter", "in": "path", "required": True,
+                        "schema": {"type": "string", "pattern": "^[0-9]+-[0-9]+$"}}],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"by": {"type": "string"}}}}}},
+        "responses": _plain_object("Requeued: the new inbound entry", "400", "401", "404"),
     }
 
 

@@ -35,6 +35,7 @@ Client = TestClient[web.Request, web.Application]
 
 # Every route of the API but the public document, with a body that would succeed if authorised
 # (CONV queued, ANN online). test_the_auth_table_covers_every_route keeps this list complete.
+LETTER = "1765000000000-0"
 ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/conversations?state=queued", None),
     ("GET", f"/conversations/{CONV}", None),
@@ -49,6 +50,9 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/metrics", None),
     ("GET", "/stats?days=7", None),  # the trainers' report (tests/test_stats.py)
     ("GET", "/reports/operators?period=7d", None),  # the team's (tests/test_reports_e2e.py)
+    ("GET", "/journal?limit=5", None),  # tests/test_audit.py
+    ("GET", "/dead-letters", None),
+    ("POST", f"/dead-letters/{LETTER}/requeue", {"by": ANN}),
 ]
 
 
@@ -147,7 +151,8 @@ def _routes(service: HandoffService, store: ConversationStore) -> set[tuple[str,
 async def test_the_auth_table_covers_every_route(service: HandoffService,
                                                  store: ConversationStore) -> None:
     routes = _routes(service, store)
-    tested = {(method, path.split("?")[0].replace(CONV, "{conv}").replace(CRM, "{op}"))
+    tested = {(method, path.split("?")[0].replace(CONV, "{conv}").replace(CRM, "{op}")
+               .replace(LETTER, "{letter}"))
               for method, path, _ in ENDPOINTS}
     assert routes - tested == {("GET", "/openapi.json")}
     assert tested <= routes

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from bots.cli import audit as audit_cli
 from bots.cli import flows as flows_cli
 from bots.cli import inbox as inbox_cli
 from bots.cli import nlu as nlu_cli
@@ -39,6 +40,8 @@ app = typer.Typer(
 app.add_typer(nlu_cli.app, name="nlu")
 app.add_typer(inbox_cli.app, name="inbox")
 app.add_typer(report_cli.app, name="report")
+app.add_typer(audit_cli.letters_app, name="deadletters")
+app.command("journal")(audit_cli.journal_command)
 app.command("stats")(stats_cli.stats_command)
 flows_cli.register(app)
 

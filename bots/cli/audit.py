@@ -1,0 +1,131 @@
+"""`supportbot journal` and `supportbot deadletters`: what happened, and what failed.
+
+The journal lists transitions newest first, filtered by operator, conversation, action and time;
+the dead letters are inbound events the worker gave up on, which can be sent back to be
+processed again once the cause is fixed (handoff/audit.py).
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import redis.asyncio as aioredis
+import typer
+from rich.table import Table
+
+from bots.cli.common import EXIT_DATA_ERROR, console, err_console
+from bots.cli.inbox import with_redis
+from bots.settings import Settings
+from handoff.audit import (
+    COLUMNS,
+    LIMIT_MAX,
+    DeadLetter,
+    DeadLetters,
+    JournalEntry,
+    JournalQuery,
+    parse_moment,
+    read_journal,
+)
+from handoff.keys import Keys
+from handoff.scripts import Scripts
+
+letters_app = typer.Typer(help="Inbound events the bot gave up on: list them, send them back.",
+                          no_args_is_help=True)
+
+Moment = Annotated[str | None, typer.Option(
+    help="Epoch seconds, YYYY-MM-DD or an ISO time (without an offset: TIMEZONE).")]
+
+
+def journal_command(
+    operator: Annotated[str | None, typer.Option(help="Actor, owner or transfer target.")] = None,
+    conversation: Annotated[str | None, typer.Option(help="e.g. tg:42")] = None,
+    action: Annotated[str | None, typer.Option(help="claim, reply, close, transfer, …")] = None,
+    since: Moment = None,
+    until: Moment = None,
+    limit: Annotated[int, typer.Option(min=1, max=LIMIT_MAX)] = 100,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", help="Write the entries as CSV to this file ('-': stdout).")] = None,
+) -> None:
+    """Transitions newest first: who did what to which conversation, and when."""
+
+    async def work(settings: Settings, client: aioredis.Redis, keys: Keys
+                   ) -> tuple[str, list[JournalEntry]]:
+        try:
+            moments = {name: parse_moment(value, settings.timezone)
+                       for name, value in (("since", since), ("until", until)) if value}
+            query = JournalQuery(operator=operator, conversation=conversation, action=action,
+                                 limit=limit, **moments)
+        except ValueError as exc:
+            err_console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(EXIT_DATA_ERROR) from None
+        return settings.timezone, await read_journal(client, keys, query)
+
+    zone, entries = with_redis(work)
+    if csv_path is not None:
+        table = [list(COLUMNS), *(entry.row() for entry in entries)]
+        if str(csv_path) == "-":
+            csv.writer(sys.stdout).writerows(table)
+            return
+        with csv_path.open("w", encoding="utf-8", newline="") as file:
+            csv.writer(file).writerows(table)
+        console.print(f"written to {csv_path}", highlight=False)
+        return
+    shown = Table("time", "conversation", "action", "actor", "owner", "from → to", "reason",
+                  title=f"journal, newest first ({zone})")
+    for entry in entries:
+        moment = datetime.fromtimestamp(entry.at, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
+        shown.add_row(moment, entry.conversation, entry.action, entry.actor, entry.owner,
+                      f"{entry.from_state} → {entry.to_state}", entry.reason)
+    console.print(shown)
+    if not entries:
+        console.print("nothing matches", style="dim")
+
+
+def _letters(settings: Settings, client: aioredis.Redis, keys: Keys) -> DeadLetters:
+    return DeadLetters(client, keys, Scripts(client), settings.ingest_shards,
+                       settings.stream_maxlen)
+
+
+@letters_app.command("list")
+def list_command(limit: Annotated[int, typer.Option(min=1, max=1000)] = 100) -> None:
+    """The dead letters, newest first, with the error that stopped each."""
+
+    async def work(settings: Settings, client: aioredis.Redis, keys: Keys) -> list[DeadLetter]:
+        return await _letters(settings, client, keys).list(limit)
+
+    letters = with_redis(work)
+    shown = Table("id", "conversation", "stream entry", "error", title="dead letters")
+    for letter in letters:
+        shown.add_row(letter.id, letter.conversation, letter.entry, letter.error)
+    console.print(shown)
+    if not letters:
+        console.print("none", style="dim")
+
+
+@letters_app.command("requeue")
+def requeue_command(
+    ids: Annotated[list[str], typer.Argument(help="Dead letter ids, from `deadletters list`.")],
+    by: Annotated[str, typer.Option(help="Who sends them back (journaled).")] = "cli",
+) -> None:
+    """Send dead letters back to be processed again (each at most once)."""
+
+    async def work(settings: Settings, client: aioredis.Redis, keys: Keys) -> list[str | None]:
+        letters = _letters(settings, client, keys)
+        return [await letters.requeue(letter, by, time.time()) for letter in ids]
+
+    failed = False
+    for letter, entry in zip(ids, with_redis(work), strict=True):
+        if entry is None:
+            err_console.print(f"[red]{letter}: no such dead letter, or its event is "
+                              f"unreadable[/red]")
+            failed = True
+        else:
+            console.print(f"{letter}: requeued as {entry}", highlight=False)
+    if failed:
+        raise typer.Exit(EXIT_DATA_ERROR)
