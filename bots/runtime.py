@@ -142,7 +142,8 @@ class Runtime:
         self.scripts = Scripts(redis)
         self.store = ConversationStore(
             redis, self.keys, self.scripts, Limits(outbox_maxlen=settings.stream_maxlen,
-                                                   journal_maxlen=settings.stream_maxlen),
+                                                   journal_maxlen=settings.stream_maxlen,
+                                                   transcript_max=settings.transcript_max),
             clock=tuning.clock,
         )
         self.ingestor = Ingestor(
@@ -222,7 +223,8 @@ class Runtime:
             worker.desk.trainer = self.trainer_desk()
         if self.settings.vk_enabled and self.settings.telegram_bot_token is not None:
             worker.decider.links = Links(  # a customer may link their Telegram and VK
-                self.redis, self.keys, self.scripts, journal_maxlen=self.settings.stream_maxlen)
+                self.redis, self.keys, self.scripts, journal_maxlen=self.settings.stream_maxlen,
+                transcript_max=self.settings.transcript_max)
         return worker
 
     # --- the trainers' tools (bots/trainer) ---------------------------------------------
@@ -581,6 +583,7 @@ def handoff_config(settings: Settings) -> HandoffConfig:
         unclaimed_minutes=settings.sla_unclaimed_minutes,
         reply_minutes=settings.sla_reply_minutes, hours=hours,
         journal_maxlen=settings.stream_maxlen, outbox_maxlen=settings.stream_maxlen,
+        transcript_max=settings.transcript_max,
     )
 
 

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     redis_prefix: str = "sb:"
     ingest_shards: int = Field(default=8, ge=1, le=1024)
     stream_maxlen: int = Field(default=100_000, ge=1000)
+    # Entries of a conversation's transcript kept at hand (the desk, the API, the flows' view);
+    # older ones move to its archive, which an export reads in full (docs/reports.md).
+    transcript_max: int = Field(default=200, ge=10, le=100_000)
     dedup_ttl_seconds: int = Field(default=48 * 3600, ge=60)
     # How long a dead worker's shards (or a dead poller's token) stay locked before another
     # process takes over: the failover time.

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from datetime import date
 from typing import Protocol
 from zoneinfo import ZoneInfoNotFoundError
@@ -62,6 +63,9 @@ from handoff.clock import Clock, as_datetime
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
 from handoff.openapi import build_openapi
+from handoff.records import COLUMNS as RECORD_COLUMNS
+from handoff.records import LIMIT_MAX as RECORDS_MAX
+from handoff.records import RecordQuery, Records
 from handoff.reports import COLUMNS, ReportError, ReportPeriod, as_json, read_report, rows
 from handoff.service import HandoffService, Operator, Transition
 from handoff.stats import (
@@ -169,6 +173,8 @@ def create_api_app(
         web.get("/stats", api.stats, name="stats"),
         web.get("/reports/operators", api.operator_report, name="operator_report"),
         web.get("/journal", api.journal, name="journal"),
+        web.get("/records", api.records, name="records"),
+        web.get(f"{conv}/handoffs/{{closed}}", api.record_export, name="record_export"),
         web.get("/dead-letters", api.dead_letters, name="dead_letters"),
         web.post("/dead-letters/{letter}/requeue", api.requeue, name="requeue"),
         web.get("/metrics", api.metrics, name="metrics"),
@@ -188,6 +194,7 @@ class _Api:
         self._desk = desk
         self._clock = clock
         self._reader = ConversationReader(service.redis, service.keys, clock)
+        self._records = Records(service.redis, service.keys, store)
         self.stats_source: StatsSource = self.counters_only
 
     # --- reads ----------------------------------------------------------------------------
@@ -285,6 +292,37 @@ class _Api:
         return web.json_response({"entries": [
             dict(zip(AUDIT_COLUMNS, entry.row()[:-1], strict=False)) | {"details": entry.details}
             for entry in entries]})
+
+    async def records(self, request: web.Request) -> web.Response:
+        """Finished handoffs newest first, searched by `customer`, `operator`, `tag`, `rating`,
+        `text` (words said during the handoff) and `since`/`until`; `format=csv`."""
+        query = request.query
+        try:
+            moments = {name: parse_moment(query[name], self._zone())
+                       for name in ("since", "until") if name in query}
+            rating = int_query(request, "rating", 0, 1, 5) if "rating" in query else None
+            wanted = RecordQuery(
+                customer=query.get("customer"), operator=query.get("operator"),
+                tag=query.get("tag"), rating=rating, text=query.get("text"),
+                limit=int_query(request, "limit", 50, 1, RECORDS_MAX), **moments)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        found = await self._records.search(wanted)
+        if query.get("format", "json") == "csv":
+            return _csv([list(RECORD_COLUMNS), *(record.row() for record in found)])
+        return web.json_response({"records": [asdict(record) for record in found]})
+
+    async def record_export(self, request: web.Request) -> web.Response:
+        """One finished handoff with everything said during it (the archive included)."""
+        conv = path_id(request, "conv", "conversation")
+        try:
+            closed = float(request.match_info["closed"])
+        except ValueError:
+            raise ApiError(400, "closed is the handoff's close time, epoch seconds") from None
+        record = await self._records.record(conv, closed)
+        if record is None:
+            raise ApiError(404, "no such handoff in the conversation's history")
+        return web.json_response(await self._records.export(record))
 
     async def dead_letters(self, request: web.Request) -> web.Response:
         letters = await self._dead_letters().list(int_query(request, "limit", 100, 1, 1000))

@@ -174,6 +174,15 @@ class ConversationStore:
         entries = await self._redis.lrange(self._keys.transcript(conv), -last, -1)
         return [json.loads(entry) for entry in entries]
 
+    async def full_transcript(self, conv: str) -> list[dict[str, Any]]:
+        """Everything the conversation said, oldest first: the archive, then the transcript
+        (read in one round trip, so an entry moving between them is not seen twice)."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lrange(self._keys.transcript_archive(conv), 0, -1)
+            pipe.lrange(self._keys.transcript(conv), 0, -1)
+            archived, recent = await pipe.execute()
+        return [json.loads(entry) for entry in (*archived, *recent)]
+
     async def commit(
         self, conv: Conversation, *, shard_stream: str, group: str, entry: str,
         dialogue: dict[str, Any] | None = None, profile: Profile | None = None,

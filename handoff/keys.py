@@ -25,8 +25,13 @@ class Keys:
         return f"{self.prefix}{{{conv}}}:mirror"
 
     def transcript(self, conv: str) -> str:
-        """List of JSON entries (in/out/system), capped."""
+        """List of JSON entries (in/out/system), capped: older entries move to the archive."""
         return f"{self.prefix}{{{conv}}}:transcript"
+
+    def transcript_archive(self, conv: str) -> str:
+        """List of the transcript's older entries, oldest first (lua/lib_transcript.lua derives
+        it from the transcript's key: keep the two names in step)."""
+        return f"{self.prefix}{{{conv}}}:archive"
 
     # --- inbound ----------------------------------------------------------------------
     def inbound_stream(self, shard: int) -> str:
@@ -141,6 +146,11 @@ class Keys:
     def report_total(self) -> str:
         """The team's counters since the start (`all` only), for Prometheus' histograms."""
         return f"{self.prefix}report:total"
+
+    def closed_index(self) -> str:
+        """Zset of finished handoffs, `<conv>|<closed at>` scored by the close time (written by
+        close.lua, which derives the name from the prefix; handoff/records.py reads it)."""
+        return f"{self.prefix}closed"
 
     def report_comments(self) -> str:
         """List (newest first, capped) of customers' comments on rated handoffs, as JSON."""

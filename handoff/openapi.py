@@ -116,6 +116,8 @@ def _paths() -> dict[str, Any]:
         "/stats": {"get": _stats_operation()},
         "/reports/operators": {"get": _operator_report_operation()},
         "/journal": {"get": _journal_operation()},
+        "/records": {"get": _records_operation()},
+        "/conversations/{conv}/handoffs/{closed}": {"get": _record_export_operation()},
         "/dead-letters": {"get": _dead_letters_operation()},
         "/dead-letters/{letter}/requeue": {"post": _requeue_operation()},
         "/metrics": {"get": _metrics_operation()},
@@ -278,6 +280,42 @@ def _journal_operation() -> dict[str, Any]:
             _query("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}),
         ],
         "responses": responses,
+    }
+
+
+def _records_operation() -> dict[str, Any]:
+    moment = {"type": "string"}
+    responses = _plain_object("The records", "400", "401")
+    responses["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return {
+        "operationId": "searchRecords",
+        "summary": "Finished handoffs newest first: customer, operators, tags, times, rating",
+        "description": "Filters combine; `text` matches words said during the handoff (the "
+                       "archived transcript included). See docs/reports.md.",
+        "parameters": [
+            _query("customer", {"type": "string"}, "A conversation id or words of the name"),
+            _query("operator", {"type": "string"}, "The owner or who closed it"),
+            _query("tag", {"type": "string"}),
+            _query("rating", {"type": "integer", "minimum": 1, "maximum": 5}),
+            _query("text", {"type": "string"}, "Words said during the handoff, any case"),
+            _query("since", moment), _query("until", moment),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
+            _query("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}),
+        ],
+        "responses": responses,
+    }
+
+
+def _record_export_operation() -> dict[str, Any]:
+    return {
+        "operationId": "exportRecord",
+        "summary": "One finished handoff with its whole transcript",
+        "parameters": [
+            {"name": "conv", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "closed", "in": "path", "required": True, "schema": {"type": "number"},
+             "description": "The close time, as in the record"},
+        ],
+        "responses": _plain_object("The record and its transcript", "400", "401", "404"),
     }
 
 

@@ -51,6 +51,8 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/stats?days=7", None),  # the trainers' report (tests/test_stats.py)
     ("GET", "/reports/operators?period=7d", None),  # the team's (tests/test_reports_e2e.py)
     ("GET", "/journal?limit=5", None),  # tests/test_audit.py
+    ("GET", "/records?limit=5", None),  # tests/test_reports_e2e.py
+    ("GET", f"/conversations/{CONV}/handoffs/1765000000.5", None),
     ("GET", "/dead-letters", None),
     ("POST", f"/dead-letters/{LETTER}/requeue", {"by": ANN}),
 ]
@@ -152,7 +154,7 @@ async def test_the_auth_table_covers_every_route(service: HandoffService,
                                                  store: ConversationStore) -> None:
     routes = _routes(service, store)
     tested = {(method, path.split("?")[0].replace(CONV, "{conv}").replace(CRM, "{op}")
-               .replace(LETTER, "{letter}"))
+               .replace(LETTER, "{letter}").replace("1765000000.5", "{closed}"))
               for method, path, _ in ENDPOINTS}
     assert routes - tested == {("GET", "/openapi.json")}
     assert tested <= routes

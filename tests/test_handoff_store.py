@@ -138,15 +138,18 @@ async def test_handoff_queues_by_priority_and_tells_the_position(
     assert (await store.load("tg:3")).state == "queued"
 
 
-async def test_transcript_is_capped(
+async def test_transcript_is_capped_and_older_entries_are_archived(
     redis: aioredis.Redis, keys: Keys, scripts: Scripts, store: ConversationStore
 ) -> None:
     ingestor = Ingestor(redis, keys, scripts, IngestConfig(shards=4))
     for number in range(8):
         stream, entry = await stored_entry(redis, keys, ingestor, event())
         await store.commit(await store.load("tg:42"), shard_stream=stream, group=WORKERS,
-                           entry=entry, transcript=[{"n": number}])
-    assert [item["n"] for item in await store.transcript("tg:42")] == [3, 4, 5, 6, 7]
+                           entry=entry, transcript=[{"n": number}, {"n": number + 0.5}])
+    assert [item["n"] for item in await store.transcript("tg:42")] == [5.5, 6, 6.5, 7, 7.5]
+    everything = [item["n"] for item in await store.full_transcript("tg:42")]
+    assert everything == [n / 2 for n in range(16)]  # nothing dropped, in order
+    assert 0 < await redis.ttl(keys.transcript_archive("tg:42")) <= 400 * 86400
 
 
 async def test_lease_has_one_holder_and_passes_on_after_expiry(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 
 import aiohttp
 import pytest
@@ -17,6 +18,7 @@ from bots.cli.main import app
 from bots.settings import Settings
 from bots.turns import Brain
 from fakes.telegram import FakeTelegram
+from handoff.records import COLUMNS as RECORD_COLUMNS
 from handoff.reports import COLUMNS
 from tests.conftest import FAKE_TOKEN
 from tests.telegram_harness import running_bot, wait_until
@@ -84,6 +86,20 @@ async def test_a_handled_conversation_in_the_report(
                     table = list(csv.reader(io.StringIO(await response.text())))
                 async with http.get(url, params={"period": "weekly"}) as bad:
                     assert bad.status == 400 and "unknown period" in (await bad.json())["error"]
+                base = url.removesuffix("/reports/operators")
+                async with http.get(f"{base}/records", params={
+                        "operator": f"tg:{OPERATOR_A}", "text": "ЧЕМ помочь", "rating": "4"}) as r:
+                    (record,) = (await r.json())["records"]
+                async with http.get(f"{base}/records", params={"text": "никто не писал"}) as r:
+                    assert (await r.json())["records"] == []
+                async with http.get(f"{base}/records", params={"format": "csv"}) as r:
+                    record_rows = list(csv.reader(io.StringIO(await r.text())))
+                export_url = f"{base}/conversations/{record['conversation']}/handoffs/" \
+                             f"{record['closed']}"
+                async with http.get(export_url) as r:
+                    exported = await r.json()
+                async with http.get(f"{base}/conversations/tg:1/handoffs/12.5") as r:
+                    assert r.status == 404
             async with aiohttp.ClientSession() as http, http.get(url) as anonymous:
                 assert anonymous.status == 401
 
@@ -98,6 +114,13 @@ async def test_a_handled_conversation_in_the_report(
 
     assert "взято 1, закрыто 1, боту 0, передано 0, пик 1 чат." in desk_report[-1]
     assert "первая реакция p50" in desk_report[-1] and "оценка 4.0 (1: 4★1)" in desk_report[-1]
+
+    assert (record["owner"], record["outcome"], record["rating"], record["comment"]) == (
+        f"tg:{OPERATOR_A}", "close", 4, "Ольга помогла, спасибо")
+    assert record["customer"] == "Иван" and record["close_reason"] == "решено"  # the name now
+    assert record_rows[0] == list(RECORD_COLUMNS) and len(record_rows) == 2
+    said = [entry["text"] for entry in exported["transcript"]]
+    assert "позовите оператора" in said and "Здравствуйте! Чем помочь?" in said
 
     olga = report["operators"][f"tg:{OPERATOR_A}"]
     assert olga["counts"]["taken"] == 1 and olga["counts"]["closed"] == 1
@@ -124,6 +147,12 @@ async def test_a_handled_conversation_in_the_report(
     exported = await asyncio.to_thread(
         runner.invoke, app, ["report", "operators", "--period", "30d", "--csv", "-"])
     assert next(csv.reader(io.StringIO(exported.output))) == list(COLUMNS)
+    searched = await asyncio.to_thread(
+        runner.invoke, app, ["records", "search", "--customer", "иван", "--csv", "-"])
+    assert list(csv.reader(io.StringIO(searched.output)))[1][0] == record["conversation"]
+    dumped = await asyncio.to_thread(runner.invoke, app, [
+        "records", "export", record["conversation"], str(record["closed"])])
+    assert json.loads(dumped.output)["record"]["comment"] == "Ольга помогла, спасибо"
     wrong = await asyncio.to_thread(
         runner.invoke, app, ["report", "operators", "--from", "2026-13-01"])
     assert wrong.exit_code == 1 and "YYYY-MM-DD" in wrong.output

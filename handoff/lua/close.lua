@@ -52,6 +52,9 @@ if state ~= 'bot' then
     close_reason = a.reason, rating = cjson.null, comment = '',
   }))
   redis.call('LTRIM', KEYS[6], -a.history_max, -1)
+  -- the index of finished handoffs, newest by score: handoff/records.py lists and searches it
+  redis.call('ZADD', a.report.prefix .. 'closed', a.now, a.conv .. '|' .. a.at)
+  redis.call('ZREMRANGEBYSCORE', a.report.prefix .. 'closed', '-inf', a.now - a.report.ttl)
 end
 -- Per-operator figures, counted here because every relay path ends in this script.
 if owner ~= '' and a.action == 'close' then

@@ -16,6 +16,7 @@
 --   stats? {intent, fallback} (a bot turn to count), stats_ttl (seconds the day keys live),
 --   report {prefix, ttl} (an operator's reply is counted in the reports)
 --!include lib_report
+--!include lib_transcript
 local a = cjson.decode(ARGV[1])
 local cur = redis.call('HMGET', KEYS[1], 'version', 'state', 'last_event', 'owner',
   'customer_waiting_since', 'queued_at', 'handoff_tags')
@@ -60,7 +61,7 @@ for _, entry in ipairs(a.transcript) do
   redis.call('RPUSH', KEYS[2], entry)
 end
 if #a.transcript > 0 then
-  redis.call('LTRIM', KEYS[2], -a.transcript_max, -1)
+  transcript_cap(KEYS[2], a.transcript_max)
 end
 
 local position = 0

@@ -7,6 +7,7 @@
 --   at, expected_version, transcript_max, journal_maxlen, outbox_maxlen, report {prefix, ttl}
 -- Returns {error, state, version, owner, detail}; detail is the message id on success.
 --!include lib_report
+--!include lib_transcript
 local a = cjson.decode(ARGV[1])
 local cur = redis.call('HMGET', KEYS[1], 'state', 'version', 'owner', 'customer_waiting_since',
   'queued_at', 'handoff_tags')
@@ -25,7 +26,7 @@ report_operator_reply(a, owner, cur[6], cur[4], first and cur[5] or nil)
 redis.call('HDEL', KEYS[1], 'customer_waiting_since', 'reminded')
 redis.call('ZREM', KEYS[3], a.conv)
 redis.call('RPUSH', KEYS[2], a.entry)
-redis.call('LTRIM', KEYS[2], -a.transcript_max, -1)
+transcript_cap(KEYS[2], a.transcript_max)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', a.journal_maxlen, '*',
   'conv', a.conv, 'action', 'reply', 'from', state, 'to', state, 'actor', a.op,
   'reason', '', 'at', a.at, 'version', version, 'owner', owner, 'message', a.message_id)
