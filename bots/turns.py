@@ -78,12 +78,8 @@ class TurnDecider:
     async def decide(self, conv: Conversation, event: InboundEvent) -> Decision:
         decision = Decision()
         decision.transcript.append(_inbound_entry(event))
-        if event.kind == "blocked":
-            decision.unreachable = "blocked by the customer"
-            if self._desk and conv.state != "bot":  # a human is on it: say so in the topic
-                decision.desk.append(OutboundMessage(
-                    conversation=conv.id, lane="desk", created_at=time.time(),
-                    text="⚠️ Клиент запретил сообщения от нас: ответы до него не дойдут."))
+        if event.kind in ("blocked", "edit"):
+            self._noted(conv, event, decision)
             return decision
         if event.kind == "button":
             # The spinner on the customer's button stops only when the query is answered.
@@ -141,6 +137,22 @@ class TurnDecider:
                 text=capped(event.text, 4000) if event.kind == "text" else "",
                 said_at=event.received_at or time.time(),
             ))
+
+    def _noted(self, conv: Conversation, event: InboundEvent, decision: Decision) -> None:
+        """Events the bot records and never answers. `blocked`: the customer stopped our
+        messages. `edit`: the customer changed a message they sent; the new text is in the
+        transcript, marked with the message it replaces. The bot answered the first version,
+        and the next message moves on. In both cases the operators of a handoff are told in
+        the topic."""
+        if event.kind == "blocked":
+            decision.unreachable = "blocked by the customer"
+            note = "⚠️ Клиент запретил сообщения от нас: ответы до него не дойдут."
+        else:
+            note = f"✏️ Клиент исправил сообщение: {capped(event.text, 3800)}"
+        if self._desk and conv.state != "bot" and not conv.banned:
+            decision.desk.append(OutboundMessage(
+                conversation=conv.id, lane="desk", created_at=time.time(),
+                priority=desk_priority(conv.priority, 2), text=note))
 
     def _paced(self, conv: Conversation, event: InboundEvent, decision: Decision,
                pace: CustomerPace) -> bool:
@@ -324,6 +336,8 @@ def _inbound_entry(event: InboundEvent) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": event.received_at or time.time(), "dir": "in"}
     if event.kind == "media":
         entry["media"] = event.media
+    if event.kind == "edit":
+        entry["edit_of"] = event.message_id
     entry["text"] = capped(event.text) if event.kind != "button" \
         else f"[button] {event.payload[:64]}"
     return entry

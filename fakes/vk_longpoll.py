@@ -124,6 +124,14 @@ class LongPoll:
             "user_id": user_id, "peer_id": user_id, "event_id": secrets.token_hex(6),
             "payload": payload, "conversation_message_id": next(self._event_ids)})
 
+    def message_edit(self, user_id: int, message_id: int, text: str) -> dict[str, Any]:
+        """A customer edited their message: the Callback/Long Poll API's `message_edit`, whose
+        object is the message itself (https://dev.vk.com/ru/api/community-events/json-schema)."""
+        return self._wrap("message_edit", {
+            "id": message_id, "date": int(time.time()), "update_time": int(time.time()),
+            "peer_id": user_id, "from_id": user_id, "text": text, "attachments": [],
+            "conversation_message_id": next(self._event_ids), "out": 0})
+
     def message_deny(self, user_id: int) -> dict[str, Any]:
         return self._wrap("message_deny", {"user_id": user_id})
 

@@ -15,7 +15,7 @@ FORMAT_VERSION = 1
 
 # Customer kinds, then the desk's: what operators do in their group about one conversation.
 InboundKind = Literal[
-    "text", "command", "button", "media", "blocked",
+    "text", "command", "button", "media", "blocked", "edit",
     "desk_text", "desk_media", "desk_edit", "desk_button",
 ]
 DESK_KINDS = frozenset({"desk_text", "desk_media", "desk_edit", "desk_button"})

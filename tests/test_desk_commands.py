@@ -478,6 +478,28 @@ async def test_unknown_commands_are_explained_not_relayed(settings: Settings, br
 
 
 # --- relay rules: other operators, edits --------------------------------------------------
+async def test_a_customers_edit_is_recorded_and_shown_in_the_topic(
+    settings: Settings, brain: Brain
+) -> None:
+    async with limited() as fake:
+        await started(fake)
+        async with desk_bot(settings, brain, fake) as bot:
+            thread, told = await taken(bot)
+            sent = await bot.say(CUSTOMER, "заказ 123456")
+            await posted(bot, thread, "заказ 123456")
+            edited = dict(sent["message"], text="заказ 1234567",
+                          edit_date=sent["message"]["date"] + 5)
+            fake.push_update({"edited_message": edited})
+            await posted(bot, thread, "✏️ Клиент исправил сообщение: заказ 1234567")
+            await settled(bot)
+            entries = [e for e in await transcript(bot) if e["dir"] == "in"]
+            assert [(e["text"], e.get("edit_of")) for e in entries[-2:]] == [
+                ("заказ 123456", None), ("заказ 1234567", sent["message"]["message_id"])]
+            assert len(bot.texts_to(CUSTOMER)) == told  # the bot says nothing about an edit
+        assert fake.limit_violations == []
+
+
+
 async def test_non_owner_is_told_and_edits_are_mirrored(settings: Settings, brain: Brain) -> None:
     async with limited() as fake:
         await started(fake)

@@ -3,6 +3,7 @@ delivery failures reported in the topic. Real vk_api and aiogram against their f
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from bots.settings import Settings
@@ -69,6 +70,28 @@ async def test_vk_customer_and_telegram_operator_relay_with_a_photo_each_way(
             (upload,) = bot.vk.state.uploads
             assert len(upload.data) == update["message"]["photo"][-1]["file_size"]
             assert upload.attachment == sent[0].attachment
+
+
+async def test_a_vk_customers_edit_reaches_the_topic_and_the_transcript(
+    settings: Settings, brain: Brain
+) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN) as tg:
+        tg.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_vk_bot(settings, brain, telegram=tg, operator_chat_id=DESK) as bot:
+            thread, _card = await topic_of_customer(bot)
+            await bot.deliver(bot.vk.message_edit(USER, 4242, "позовите оператора, пожалуйста"))
+            await in_topic(tg, thread, lambda m: "✏️ Клиент исправил сообщение: позовите "
+                           "оператора, пожалуйста" in m.get("text", ""), "the edit")
+            entries = await bot.runtime.store.transcript(f"vk:{USER}", last=50)
+            assert {"edit_of": 4242, "text": "позовите оператора, пожалуйста"}.items() <= \
+                entries[-1].items()
+            # the community's own edits (out: 1) are not a customer's
+            own = bot.vk.message_edit(USER, 4243, "наш текст")
+            own["object"]["out"] = 1
+            await bot.deliver(own)
+            await asyncio.sleep(0.3)
+            texts = [e["text"] for e in await bot.runtime.store.transcript(f"vk:{USER}", 50)]
+            assert "наш текст" not in texts
 
 
 async def test_901_and_a_customer_who_left_are_reported_in_the_topic(

@@ -95,9 +95,9 @@ def _from_message(
     if message.chat.type != "private":
         log.debug("message in %s chat %d ignored", message.chat.type, message.chat.id)
         return None
-    if edited:
-        return None  # customers' edits are not relayed: the operator saw the first version
     common["conversation"] = f"tg:{message.chat.id}"
+    if edited:  # recorded, and shown to the operators; the bot does not answer it again
+        return InboundEvent(kind="edit", text=message.text or message.caption or "", **common)
     if message.text is not None:
         if message.text.startswith("/"):
             return InboundEvent(kind="command", text=message.text, **common)

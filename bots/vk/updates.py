@@ -40,6 +40,8 @@ def parse_event(raw: Any, group_id: int) -> InboundEvent | None:
             return _message(obj, _event_id(raw, group_id, obj))
         if kind == "message_event":
             return _button_press(obj, _event_id(raw, group_id, obj))
+        if kind == "message_edit":  # the object is the edited message itself
+            return _edit(obj, _event_id(raw, group_id, obj))
         if kind == "message_deny":
             user = int(obj["user_id"])
             return InboundEvent(event_id=_event_id(raw, group_id, obj),
@@ -66,6 +68,17 @@ def _event_id(raw: dict[str, Any], group_id: int, obj: dict[str, Any]) -> str:
         return f"vk:{group_id}:{raw['event_id']}"
     message = obj["message"] if isinstance(obj.get("message"), dict) else obj
     return f"vk:{group_id}:{raw['type']}:{message.get('peer_id')}:{message.get('id')}"
+
+
+def _edit(message: dict[str, Any], event_id: str) -> InboundEvent | None:
+    """A customer's edit of a message (the community's own edits, `out` 1, are not ours)."""
+    peer, sender = int(message["peer_id"]), int(message["from_id"])
+    if peer >= CHAT_PEERS or sender <= 0 or message.get("out"):
+        return None
+    return InboundEvent(event_id=event_id, conversation=f"vk:{peer}", kind="edit",
+                        profile=Profile(str(sender)), text=str(message.get("text") or ""),
+                        message_id=int(message.get("id") or 0), chat_id=peer,
+                        received_at=time.time())
 
 
 def _message(obj: dict[str, Any], event_id: str) -> InboundEvent | None:
