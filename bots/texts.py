@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 Language = Literal["ru", "en"]
@@ -34,6 +35,11 @@ _TEXTS: dict[str, dict[str, str]] = {
     "handoff_closed_hours": {
         "ru": "Сейчас операторы не работают. Мы ответим {when}; ваш вопрос уже в очереди.",
         "en": "Our operators are off right now. We will answer {when}; your question is queued.",
+    },
+    "queue_update_closed": {
+        "ru": "Вы {position}-й в очереди. Операторы сейчас не работают: ответим {when}.",
+        "en": "You are number {position} in the queue. Our operators are off: we will answer "
+              "{when}.",
     },
     "queue_update": {
         "ru": "Вы {position}-й в очереди, ждать примерно {minutes} мин.",
@@ -140,6 +146,19 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Your message is very long; I read only the beginning.",
     },
 }
+
+
+def opening(opens: datetime, now: datetime, language: str) -> str:
+    """When the team opens, as a customer reads it: "сегодня в 09:00", "tomorrow at 09:00",
+    "24.12 в 09:00" (in the team's time zone, which `opens` carries)."""
+    days = (opens.date() - now.astimezone(opens.tzinfo).date()).days
+    at = opens.strftime("%H:%M")
+    english = language == "en"
+    if days == 0:
+        return f"today at {at}" if english else f"сегодня в {at}"
+    if days == 1:
+        return f"tomorrow at {at}" if english else f"завтра в {at}"
+    return opens.strftime("%d.%m at %H:%M" if english else "%d.%m в %H:%M")
 
 
 def text(key: str, language: str, **values: object) -> str:

@@ -80,6 +80,24 @@ class BusinessHours:
                     return opening
         raise HoursError(f"business hours never open within {_SEARCH_DAYS} days of {at}")
 
+    def open_seconds(self, start: float, end: float) -> float:
+        """Seconds of business hours between two epoch moments: how long a customer has
+        waited for the team, not for the night to pass (SLA timers count these)."""
+        if end <= start:
+            return 0.0
+        zone_start = datetime.fromtimestamp(start, self.zone).date() - timedelta(days=1)
+        last = datetime.fromtimestamp(end, self.zone).date()
+        total = 0.0
+        day = zone_start
+        while day <= last:
+            if day not in self.holidays:
+                for low, high in self._ranges[day.weekday()]:
+                    opened = self._local(day, low).timestamp()
+                    closed = self._local(day, high).timestamp()
+                    total += max(0.0, min(end, closed) - max(start, opened))
+            day += timedelta(days=1)
+        return total
+
     def _local(self, day: date, seconds: int) -> datetime:
         naive = datetime.combine(day, time()) + timedelta(seconds=seconds)
         # Through UTC and back: a wall time that does not exist (DST gap) becomes a real one.

@@ -169,6 +169,9 @@ async def test_waiting_customers_hear_only_meaningful_position_changes(
             assert len(bot.texts_to(last)) == before + 1
 
 
+SECOND = 6202
+
+
 async def test_off_hours_the_customer_is_told_when_the_team_answers(
     settings: Settings, brain: Brain
 ) -> None:
@@ -177,13 +180,25 @@ async def test_off_hours_the_customer_is_told_when_the_team_answers(
         fake.add_group(DESK, "Поддержка", is_forum=True)
         async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
                                business_hours="mon-sun 09:00-21:00", timezone="Europe/Moscow",
-                               tuning=Tuning(clock=FakeClock(late))) as bot:
+                               tuning=Tuning(clock=FakeClock(late), desk_tick=3600)) as bot:
             await bot.say(CUSTOMER, "позовите оператора")
             texts = await wait_until(lambda: bot.texts_to(CUSTOMER),
                                      lambda got: any("в очереди" in t for t in got), 5,
                                      "the handoff notice")
             assert "не работают" in texts[-1] and "завтра в 09:00" in texts[-1]
             assert (await bot.conversation(CUSTOMER)).state == "queued"
+            # a second customer moves to the front: told the same promise, not "N min"
+            await bot.say(SECOND, "позовите оператора", first_name="Борис")
+            await wait_until(lambda: bot.texts_to(SECOND),
+                             lambda got: any("в очереди" in t for t in got), 5, "#2")
+            scheduler = bot.runtime.scheduler()
+            await scheduler.once()  # remembers what everyone was told
+            told = len(bot.texts_to(SECOND))
+            await bot.exchange(CUSTOMER, "/cancel")
+            await scheduler.once()
+            moved = await bot.wait_texts(SECOND, told + 1)
+            assert "1-й в очереди" in moved[-1] and "завтра в 09:00" in moved[-1]
+            assert "мин" not in moved[-1]
 
 
 NEW_DESK = DESK - 1  # the supergroup the desk group migrates to

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 import pytest
 import redis.asyncio as aioredis
 
 from handoff.clock import FakeClock
+from handoff.hours import BusinessHours
 from handoff.keys import Keys
 from handoff.queue import SCORE_BAND
 from handoff.service import HandoffService
@@ -107,3 +111,50 @@ async def test_escalation_and_reminder_together_and_after_close(
     assert (await service.close("tg:1", ANN)).ok
     clock.advance(3600)
     assert await service.sla_due() == []
+
+
+# --- business hours: the night and holidays do not count --------------------------------------
+def moscow(day: int, hour: int, minute: int = 0) -> float:
+    """Epoch seconds of 2026-09-<day> <hour>:<minute> in Moscow (UTC+3, no DST)."""
+    return datetime(2026, 9, day, hour, minute, tzinfo=ZoneInfo("Europe/Moscow")).timestamp()
+
+
+async def test_a_chat_queued_at_night_escalates_five_minutes_after_opening(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    clock = FakeClock(moscow(21, 23, 30))  # Monday 23:30, closed since 21:00
+    hours = BusinessHours.parse("mon-fri 09:00-21:00", "Europe/Moscow", holidays="2026-09-22")
+    service = make_service(redis, keys, clock, unclaimed_minutes=5, reply_minutes=10,
+                           hours=hours)
+    await enqueue(redis, keys, "tg:1", clock)
+    clock.advance(moscow(21, 23, 40) - clock.now())
+    assert await service.sla_due() == []  # not at 23:35: nobody is there
+    clock.advance(moscow(23, 9, 4) - clock.now())  # Tuesday is a holiday: Wednesday 09:04
+    assert await service.sla_due() == []
+    clock.advance(moscow(23, 9, 5) - clock.now())
+    (event,) = await service.sla_due()
+    assert (event.kind, event.conv) == ("escalate", "tg:1")
+
+
+async def test_a_reply_reminder_waits_for_business_hours_too(
+    redis: aioredis.Redis, keys: Keys
+) -> None:
+    clock = FakeClock(moscow(21, 20, 55))  # Monday, five minutes before closing
+    hours = BusinessHours.parse("mon-fri 09:00-21:00", "Europe/Moscow")
+    service = make_service(redis, keys, clock, reply_minutes=10, hours=hours)
+    await service.set_status(ANN, "online")
+    await enqueue(redis, keys, "tg:1", clock)
+    assert (await service.claim("tg:1", ANN)).ok  # the customer now waits for Ann's reply
+    clock.advance(moscow(22, 9, 4) - clock.now())  # 5 + 4 minutes of business hours
+    assert await service.sla_due() == []
+    clock.advance(moscow(22, 9, 5) - clock.now())
+    (event,) = await service.sla_due()
+    assert (event.kind, event.owner) == ("remind", ANN)
+
+
+def test_open_seconds_count_only_business_hours() -> None:
+    hours = BusinessHours.parse("mon-fri 09:00-21:00", "Europe/Moscow", holidays="2026-09-22")
+    assert hours.open_seconds(moscow(21, 20, 0), moscow(21, 22, 0)) == 3600
+    assert hours.open_seconds(moscow(21, 20, 0), moscow(23, 10, 0)) == 2 * 3600  # holiday
+    assert hours.open_seconds(moscow(25, 20, 0), moscow(28, 9, 30)) == 3600 + 1800  # weekend
+    assert hours.open_seconds(moscow(23, 10, 0), moscow(23, 9, 0)) == 0

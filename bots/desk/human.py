@@ -21,7 +21,8 @@ class ServiceHumanSide:
         now = datetime.fromtimestamp(self._service.clock.now(), tz=timezone.utc)
         if hours is not None and not hours.is_open(now):
             opens = hours.next_open(now)
-            return texts.text("handoff_closed_hours", self.language, when=_when(opens, now))
+            return texts.text("handoff_closed_hours", self.language,
+                              when=texts.opening(opens, now, self.language))
         estimate = await self._service.estimate_for(priority)
         return texts.text("handoff_wait", self.language, minutes=max(1, round(estimate / 60)))
 
@@ -36,15 +37,3 @@ class ServiceHumanSide:
 
     async def comment(self, conv: str, text: str) -> bool:
         return (await self._service.comment(conv, text)).ok
-
-
-def _when(opens: datetime, now: datetime) -> str:
-    local = opens.astimezone(opens.tzinfo)
-    days = (local.date() - now.astimezone(opens.tzinfo).date()).days
-    at = local.strftime("%H:%M")
-    if days == 0:
-        return f"сегодня в {at}"
-    if days == 1:
-        return f"завтра в {at}"
-    return local.strftime("%d.%m в %H:%M")
-

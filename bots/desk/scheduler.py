@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 
 from bots import texts
 from bots.desk.notices import CustomerNotices
@@ -124,12 +125,20 @@ class DeskScheduler:
         await self._store.set_told_positions({
             item.conv: item.position
             for item, told in zip(items, told_before, strict=True) if not told})
+        hours = self._service.config.hours
+        now = datetime.fromtimestamp(self._service.clock.now(), tz=UTC)
+        opens = None if hours is None or hours.is_open(now) else hours.next_open(now)
         for item, told in zip(items, told_before, strict=True):
             if not told or not meaningful_change(told, item.position):
                 continue
-            estimate = await self._service.estimate_for(item.priority, position=item.position)
-            text = texts.text("queue_update", self.language, position=item.position,
-                              minutes=max(1, round(estimate / 60)))
+            if opens is not None:  # the same promise as the handoff notice: when we open
+                text = texts.text("queue_update_closed", self.language, position=item.position,
+                                  when=texts.opening(opens, now, self.language))
+            else:
+                estimate = await self._service.estimate_for(item.priority,
+                                                            position=item.position)
+                text = texts.text("queue_update", self.language, position=item.position,
+                                  minutes=max(1, round(estimate / 60)))
             await self._store.tell_position(item.conv, item.position, text)
 
     async def _desk(self, conv: str, items: list[OutboundMessage]) -> None:
