@@ -57,6 +57,7 @@ from bots.vk.channel import VkChannel
 from bots.worker import Worker, WorkerConfig
 from flows.engine import FlowEngine
 from flows.loader import load_flows
+from handoff.access import Access
 from handoff.api import create_api_app
 from handoff.audit import DeadLetters
 from handoff.clock import SYSTEM_CLOCK, Clock
@@ -156,6 +157,7 @@ class Runtime:
         self._signer: CallbackSigner | None = None
         self.handoff = HandoffService(redis, self.keys, self.scripts, handoff_config(settings),
                                       tuning.clock)
+        self.access = Access(redis, self.keys, self.scripts, self.handoff.config, tuning.clock)
         self.templates = Templates(seed_templates(settings.templates_path))
         self.http_routes: list[web.RouteDef] = []  # other channels' endpoints (VK callback)
         self.health = Health()
@@ -184,6 +186,11 @@ class Runtime:
                 embedded.stop()
             raise
         runtime = cls(settings, redis, brain, embedded, tuning)
+        await runtime.access.seed({
+            "operator": [f"tg:{uid}" for uid in settings.operator_ids],
+            "supervisor": [f"tg:{uid}" for uid in settings.supervisor_ids],
+            "trainer": [f"tg:{uid}" for uid in settings.trainer_ids],
+        })
         freeze_startup_heap()
         return runtime
 
@@ -218,7 +225,7 @@ class Runtime:
             worker.desk = DeskDecider(
                 self.handoff, self.store, signer, self.templates, self.settings.language,
                 supervisors=[f"tg:{uid}" for uid in self.settings.supervisor_ids],
-                desks=self.settings.desk_routing(),
+                desks=self.settings.desk_routing(), access=self.access,
             )
             worker.desk.trainer = self.trainer_desk()
         if self.settings.vk_enabled and self.settings.telegram_bot_token is not None:
@@ -232,8 +239,10 @@ class Runtime:
         setup = TrainerSetup(self.settings.nlu_data_dir,
                              FlowDrafts(self.settings.flow_drafts_path),
                              trainer_ids(self.settings.trainer_ids))
-        return TrainerDesk(setup, Inbox(self.redis, self.keys), self.store, self.templates,
+        desk = TrainerDesk(setup, Inbox(self.redis, self.keys), self.store, self.templates,
                            self.request_reload)
+        desk.access = self.access
+        return desk
 
     async def request_reload(self, by: str, reply_to: str = "") -> int:
         return await request_reload(self.redis, self.keys, by=by, reply_to=reply_to)

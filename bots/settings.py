@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     # Relay bots (comma-separated tokens), admins of the desk group: they post customers' texts
     # into topics with budgets of their own (docs/desk.md, "Relay bots").
     desk_relay_tokens: SecretStr | None = None
+    # comma-separated Telegram user ids who may act at the desk; empty: every member of the desk
+    # group may (docs/reports.md, "Access"); supervisors may always
+    desk_operators: str = ""
     desk_supervisors: str = ""  # comma-separated Telegram user ids, mentioned on escalations
     desk_trainers: str = ""  # comma-separated Telegram user ids: /reload, /totemplate, /toflow
     flow_drafts_file: Path | None = None  # default: DATA_DIR/flow-drafts.yml
@@ -141,6 +144,10 @@ class Settings(BaseSettings):
     @property
     def templates_path(self) -> Path:
         return self.desk_templates_file or self.data_dir / "templates.yml"
+
+    @property
+    def operator_ids(self) -> list[int]:
+        return [int(part) for part in self.desk_operators.replace(" ", "").split(",") if part]
 
     @property
     def supervisor_ids(self) -> list[int]:
@@ -291,7 +298,7 @@ class Settings(BaseSettings):
                 ipaddress.ip_address(part)  # ValueError: "... does not appear to be an IPv4..."
         return value
 
-    @field_validator("desk_supervisors", "desk_trainers")
+    @field_validator("desk_operators", "desk_supervisors", "desk_trainers")
     @classmethod
     def _ids(cls, value: str) -> str:
         for part in value.replace(" ", "").split(","):

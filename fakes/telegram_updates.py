@@ -7,6 +7,7 @@ user would have sent them: ``fake.push_update(fake.text_update(42, "/start"))``.
 from __future__ import annotations
 
 import secrets
+import time
 from typing import Any
 
 from fakes.telegram_media import media_object
@@ -180,6 +181,24 @@ class UpdateBuilders(FakeState):
             "data": data,
         }
         return {"callback_query": query}
+
+    def chat_member_update(
+        self, chat_id: int, user_id: int, status: str, *, first_name: str = "Оператор",
+        username: str | None = None, by: int | None = None,
+    ) -> dict[str, Any]:
+        """A member's status changed in a group (ChatMemberUpdated): `left` when they leave,
+        `kicked` when an admin (`by`) removes them. Telegram sends these only to a bot that is
+        an administrator and listed "chat_member" in allowed_updates
+        (https://core.telegram.org/bots/api#chatmemberupdated)."""
+        chat = self._group_chat(chat_id)
+        user = _person(user_id, first_name, None, username, "ru")
+        old = {"status": "member", "user": user}
+        new: dict[str, Any] = {"status": status, "user": user}
+        if status == "kicked":
+            new["until_date"] = 0
+        actor = user if by is None else _person(by, "Админ", None, None, "ru")
+        return {"chat_member": {"chat": chat.as_chat(), "from": actor, "date": int(time.time()),
+                                "old_chat_member": old, "new_chat_member": new}}
 
     def group_message_update(
         self,

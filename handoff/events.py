@@ -16,9 +16,10 @@ FORMAT_VERSION = 1
 # Customer kinds, then the desk's: what operators do in their group about one conversation.
 InboundKind = Literal[
     "text", "command", "button", "media", "blocked", "edit",
-    "desk_text", "desk_media", "desk_edit", "desk_button",
+    "desk_text", "desk_media", "desk_edit", "desk_button", "desk_member",
 ]
-DESK_KINDS = frozenset({"desk_text", "desk_media", "desk_edit", "desk_button"})
+# desk_member: someone left or was removed from a desk group (`text`: left or kicked)
+DESK_KINDS = frozenset({"desk_text", "desk_media", "desk_edit", "desk_button", "desk_member"})
 # text: a message; copy: re-post a platform message (`copy`); card: the desk card of a
 # conversation (sent once, then edited); summary: the desk's queue summary (edited in place);
 # edit: mirror an edited message (`edit_of`); topic: the desk topic's name and state.

@@ -134,6 +134,18 @@ class Keys:
         """Hash inbox entry id -> what a trainer made of it (`intent:<name>` or `dismissed`)."""
         return f"{self.prefix}inbox:done"
 
+    def role(self, role: str) -> str:
+        """Set of operator ids ("tg:123") with a role: operator, supervisor, trainer."""
+        return f"{self.prefix}roles:{role}"
+
+    def revoked(self) -> str:
+        """Set of operator ids whose access was revoked (handoff/access.py)."""
+        return f"{self.prefix}access:revoked"
+
+    def access_told(self, op: str) -> str:
+        """Marker: this person was told they have no access (for a day)."""
+        return f"{self.prefix}access:told:{op}"
+
     def report_hour(self, hour: int) -> str:
         """Hash of the team's report counters of one hour since the epoch (handoff/reports.py).
         The scripts derive it themselves from the event's time (lua/lib_report.lua)."""

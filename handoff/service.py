@@ -137,16 +137,23 @@ class HandoffService(Transitions):
         for op in await self._operators.operators():
             if op.status != "offline" or op.load == 0 or now - op.status_since < grace:
                 continue
-            convs = sorted(map(str, await self.redis.smembers(self.keys.operator_convs(op.id))))
-            for conv in convs:
-                k = self.keys
-                outbox, told = await self._to_customer(conv, notices(conv) if notices else ())
-                keys = [
-                    k.conversation(conv), k.queue(), k.waiting(), k.operator(op.id),
-                    k.operator_convs(op.id), k.journal(), outbox,
-                ]
-                args = self._args(conv, told, op=op.id, grace=grace)
-                result = await self._run("requeue", conv, keys, args)
-                if result.ok:
-                    done.append(result)
+            done += await self.requeue_operator(op.id, grace, notices=notices)
+        return done
+
+    async def requeue_operator(self, op: str, grace: float = 0.0, *,
+                               notices: RequeueNotices | None = None) -> list[Transition]:
+        """One offline operator's conversations back to the queue (grace 0: at once, as when
+        their access is revoked); the script refuses if they came back online meanwhile."""
+        done: list[Transition] = []
+        for conv in sorted(map(str, await self.redis.smembers(self.keys.operator_convs(op)))):
+            k = self.keys
+            outbox, told = await self._to_customer(conv, notices(conv) if notices else ())
+            keys = [
+                k.conversation(conv), k.queue(), k.waiting(), k.operator(op),
+                k.operator_convs(op), k.journal(), outbox,
+            ]
+            result = await self._run("requeue", conv, keys,
+                                     self._args(conv, told, op=op, grace=grace))
+            if result.ok:
+                done.append(result)
         return done

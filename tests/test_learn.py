@@ -80,10 +80,13 @@ async def test_learn_teaches_what_the_bot_did_not_understand(
         inbox = Inbox(bot.runtime.redis, bot.runtime.keys)
         assert len(await inbox.open_of(f"tg:{CUSTOMER}")) == 2
 
-        wrong = await desk_says(bot, thread, OPERATOR, "/learn no_such_intent",
+        refused = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
+                                  expect="только для тренеров")  # operators do not teach
+        assert "DESK_TRAINERS" in refused
+        wrong = await desk_says(bot, thread, TRAINER, "/learn no_such_intent",
                                 expect="Не добавил")
         assert "no_such_intent" in wrong
-        answer = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
+        answer = await desk_says(bot, thread, TRAINER, "/learn product_availability",
                                  expect="📚")
         assert "«дарите ли вы подарки на день рождения?»" in answer and "shop.yml" in answer
         assert "/reload" in answer
@@ -93,10 +96,10 @@ async def test_learn_teaches_what_the_bot_did_not_understand(
         assert "# Ромашка Маркет — about the shop" in (data_dir / "shop.yml").read_text(
             encoding="utf-8")
         assert await inbox.open_of(f"tg:{CUSTOMER}") == []
-        again = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
+        again = await desk_says(bot, thread, TRAINER, "/learn product_availability",
                                 expect="Непонятых ботом сообщений")
         assert "/learn интент текст" in again
-        own = await desk_says(bot, thread, OPERATOR,
+        own = await desk_says(bot, thread, TRAINER,
                               "/learn product_availability а сертификаты есть?", expect="📚")
         assert "«а сертификаты есть?»" in own
         # nothing of this reached the customer
@@ -116,10 +119,10 @@ async def test_learn_as_a_reply_teaches_that_customer_message(
             DESK, OPERATOR, "// наверное про сертификаты", thread_id=thread))
 
         for not_customer in (card["message_id"], operator_note["message"]["message_id"]):
-            refused = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
+            refused = await desk_says(bot, thread, TRAINER, "/learn product_availability",
                                       expect="Ответьте /learn", reply_to=not_customer)
             assert "на сообщение клиента" in refused
-        answer = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
+        answer = await desk_says(bot, thread, TRAINER, "/learn product_availability",
                                  expect="📚", reply_to=copies[0]["message_id"])
         assert f"«{question}»" in answer and "рождения" not in answer
         texts = [e.text for e in load_training_data(data_dir).intents["product_availability"]]
@@ -127,7 +130,7 @@ async def test_learn_as_a_reply_teaches_that_customer_message(
         inbox = Inbox(bot.runtime.redis, bot.runtime.keys)
         assert len(await inbox.open_of(f"tg:{CUSTOMER}")) == 2  # the others still open
 
-        twice = await desk_says(bot, thread, OPERATOR, "/learn product_availability",
+        twice = await desk_says(bot, thread, TRAINER, "/learn product_availability",
                                 expect="Пропущено", reply_to=copies[0]["message_id"])
         assert "уже пример интента product_availability" in twice
 

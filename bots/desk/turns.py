@@ -30,6 +30,7 @@ from bots.desk.templates import TemplateError, Templates
 from bots.textcap import capped
 from bots.trainer.desk import TrainerDesk
 from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
+from handoff.access import ROLES, Access
 from handoff.conversations import Conversation, ConversationStore, desk_priority
 from handoff.events import CopyOf, InboundEvent, OutboundKind, OutboundMessage
 from handoff.reports import NAMED_PERIODS, ReportError, ReportPeriod, read_report
@@ -88,7 +89,7 @@ class DeskDecider:
     def __init__(
         self, service: HandoffService, store: ConversationStore, signer: CallbackSigner,
         templates: Templates, language: str = "ru", *, supervisors: Iterable[str] = (),
-        bot_username: str = "", desks: DeskRouting | None = None,
+        bot_username: str = "", desks: DeskRouting | None = None, access: Access | None = None,
     ) -> None:
         self._service = service
         self.desks = desks  # the desk groups, for /transfer desk
@@ -103,6 +104,7 @@ class DeskDecider:
         # Our @username: a command addressed to another bot in the group is not for us.
         self.bot_username = bot_username.lstrip("@")
         self.trainer: TrainerDesk | None = None  # /learn, /totemplate, /toflow, /reload
+        self.access = access  # who may act (handoff/access.py); None: every member may
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> DeskDecision:
         decision = DeskDecision()
@@ -110,6 +112,11 @@ class DeskDecider:
             if event.kind == "desk_button" else None
         if event.kind == "desk_button" and action is None:
             return decision  # refused: a forged, stale or foreign button changes nothing
+        if event.kind == "desk_member":  # someone left or was removed from the desk group
+            await self._member_left(conv, event, decision)
+            return decision
+        if not await self._may_act(conv, event, decision):
+            return decision
         if await self._service.operator(event.actor) is None:
             # Desk members act as operators; their first accepted action brings them online.
             await self._service.set_status(event.actor, "online", name=event.profile.display_name,
@@ -127,6 +134,87 @@ class DeskDecider:
         else:
             await self._relay(conv, event, decision)
         return decision
+
+    # --- access ------------------------------------------------------------------------
+    async def _may_act(self, conv: Conversation, event: InboundEvent, decision: DeskDecision
+                       ) -> bool:
+        """Only listed operators act (when any are listed) and never a revoked one; the
+        others are told once a day and otherwise ignored."""
+        if self.access is None or await self.access.may_act(event.actor):
+            return True
+        if await self.access.first_refusal(event.actor):
+            name = event.profile.display_name
+            decision.desk.append(desk_item(conv.id, "text", (
+                f"⛔ {name}, у вас нет доступа к этому столу: ваши сообщения и кнопки не "
+                f"работают. Попросите руководителя выдать доступ (/grant)."), refusal=True))
+        return False
+
+    async def _member_left(self, conv: Conversation, event: InboundEvent,
+                           decision: DeskDecision) -> None:
+        if self.access is None:
+            return
+        reason = "удалён из группы стола" if event.text == "kicked" else "вышел из группы стола"
+        await self._revoke(conv, event.actor, "telegram", reason, decision)
+
+    async def _revoke(self, conv: Conversation, op: str, by: str, reason: str,
+                      decision: DeskDecision) -> None:
+        """Access gone at once: roles, status, and every conversation back to the queue with
+        a note in its topic (and the customer told a colleague will pick it up)."""
+        assert self.access is not None
+        name = await self._operator_name(op)
+        await self.access.revoke(op, by, reason)
+        moved = await self._service.requeue_operator(op, notices=self.notices.requeued)
+        for transition in moved:
+            priority = (await self._store.load(transition.conv)).priority
+            decision.desk.append(desk_item(transition.conv, "text", (
+                f"🔒 {name}: доступ отозван ({reason}). Разговор снова в очереди, "
+                f"возьмите его.")))
+            decision.desk.extend(desk_bookkeeping(transition.conv, priority))
+        decision.desk.append(desk_item(conv.id, "text", (
+            f"🔒 Доступ {name} отозван: {reason}. Возвращено в очередь: {len(moved)}.")))
+
+    async def _cmd_revoke(self, conv: Conversation, event: InboundEvent, command: Command,
+                          decision: DeskDecision) -> None:
+        """`/revoke @who [reason]`, for supervisors."""
+        if self.access is None or not await self.access.is_(event.actor, "supervisor"):
+            decision.desk.append(desk_item(conv.id, "text",
+                                           "/revoke — только для руководителей.", refusal=True))
+            return
+        who = self._person(command.words[0]) if command.words else None
+        if who is None:
+            decision.desk.append(desk_item(conv.id, "text", "Кого? /revoke @username [причина]"))
+            return
+        found = await self._find_operator(command.words[0])
+        reason = " ".join(command.words[1:]) or "по решению руководителя"
+        await self._revoke(conv, found.id if found else who, event.actor, reason, decision)
+
+    async def _cmd_grant(self, conv: Conversation, event: InboundEvent, command: Command,
+                         decision: DeskDecision) -> None:
+        """`/grant @who operator|supervisor|trainer`, for supervisors."""
+        if self.access is None or not await self.access.is_(event.actor, "supervisor"):
+            decision.desk.append(desk_item(conv.id, "text",
+                                           "/grant — только для руководителей.", refusal=True))
+            return
+        words = command.words
+        if len(words) != 2 or words[1] not in ROLES or self._person(words[0]) is None:
+            decision.desk.append(desk_item(conv.id, "text", (
+                f"/grant @username|id роль, роли: {', '.join(ROLES)}")))
+            return
+        found = await self._find_operator(words[0])
+        op = found.id if found else self._person(words[0]) or ""
+        role = words[1]
+        new = await self.access.grant(op, role, event.actor)
+        name = await self._operator_name(op)
+        decision.desk.append(desk_item(conv.id, "text", (
+            f"✅ {name}: роль {role} выдана." if new else f"У {name} уже есть роль {role}.")))
+
+    @staticmethod
+    def _person(mention: str) -> str | None:
+        """An operator id from "@username" (resolved later), "tg:123" or "123"."""
+        if mention.startswith("@") and len(mention) > 1:
+            return mention
+        digits = mention.removeprefix("tg:")
+        return f"tg:{digits}" if digits.isdigit() else None
 
     # --- relaying ---------------------------------------------------------------------
     async def _relay(self, conv: Conversation, event: InboundEvent, decision: DeskDecision
@@ -514,7 +602,8 @@ class DeskDecider:
         return self.notices.joined(conv, event.actor, event.profile.first_name)
 
 
-DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "templates", "reload"})
+DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "templates", "reload",
+                       "grant", "revoke"})
 
 
 async def _done(result: Transition) -> Transition:

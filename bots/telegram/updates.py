@@ -23,7 +23,9 @@ MEDIA_FIELDS = (
     "photo", "document", "voice", "video", "video_note", "audio", "sticker", "animation",
     "location", "contact", "venue", "poll", "dice",
 )
-ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member"]
+# chat_member: Telegram sends members' changes in a group only when asked for them (and only to
+# an administrator): a desk member who leaves or is removed loses access at once.
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query", "my_chat_member", "chat_member"]
 UNRESOLVED = ""  # desk events before their conversation is looked up
 
 
@@ -55,6 +57,8 @@ def parse_update(
         return update_id, _from_callback(update.callback_query, event_id, desk_chats)
     if update.my_chat_member is not None:
         return update_id, _from_member_change(update.my_chat_member, event_id)
+    if update.chat_member is not None:
+        return update_id, _from_desk_member(update.chat_member, event_id, desk_chats)
     log.debug("update %d of an unhandled type ignored", update_id)
     return update_id, None
 
@@ -144,6 +148,19 @@ def _from_callback(
         return InboundEvent(kind="desk_button", conversation=UNRESOLVED,
                             actor=f"tg:{query.from_user.id}", thread_id=thread, **common)
     return InboundEvent(kind="button", conversation=f"tg:{chat_id}", **common)
+
+
+def _from_desk_member(change: ChatMemberUpdated, event_id: str, desk_chats: Collection[int]
+                      ) -> InboundEvent | None:
+    """A member of a desk group who left or was removed (banned counts as removed)."""
+    status = change.new_chat_member.status
+    if change.chat.id not in desk_chats or status not in ("left", "kicked"):
+        return None
+    member = change.new_chat_member.user
+    return InboundEvent(
+        event_id=event_id, conversation=UNRESOLVED, kind="desk_member", text=status,
+        profile=profile_of(member), actor=f"tg:{member.id}", chat_id=change.chat.id,
+        received_at=time.time())
 
 
 def _from_member_change(change: ChatMemberUpdated, event_id: str) -> InboundEvent | None:

@@ -24,6 +24,7 @@ from bots.desk.commands import Command
 from bots.desk.templates import TemplateError, Templates
 from bots.trainer.inbox import Labelled, label
 from bots.trainer.knowledge import FlowDrafts, OperatorReply, operator_replies
+from handoff.access import Access
 from handoff.api_models import TRANSCRIPT_MAX
 from handoff.conversations import ConversationStore
 from handoff.events import InboundEvent
@@ -33,7 +34,7 @@ from nlu.data import DataError
 log = logging.getLogger(__name__)
 
 RequestReload = Callable[[str, str], Awaitable[int]]  # (by, reply_to conversation)
-TRAINER_ONLY = frozenset({"totemplate", "toflow", "reload"})
+TRAINER_ONLY = frozenset({"learn", "totemplate", "toflow", "reload"})
 QUOTE = 60  # characters of a message quoted back
 
 
@@ -54,10 +55,11 @@ class TrainerDesk:
         self._store = store
         self._templates = templates
         self._request_reload = request_reload
+        self.access: Access | None = None  # roles given at the desk (/grant … trainer)
 
     async def handle(self, conv: str, event: InboundEvent, command: Command) -> str:
-        if command.name in TRAINER_ONLY and event.actor not in self._setup.trainers:
-            return f"/{command.name} — только для тренеров бота (DESK_TRAINERS)."
+        if command.name in TRAINER_ONLY and not await self._is_trainer(event.actor):
+            return f"/{command.name} — только для тренеров бота (DESK_TRAINERS, /grant)."
         if command.name == "reload":
             version = await self._request_reload(event.actor, conv)
             return f"♻️ Перезагружаю сценарии и NLU (#{version})…"
@@ -66,6 +68,12 @@ class TrainerDesk:
         if command.name == "learn":
             return await self._learn(conv, event, command)
         return await self._reply_to_knowledge(conv, event, command)
+
+    async def _is_trainer(self, actor: str) -> bool:
+        """Listed in the settings, or given the role by a supervisor (handoff/access.py)."""
+        if actor in self._setup.trainers:
+            return True
+        return self.access is not None and await self.access.is_(actor, "trainer")
 
     # --- /learn -------------------------------------------------------------------------
     async def _learn(self, conv: str, event: InboundEvent, command: Command) -> str:
