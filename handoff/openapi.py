@@ -260,10 +260,23 @@ def _plain_object(description: str, *errors: str) -> dict[str, Any]:
     return out
 
 
-def _journal_operation() -> dict[str, Any]:
-    moment = {"type": "string"}
-    responses = _plain_object("The entries", "400", "401")
+def _listing(description: str, limit_max: int, limit: int) -> tuple[dict[str, Any],
+                                                                      list[dict[str, Any]]]:
+    """What the journal and the records share: JSON or CSV, a time range, a limit, a format."""
+    responses = _plain_object(description, "400", "401")
     responses["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    moment = {"type": "string"}
+    return responses, [
+        _query("since", moment, "Epoch seconds or ISO 8601 (without an offset: TIMEZONE)"),
+        _query("until", moment),
+        _query("limit", {"type": "integer", "minimum": 1, "maximum": limit_max,
+                         "default": limit}),
+        _query("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}),
+    ]
+
+
+def _journal_operation() -> dict[str, Any]:
+    responses, common = _listing("The entries", 10000, 100)
     return {
         "operationId": "getJournal",
         "summary": "Transitions newest first: who did what to which conversation, and when",
@@ -274,19 +287,14 @@ def _journal_operation() -> dict[str, Any]:
             _query("operator", {"type": "string"}, "The actor, owner or transfer target"),
             _query("conversation", {"type": "string"}, "e.g. tg:42"),
             _query("action", {"type": "string"}, "claim, reply, close, transfer, rating, …"),
-            _query("since", moment), _query("until", moment),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": 10000,
-                             "default": 100}),
-            _query("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}),
+            *common,
         ],
         "responses": responses,
     }
 
 
 def _records_operation() -> dict[str, Any]:
-    moment = {"type": "string"}
-    responses = _plain_object("The records", "400", "401")
-    responses["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    responses, common = _listing("The records", 1000, 50)
     return {
         "operationId": "searchRecords",
         "summary": "Finished handoffs newest first: customer, operators, tags, times, rating",
@@ -298,9 +306,7 @@ def _records_operation() -> dict[str, Any]:
             _query("tag", {"type": "string"}),
             _query("rating", {"type": "integer", "minimum": 1, "maximum": 5}),
             _query("text", {"type": "string"}, "Words said during the handoff, any case"),
-            _query("since", moment), _query("until", moment),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}),
-            _query("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}),
+            *common,
         ],
         "responses": responses,
     }

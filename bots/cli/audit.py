@@ -62,8 +62,7 @@ def journal_command(
     async def work(settings: Settings, client: aioredis.Redis, keys: Keys
                    ) -> tuple[str, list[JournalEntry]]:
         try:
-            moments = {name: parse_moment(value, settings.timezone)
-                       for name, value in (("since", since), ("until", until)) if value}
+            moments = _moments(since, until, settings.timezone)
             query = JournalQuery(operator=operator, conversation=conversation, action=action,
                                  limit=limit, **moments)
         except ValueError as exc:
@@ -151,8 +150,7 @@ def records_search_command(
     async def work(settings: Settings, client: aioredis.Redis, keys: Keys
                    ) -> tuple[str, list[Record]]:
         try:
-            moments = {name: parse_moment(value, settings.timezone)
-                       for name, value in (("since", since), ("until", until)) if value}
+            moments = _moments(since, until, settings.timezone)
             query = RecordQuery(customer=customer, operator=operator, tag=tag, rating=rating,
                                 text=text, limit=limit, **moments)
         except ValueError as exc:
@@ -213,6 +211,12 @@ def _write_csv(table: list[list[str]], path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as file:
         csv.writer(file).writerows(table)
     console.print(f"written to {path}", highlight=False)
+
+
+def _moments(since: str | None, until: str | None, zone: str) -> dict[str, float]:
+    """`since`/`until` as epoch seconds, for a query's keyword arguments (ValueError if bad)."""
+    return {name: parse_moment(value, zone)
+            for name, value in (("since", since), ("until", until)) if value}
 
 
 def _when(moment: float, zone: str) -> str:

@@ -176,9 +176,7 @@ class DeskDecider:
     async def _cmd_revoke(self, conv: Conversation, event: InboundEvent, command: Command,
                           decision: DeskDecision) -> None:
         """`/revoke @who [reason]`, for supervisors."""
-        if self.access is None or not await self.access.is_(event.actor, "supervisor"):
-            decision.desk.append(desk_item(conv.id, "text",
-                                           "/revoke — только для руководителей.", refusal=True))
+        if not await self._supervisor(conv, event, command, decision):
             return
         who = self._person(command.words[0]) if command.words else None
         if who is None:
@@ -191,10 +189,9 @@ class DeskDecider:
     async def _cmd_grant(self, conv: Conversation, event: InboundEvent, command: Command,
                          decision: DeskDecision) -> None:
         """`/grant @who operator|supervisor|trainer`, for supervisors."""
-        if self.access is None or not await self.access.is_(event.actor, "supervisor"):
-            decision.desk.append(desk_item(conv.id, "text",
-                                           "/grant — только для руководителей.", refusal=True))
+        if not await self._supervisor(conv, event, command, decision):
             return
+        assert self.access is not None  # a supervisor exists only where access is kept
         words = command.words
         if len(words) != 2 or words[1] not in ROLES or self._person(words[0]) is None:
             decision.desk.append(desk_item(conv.id, "text", (
@@ -207,6 +204,16 @@ class DeskDecider:
         name = await self._operator_name(op)
         decision.desk.append(desk_item(conv.id, "text", (
             f"✅ {name}: роль {role} выдана." if new else f"У {name} уже есть роль {role}.")))
+
+    async def _supervisor(self, conv: Conversation, event: InboundEvent, command: Command,
+                          decision: DeskDecision) -> bool:
+        """Whether the actor is a supervisor; if not, they are told the command is not theirs."""
+        if self.access is not None and await self.access.is_(event.actor, "supervisor"):
+            return True
+        decision.desk.append(desk_item(conv.id, "text",
+                                       f"/{command.name} — только для руководителей.",
+                                       refusal=True))
+        return False
 
     @staticmethod
     def _person(mention: str) -> str | None:
