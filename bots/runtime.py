@@ -75,6 +75,7 @@ from handoff.queue import QueueItem
 from handoff.scripts import Scripts
 from handoff.service import HandoffService
 from handoff.team_metrics import TEAM
+from handoff.tokens import ApiTokens
 from nlu.cache import load_or_train
 from nlu.data import load_training_data
 from nlu.embedded import EmbeddedClassifier
@@ -332,7 +333,8 @@ class Runtime:
                 desk=DeskEcho() if self.settings.operator_chat_id is not None else None,
                 dead_letters=DeadLetters(self.redis, self.keys, self.scripts,
                                          self.settings.ingest_shards, self.settings.stream_maxlen,
-                                         self.handoff.config.journal_maxlen)))
+                                         self.handoff.config.journal_maxlen),
+                tokens=ApiTokens(self.redis, self.keys), access=self.access))
         app.add_routes(self.http_routes)
         return app
 

@@ -49,6 +49,12 @@ class Access(Scripted):
             revoked, listed, operator, supervisor = await pipe.execute()
         return not revoked and (not listed or bool(operator) or bool(supervisor))
 
+    async def members(self, role: Role) -> set[str]:
+        return {str(m) for m in await self.redis.smembers(self.keys.role(role))}
+
+    async def revoked(self) -> set[str]:
+        return {str(m) for m in await self.redis.smembers(self.keys.revoked())}
+
     async def is_(self, op: str, role: Role) -> bool:
         return bool(await self.redis.sismember(self.keys.role(role), op))
 

@@ -15,12 +15,13 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import date
-from typing import Protocol
+from typing import Any, Protocol
 from zoneinfo import ZoneInfoNotFoundError
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from handoff.access import ROLES, Access
 from handoff.api_http import (
     ApiError,
     Body,
@@ -78,6 +79,7 @@ from handoff.stats import (
     stats_out,
 )
 from handoff.team_metrics import TEAM
+from handoff.tokens import ApiTokens
 
 #: The trainers' report over a period; the runtime passes one that adds the unrecognized
 #: themes (grouping texts needs the NLU, which handoff/ does not import).
@@ -97,6 +99,8 @@ class CustomerNotices(Protocol):
     def back_to_bot(self, conv: str) -> Sequence[OutboundMessage]: ...
 
     def transferred_to_queue(self, conv: str) -> Sequence[OutboundMessage]: ...
+
+    def requeued(self, conv: str) -> Sequence[OutboundMessage]: ...
 
 
 class DeskEcho(Protocol):
@@ -140,12 +144,16 @@ class Silent:
     def transferred_to_queue(self, conv: str) -> Sequence[OutboundMessage]:
         return ()
 
+    def requeued(self, conv: str) -> Sequence[OutboundMessage]:
+        return ()
+
 
 def create_api_app(
     service: HandoffService, store: ConversationStore, *, token: str,
     clock: Clock | None = None, notices: CustomerNotices | None = None,
     stats: StatsSource | None = None, desk: DeskEcho | None = None,
-    dead_letters: DeadLetters | None = None,
+    dead_letters: DeadLetters | None = None, tokens: ApiTokens | None = None,
+    access: Access | None = None,
 ) -> web.Application:
     """The API as an aiohttp application, to be mounted with `add_subapp(PREFIX, app)`.
 
@@ -155,9 +163,9 @@ def create_api_app(
     if not token:
         raise ValueError("the HTTP API needs a token (API_TOKEN); leave it unmounted without one")
     api = _Api(service, store, clock or service.clock, notices or Silent(), desk or NoDesk(),
-               dead_letters)
+               dead_letters, access)
     api.stats_source = stats or api.counters_only
-    app = web.Application(middlewares=[error_middleware, auth_middleware(token)])
+    app = web.Application(middlewares=[error_middleware, auth_middleware(token, tokens)])
     conv = "/conversations/{conv}"
     app.add_routes([
         web.get("/conversations", api.list_conversations, name="list"),
@@ -176,6 +184,9 @@ def create_api_app(
         web.get("/records", api.records, name="records"),
         web.get(f"{conv}/handoffs/{{closed}}", api.record_export, name="record_export"),
         web.get("/dead-letters", api.dead_letters, name="dead_letters"),
+        web.get("/roles", api.roles, name="roles"),
+        web.post("/roles/{op}/grant", api.grant_role, name="grant_role"),
+        web.post("/roles/{op}/revoke", api.revoke_role, name="revoke_role"),
         web.post("/dead-letters/{letter}/requeue", api.requeue, name="requeue"),
         web.get("/metrics", api.metrics, name="metrics"),
         web.get("/openapi.json", _openapi, name="openapi"),
@@ -186,9 +197,11 @@ def create_api_app(
 class _Api:
     def __init__(self, service: HandoffService, store: ConversationStore, clock: Clock,
                  notices: CustomerNotices, desk: DeskEcho,
-                 dead_letters: DeadLetters | None = None) -> None:
+                 dead_letters: DeadLetters | None = None, access: Access | None = None
+                 ) -> None:
         self._service = service
         self._letters = dead_letters
+        self._access = access
         self._store = store
         self._notices = notices
         self._desk = desk
@@ -334,17 +347,47 @@ class _Api:
         letter = request.match_info["letter"]
         if not STREAM_ID_RE.fullmatch(letter):
             raise ApiError(400, "a dead letter id looks like 1765000000000-0")
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            raise ApiError(400, "the body must be JSON: {\"by\": \"<operator>\"}") from None
-        actor = body.get("by") if isinstance(body, dict) else None
+        body = await _small_json(request)
+        actor = body.get("by")
         entry = await self._dead_letters().requeue(letter, str(actor or "api"),
                                                    self._clock.now())
         if entry is None:
             raise ApiError(404, "no such dead letter (or its event is unreadable)")
         return web.json_response({"requeued": letter, "entry": entry})
+
+    async def roles(self, _request: web.Request) -> web.Response:
+        access = self._needs_access()
+        return web.json_response({"roles": {role: sorted(await access.members(role))
+                                            for role in ROLES},
+                                  "revoked": sorted(await access.revoked())})
+
+    async def grant_role(self, request: web.Request) -> web.Response:
+        """`{"role": "operator|supervisor|trainer", "by": "..."}`: journaled with `by`."""
+        op = path_id(request, "op", "operator")
+        body = await _small_json(request)
+        role = body.get("role")
+        if role not in ROLES:
+            raise ApiError(400, f"role must be one of {', '.join(ROLES)}")
+        new = await self._needs_access().grant(op, role, str(body.get("by") or "api"))
+        return web.json_response({"operator": op, "role": role, "added": new})
+
+    async def revoke_role(self, request: web.Request) -> web.Response:
+        """Access gone at once: roles, status, and the operator's conversations back to the
+        queue (the customers told, the desk's cards redrawn); journaled with `by`."""
+        op = path_id(request, "op", "operator")
+        body = await _small_json(request)
+        reason = str(body.get("reason") or "по решению руководителя")
+        await self._needs_access().revoke(op, str(body.get("by") or "api"), reason)
+        moved = await self._service.requeue_operator(op, notices=self._notices.requeued)
+        for transition in moved:
+            priority = (await self._store.load(transition.conv)).priority
+            await self._store.post_desk(list(self._desk.changed(transition.conv, priority)))
+        return web.json_response({"operator": op, "requeued": [t.conv for t in moved]})
+
+    def _needs_access(self) -> Access:
+        if self._access is None:
+            raise ApiError(404, "roles are not kept here")
+        return self._access
 
     def _dead_letters(self) -> DeadLetters:
         if self._letters is None:
@@ -436,6 +479,18 @@ class _Api:
         if summary is None:  # conversations are never deleted: only a flushed Redis gets here
             raise RuntimeError(f"{conv} vanished right after a transition")
         return summary
+
+
+async def _small_json(request: web.Request) -> dict[str, Any]:
+    """An optional JSON object body (`{}` when empty)."""
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError:
+        raise ApiError(400, "the body must be a JSON object") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
 
 
 def _csv(table: list[list[str]]) -> web.Response:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from handoff.api_models import ID_RE
 from handoff.jsonbody import BodyError, ClientGone, SlowBody, parse_json, read_body
+from handoff.tokens import ApiTokens, allowed
 
 log = logging.getLogger("handoff.api")
 
@@ -40,17 +41,28 @@ class ApiError(Exception):
 
 
 # --- middlewares ------------------------------------------------------------------------------
-def auth_middleware(token: str) -> Middleware:
+def auth_middleware(token: str, tokens: ApiTokens | None = None) -> Middleware:
+    """API_TOKEN is the administrator's; other tokens (handoff/tokens.py) reach their role's
+    routes only: 401 for an unknown or revoked token, 403 for a route of another role."""
     expected = token.encode()
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.route.name in PUBLIC_ROUTES:
+        route = request.match_info.route.name
+        if route in PUBLIC_ROUTES:
             return await handler(request)
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        given = given.strip()
+        bearer = scheme.lower() == "bearer" and bool(given)
         # compare_digest takes as long for a near miss as for garbage: no timing oracle.
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
+        if bearer and hmac.compare_digest(given.encode(), expected):
             return await handler(request)
+        role = await tokens.role_of(given) if bearer and tokens is not None else None
+        if role is not None:
+            if route is not None and allowed(role, route):
+                return await handler(request)
+            return web.json_response(
+                {"error": f"forbidden: a {role} token cannot use this endpoint"}, status=403)
         # Checked before routing errors, so strangers learn nothing about which paths exist.
         challenge = _REALM if not given else f'{_REALM}, error="invalid_token"'
         return web.json_response(

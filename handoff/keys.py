@@ -134,6 +134,14 @@ class Keys:
         """Hash inbox entry id -> what a trainer made of it (`intent:<name>` or `dismissed`)."""
         return f"{self.prefix}inbox:done"
 
+    def api_tokens(self) -> str:
+        """Hash: SHA-256 of an API token -> its JSON (name, role, created); handoff/tokens.py."""
+        return f"{self.prefix}api:tokens"
+
+    def api_token_names(self) -> str:
+        """Hash: token name -> its SHA-256 (to revoke by name)."""
+        return f"{self.prefix}api:token-names"
+
     def role(self, role: str) -> str:
         """Set of operator ids ("tg:123") with a role: operator, supervisor, trainer."""
         return f"{self.prefix}roles:{role}"

@@ -42,7 +42,8 @@ _RESPONSES: tuple[type[BaseModel], ...] = (
 )
 _ERRORS = {
     "400": "Bad input: the reason is in `error`; nothing changed",
-    "401": "Missing or wrong bearer token",
+    "401": "Missing, wrong or revoked bearer token",
+    "403": "A token whose role does not reach this endpoint (docs/api.md, \"Tokens\")",
     "404": "Unknown conversation",
     "409": "The transition was refused; nothing changed. `error` is the service's code: "
            "taken, capacity, offline, unknown_operator, wrong_state, not_owner, "
@@ -120,6 +121,9 @@ def _paths() -> dict[str, Any]:
         "/conversations/{conv}/handoffs/{closed}": {"get": _record_export_operation()},
         "/dead-letters": {"get": _dead_letters_operation()},
         "/dead-letters/{letter}/requeue": {"post": _requeue_operation()},
+        "/roles": {"get": _roles_operation()},
+        "/roles/{op}/grant": {"post": _grant_operation()},
+        "/roles/{op}/revoke": {"post": _revoke_operation()},
         "/metrics": {"get": _metrics_operation()},
         "/openapi.json": {"get": _openapi_operation()},
     }
@@ -344,6 +348,41 @@ def _requeue_operation() -> dict[str, Any]:
         "requestBody": {"required": False, "content": {"application/json": {"schema": {
             "type": "object", "properties": {"by": {"type": "string"}}}}}},
         "responses": _plain_object("Requeued: the new inbound entry", "400", "401", "404"),
+    }
+
+
+def _op_path() -> dict[str, Any]:
+    return {"name": "op", "in": "path", "required": True, "schema": {"type": "string"},
+            "description": "An operator id, e.g. tg:9101"}
+
+
+def _roles_operation() -> dict[str, Any]:
+    return {"operationId": "listRoles", "summary": "Who has which desk role, and who is revoked",
+            "responses": _plain_object("The roles", "401", "403")}
+
+
+def _grant_operation() -> dict[str, Any]:
+    return {
+        "operationId": "grantRole", "summary": "Give an operator a role (journaled)",
+        "parameters": [_op_path()],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["role"], "properties": {
+                "role": {"type": "string", "enum": ["operator", "supervisor", "trainer"]},
+                "by": {"type": "string"}}}}}},
+        "responses": _plain_object("Granted", "400", "401", "403"),
+    }
+
+
+def _revoke_operation() -> dict[str, Any]:
+    return {
+        "operationId": "revokeAccess",
+        "summary": "Take an operator's access away at once; their conversations go back to the "
+                   "queue (journaled)",
+        "parameters": [_op_path()],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "properties": {"reason": {"type": "string"},
+                                             "by": {"type": "string"}}}}}},
+        "responses": _plain_object("Revoked: the conversations requeued", "400", "401", "403"),
     }
 
 

@@ -55,6 +55,9 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", f"/conversations/{CONV}/handoffs/1765000000.5", None),
     ("GET", "/dead-letters", None),
     ("POST", f"/dead-letters/{LETTER}/requeue", {"by": ANN}),
+    ("GET", "/roles", None),  # tests/test_access.py
+    ("POST", f"/roles/{CRM}/grant", {"role": "operator"}),
+    ("POST", f"/roles/{CRM}/revoke", {"reason": "left"}),
 ]
 
 
@@ -72,6 +75,9 @@ class Recorder:
 
     def transferred_to_queue(self, conv: str) -> Sequence[OutboundMessage]:
         return [OutboundMessage(conversation=conv, text="queued again")]
+
+    def requeued(self, conv: str) -> Sequence[OutboundMessage]:
+        return [OutboundMessage(conversation=conv, text="operator left")]
 
 
 @pytest.fixture

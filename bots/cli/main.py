@@ -18,6 +18,7 @@ from bots.cli import inbox as inbox_cli
 from bots.cli import nlu as nlu_cli
 from bots.cli import report as report_cli
 from bots.cli import stats as stats_cli
+from bots.cli import tokens as tokens_cli
 from bots.cli.common import (
     EXIT_CONFIG_ERROR,
     EXIT_DATA_ERROR,
@@ -42,6 +43,7 @@ app.add_typer(inbox_cli.app, name="inbox")
 app.add_typer(report_cli.app, name="report")
 app.add_typer(audit_cli.letters_app, name="deadletters")
 app.add_typer(audit_cli.records_app, name="records")
+app.add_typer(tokens_cli.app, name="tokens")
 app.command("journal")(audit_cli.journal_command)
 app.command("stats")(stats_cli.stats_command)
 flows_cli.register(app)
