@@ -28,6 +28,9 @@ from tests.test_desk_commands import (
 )
 
 
+VERA = 9104
+
+
 def desk_bot(settings: Settings, brain: Brain, fake: Any, **extra: Any) -> Any:
     return running_bot(settings, brain, fake=fake, tuning=FAST, operator_chat_id=DESK, **extra)
 
@@ -102,4 +105,10 @@ async def test_only_listed_operators_act_and_supervisors_grant_and_revoke(
             assert (entry.owner, entry.actor, entry.reason) == (
                 f"tg:{OLGA}", f"tg:{PETR}", "ушла в отпуск")
             assert await bot.runtime.access.roles_of(f"tg:{OLGA}") == set()
+            # a supervisor made at the desk may close a colleague's conversation
+            await desk_says(bot, PETR, f"/grant {VERA} supervisor", name="Пётр")
+            await posted(bot, None, "роль supervisor выдана")
+            await desk_says(bot, VERA, "/close решено", thread, name="Вера")
+            await wait_until(lambda: bot.conversation(CUSTOMER),
+                             lambda conv: conv.state == "bot", 5, "closed by Вера")
         assert fake.limit_violations == []

@@ -324,13 +324,13 @@ class DeskDecider:
         notices = (self.notices.closed(conv.id) if conv.state == "assigned"
                    else self.notices.back_to_bot(conv.id))
         await self._transition(conv, self._service.close(
-            conv.id, event.actor, reason=command.args, force=self._force(event),
+            conv.id, event.actor, reason=command.args, force=await self._force(event),
             notices=notices), event, decision)
 
     async def _cmd_bot(self, conv: Conversation, event: InboundEvent, command: Command,
                        decision: DeskDecision) -> None:
         await self._transition(conv, self._service.return_to_bot(
-            conv.id, event.actor, reason=command.args, force=self._force(event),
+            conv.id, event.actor, reason=command.args, force=await self._force(event),
             notices=self.notices.back_to_bot(conv.id)), event, decision)
 
     async def _cmd_transfer(self, conv: Conversation, event: InboundEvent, command: Command,
@@ -354,8 +354,9 @@ class DeskDecider:
                 return
             to, name = found.id, found.name or found.id
             notices = list(self.notices.joined(conv.id, found.id, name.split()[0]))
+        force = await self._force(event)
         result = await self._transition(conv, self._service.transfer(
-            conv.id, event.actor, to, reason=reason, force=self._force(event), notices=notices),
+            conv.id, event.actor, to, reason=reason, force=force, notices=notices),
             event, decision, refusals=TRANSFER_REFUSALS, target=name)
         if not result:
             return
@@ -387,7 +388,7 @@ class DeskDecider:
             return
         if conv.state == "assigned" and not await self._transition(conv, self._service.transfer(
                 conv.id, event.actor, None, reason=reason or f"стол {desk.name}",
-                force=self._force(event), notices=list(self.notices.transferred_to_queue(
+                force=await self._force(event), notices=list(self.notices.transferred_to_queue(
                     conv.id))), event, decision, refusals=TRANSFER_REFUSALS, target=desk.name):
             return
         decision.desk.append(desk_item(conv.id, "move", str(desk.chat_id),
@@ -402,8 +403,9 @@ class DeskDecider:
         the others, and an answer invites more. Nothing is lost: the transcript (API, and the
         card's last messages, re-rendered on /unban) keeps every message."""
         reason = command.args or "заблокирован из desk"
+        force = await self._force(event)
         if await self._transition(conv, self._service.ban(
-                conv.id, event.actor, reason=reason, force=self._force(event)), event, decision):
+                conv.id, event.actor, reason=reason, force=force), event, decision):
             decision.desk.append(desk_item(
                 conv.id, "text", f"⛔ Клиент заблокирован: {reason}. Его сообщения сохраняются в "
                 "истории, но сюда не приходят, и бот ему не отвечает. /unban — разблокировать."))
@@ -578,8 +580,12 @@ class DeskDecider:
         decision.desk.append(desk_item(conv.id, "text", text, refusal=True))
         return False
 
-    def _force(self, event: InboundEvent) -> bool:
-        return event.actor in self.supervisors
+    async def _force(self, event: InboundEvent) -> bool:
+        """Supervisors may act on conversations others own: listed in DESK_SUPERVISORS or
+        given the role at the desk or through the API."""
+        if event.actor in self.supervisors:
+            return True
+        return self.access is not None and await self.access.is_(event.actor, "supervisor")
 
     async def _operator_name(self, operator: str) -> str:
         found = await self._service.operator(operator)
