@@ -27,7 +27,6 @@ from tests.test_desk_commands import (
     topic_texts,
 )
 
-
 VERA = 9104
 
 
