@@ -67,15 +67,11 @@ class Access(Scripted):
         """True when the role is new to them."""
         keys = [self.keys.role(role), self.keys.revoked(), self.keys.journal()]
         args = self._args("", op=op, role=role, by=by)
-        return bool(await self.scripts["grant"](keys=keys, args=[_json(args)]))
+        return bool(await self.scripts["grant"](keys=keys, args=[json.dumps(args)]))
 
     async def revoke(self, op: str, by: str, reason: str) -> None:
         keys = [self.keys.revoked(), self.keys.operator(op), self.keys.journal(),
                 *(self.keys.role(role) for role in ROLES)]
         args = self._args("", op=op, by=by, reason=reason)
-        await self.scripts["revoke"](keys=keys, args=[_json(args)])
+        await self.scripts["revoke"](keys=keys, args=[json.dumps(args)])
         await self.redis.delete(self.keys.access_told(op))
-
-
-def _json(args: dict[str, object]) -> str:
-    return json.dumps(args)

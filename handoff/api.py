@@ -57,7 +57,7 @@ from handoff.audit import (
     STREAM_ID_RE,
     DeadLetters,
     JournalQuery,
-    parse_moment,
+    moments,
     read_journal,
 )
 from handoff.clock import Clock, as_datetime
@@ -291,12 +291,11 @@ class _Api:
         zone), `limit`; `format=csv`."""
         query = request.query
         try:
-            moments = {name: parse_moment(query[name], self._zone())
-                       for name in ("since", "until") if name in query}
+            between = moments(query.get("since"), query.get("until"), self._zone())
             wanted = JournalQuery(
                 operator=query.get("operator"), conversation=query.get("conversation"),
                 action=query.get("action"), limit=int_query(request, "limit", 100, 1, LIMIT_MAX),
-                **moments)
+                **between)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         entries = await read_journal(self._service.redis, self._service.keys, wanted)
@@ -311,13 +310,12 @@ class _Api:
         `text` (words said during the handoff) and `since`/`until`; `format=csv`."""
         query = request.query
         try:
-            moments = {name: parse_moment(query[name], self._zone())
-                       for name in ("since", "until") if name in query}
+            between = moments(query.get("since"), query.get("until"), self._zone())
             rating = int_query(request, "rating", 0, 1, 5) if "rating" in query else None
             wanted = RecordQuery(
                 customer=query.get("customer"), operator=query.get("operator"),
                 tag=query.get("tag"), rating=rating, text=query.get("text"),
-                limit=int_query(request, "limit", 50, 1, RECORDS_MAX), **moments)
+                limit=int_query(request, "limit", 50, 1, RECORDS_MAX), **between)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         found = await self._records.search(wanted)

@@ -78,6 +78,13 @@ def parse_moment(text: str, zone: str) -> float:
     return moment.timestamp()
 
 
+def moments(since: str | None, until: str | None, zone: str) -> dict[str, float]:
+    """`since`/`until` as epoch seconds, for a query's keyword arguments (ValueError if bad):
+    the journal and the records take the same time range, from the CLI and the API."""
+    return {name: parse_moment(value, zone)
+            for name, value in (("since", since), ("until", until)) if value}
+
+
 @dataclass(frozen=True, slots=True)
 class JournalQuery:
     operator: str | None = None

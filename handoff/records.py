@@ -104,11 +104,11 @@ class Records:
 
     async def record(self, conv: str, closed: float) -> Record | None:
         entries: Any = await self._redis.lrange(self._keys.history(conv), 0, -1)
-        profiles = await self._store.profiles([conv])
-        profile = profiles[0] if profiles else None
         for raw in reversed(entries):
             entry = json.loads(raw)
             if abs(float(entry.get("closed") or 0) - closed) < 1e-3:
+                # the customer's name only for the handoff found: a search reads many histories
+                (profile,) = await self._store.profiles([conv])
                 return _record(conv, profile.display_name if profile else conv, entry)
         return None  # trimmed from the history (history_max) or never there
 

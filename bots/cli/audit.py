@@ -30,7 +30,7 @@ from handoff.audit import (
     DeadLetters,
     JournalEntry,
     JournalQuery,
-    parse_moment,
+    moments,
     read_journal,
 )
 from handoff.conversations import ConversationStore, Limits
@@ -62,9 +62,9 @@ def journal_command(
     async def work(settings: Settings, client: aioredis.Redis, keys: Keys
                    ) -> tuple[str, list[JournalEntry]]:
         try:
-            moments = _moments(since, until, settings.timezone)
+            between = moments(since, until, settings.timezone)
             query = JournalQuery(operator=operator, conversation=conversation, action=action,
-                                 limit=limit, **moments)
+                                 limit=limit, **between)
         except ValueError as exc:
             err_console.print(f"[red]{exc}[/red]")
             raise typer.Exit(EXIT_DATA_ERROR) from None
@@ -150,9 +150,9 @@ def records_search_command(
     async def work(settings: Settings, client: aioredis.Redis, keys: Keys
                    ) -> tuple[str, list[Record]]:
         try:
-            moments = _moments(since, until, settings.timezone)
+            between = moments(since, until, settings.timezone)
             query = RecordQuery(customer=customer, operator=operator, tag=tag, rating=rating,
-                                text=text, limit=limit, **moments)
+                                text=text, limit=limit, **between)
         except ValueError as exc:
             err_console.print(f"[red]{exc}[/red]")
             raise typer.Exit(EXIT_DATA_ERROR) from None
@@ -211,12 +211,6 @@ def _write_csv(table: list[list[str]], path: Path) -> None:
     with path.open("w", encoding="utf-8", newline="") as file:
         csv.writer(file).writerows(table)
     console.print(f"written to {path}", highlight=False)
-
-
-def _moments(since: str | None, until: str | None, zone: str) -> dict[str, float]:
-    """`since`/`until` as epoch seconds, for a query's keyword arguments (ValueError if bad)."""
-    return {name: parse_moment(value, zone)
-            for name, value in (("since", since), ("until", until)) if value}
 
 
 def _when(moment: float, zone: str) -> str:
