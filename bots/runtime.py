@@ -192,6 +192,7 @@ class Runtime:
             "supervisor": [f"tg:{uid}" for uid in settings.supervisor_ids],
             "trainer": [f"tg:{uid}" for uid in settings.trainer_ids],
         })
+        await runtime.handoff.shifts.seed(settings.shifts_by_operator())
         freeze_startup_heap()
         return runtime
 
@@ -211,7 +212,9 @@ class Runtime:
 
     async def worker(self) -> Worker:
         signer = await self.signer()
-        human = ServiceHumanSide(self.handoff, self.settings.language)
+        human = ServiceHumanSide(
+            self.handoff, self.settings.language,
+            self.settings.desk_routing() if self.settings.desk_groups else None, self.store)
         worker = Worker(
             self.redis, self.keys, self.scripts, self.store,
             TurnDecider(self.brain, signer, human,
@@ -398,7 +401,7 @@ class Runtime:
         return DeskScheduler(
             self.handoff, self.store, lease, supervisors=self.settings.supervisor_ids,
             language=self.settings.language, auto_assign=self.settings.auto_assign,
-            tick=self.tuning.desk_tick,
+            tick=self.tuning.desk_tick, access=self.access,
         )
 
     async def _desk_sender(self, bot: Bot, sender: TelegramSender) -> Desks | None:
@@ -592,7 +595,8 @@ def handoff_config(settings: Settings) -> HandoffConfig:
         default_capacity=settings.operator_capacity,
         offline_grace_seconds=settings.offline_grace_minutes * 60,
         unclaimed_minutes=settings.sla_unclaimed_minutes,
-        reply_minutes=settings.sla_reply_minutes, hours=hours,
+        reply_minutes=settings.sla_reply_minutes, hours=hours, timezone=settings.timezone,
+        desk_hours=settings.desk_hours_by_chat(), ladder_minutes=settings.sla_ladder_minutes,
         journal_maxlen=settings.stream_maxlen, outbox_maxlen=settings.stream_maxlen,
         transcript_max=settings.transcript_max,
     )

@@ -22,6 +22,7 @@ from bots.desk.routing import (
     parse_desks,
     parse_routes,
 )
+from handoff.hours import BusinessHours, HoursError, parse_named, parse_schedule
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_NLU_DIR = PACKAGE_ROOT / "nlu" / "data"
@@ -82,8 +83,17 @@ class Settings(BaseSettings):
     business_hours: str = ""  # e.g. "mon-fri 09:00-21:00; sat 10:00-18:00"; empty: always open
     timezone: str = "Europe/Moscow"
     holidays: str = ""  # e.g. "2026-12-31,2027-01-01"
+    # A desk group's own hours, by desk name: "care = Asia/Vladivostok mon-fri 09:00-18:00;
+    # except 2027-01-01 | sales = daily 08:00-22:00" (docs/desk.md, "Shifts and hours").
+    desk_hours: str = ""
+    # Operators' shifts, by Telegram user id: "111 = Asia/Vladivostok mon-fri 09:00-18:00 |
+    # 222 = Europe/Moscow mon-fri 09:00-18:00"; changed at the desk with /shift.
+    desk_shifts: str = ""
     sla_unclaimed_minutes: float = Field(default=5.0, ge=0)
     sla_reply_minutes: float = Field(default=10.0, ge=0)
+    # The SLA ladder: the supervisors are called this long after the first reminder or
+    # escalation, and everyone once more as long after that (0: the first level only).
+    sla_ladder_minutes: float = Field(default=10.0, ge=0)
     offline_grace_minutes: float = Field(default=5.0, ge=0)
     api_token: SecretStr | None = None  # enables the HTTP API at /api/v1
     # Addresses of reverse proxies in front of the bot: for requests from them the client is
@@ -189,8 +199,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _hours(self) -> Settings:
-        from handoff.hours import BusinessHours, HoursError
-
         if self.business_hours or self.holidays:
             try:
                 BusinessHours.parse(self.business_hours or "mon-sun 00:00-24:00", self.timezone,
@@ -198,6 +206,42 @@ class Settings(BaseSettings):
             except (HoursError, ValueError) as exc:
                 raise ValueError(f"BUSINESS_HOURS/TIMEZONE/HOLIDAYS: {exc}") from None
         return self
+
+    @model_validator(mode="after")
+    def _shifts(self) -> Settings:
+        """DESK_HOURS and DESK_SHIFTS are read at start: an error names the entry."""
+        self.desk_hours_by_chat()
+        self.shifts_by_operator()
+        return self
+
+    def desk_hours_by_chat(self) -> dict[str, BusinessHours]:
+        """DESK_HOURS keyed by each desk group's chat id (as the conversation stores it)."""
+        try:
+            named = parse_named(self.desk_hours, "desk")
+            found = {}
+            for name, spec in named:
+                desk = self.desk_routing().find(name) if self.desk_groups else None
+                if desk is None:
+                    raise HoursError(f"no desk named {name!r} (desks: "
+                                     f"{', '.join(d.name for d in self.desk_groups) or 'none'})")
+                found[str(desk.chat_id)] = parse_schedule(spec, self.timezone)
+            return found
+        except HoursError as exc:
+            raise ValueError(f"DESK_HOURS: {exc}") from None
+
+    def shifts_by_operator(self) -> dict[str, str]:
+        """DESK_SHIFTS keyed by operator id ("tg:111"), each checked."""
+        try:
+            found = {}
+            for who, spec in parse_named(self.desk_shifts, "shift"):
+                digits = who.removeprefix("tg:")
+                if not digits.isdigit():
+                    raise HoursError(f"{who!r} is not a Telegram user id such as 123456789")
+                parse_schedule(spec, self.timezone)
+                found[f"tg:{digits}"] = spec
+            return found
+        except HoursError as exc:
+            raise ValueError(f"DESK_SHIFTS: {exc}") from None
 
     @field_validator("telegram_webhook_secret", "vk_secret", "api_token")
     @classmethod

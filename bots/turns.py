@@ -54,7 +54,8 @@ class Decision:
 class HumanSide(Protocol):
     """What the bot turn needs from the human handoff (the desk and its service)."""
 
-    async def handoff_notice(self, conv: str, priority: str) -> str: ...
+    async def handoff_notice(self, conv: str, priority: str, reason: str = "",
+                             tags: tuple[str, ...] = ()) -> str: ...
 
     async def cancel_wait(self, conv: str) -> bool: ...
 
@@ -272,7 +273,9 @@ class TurnDecider:
                                       position="{position}")
                 notice_text = f"{last.text}\n\n{position}"
             if self._human is not None:
-                extra = await self._human.handoff_notice(conv.id, result.handoff.priority)
+                extra = await self._human.handoff_notice(
+                    conv.id, result.handoff.priority, result.handoff.reason,
+                    tuple(result.handoff.tags))
                 notice_text = f"{notice_text} {extra}".strip()
             if self._desk:
                 decision.desk.extend(

@@ -244,7 +244,7 @@ class _Api:
             limit, int(desk) if desk is not None else None)
         estimate = await self._service.estimate_for("normal")
         now = as_datetime(self._clock.now())
-        hours = self._service.config.hours
+        hours = self._service.config.hours_for(desk)
         open_now = hours is None or hours.is_open(now)
         return json_response(QueueOut(
             length=length, wait_estimate_seconds=estimate, open_now=open_now,
@@ -393,8 +393,7 @@ class _Api:
         return self._letters
 
     def _zone(self) -> str:
-        hours = self._service.config.hours
-        return hours.timezone if hours else "UTC"
+        return self._service.config.timezone
 
     async def counters_only(self, period: Period) -> StatsOut:
         """Without the trainers' source: the counters, no themes."""

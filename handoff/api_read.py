@@ -131,8 +131,8 @@ def _handoff(raw: dict[str, str]) -> HandoffInfo:
         tags=[tag for tag in tags.split(",") if tag],
         queued_at=_seconds(raw.get("queued_at")),
         assigned_at=_seconds(raw.get("assigned_at")),
-        escalated=raw.get("escalated") == "1",
-        reminded=raw.get("reminded") == "1",
+        escalated=raw.get("escalated", "0") != "0",
+        reminded=raw.get("reminded", "0") != "0",
         customer_waiting_since=_seconds(raw.get("customer_waiting_since")),
         first_response_at=_seconds(raw.get("first_response_at")),
     )

@@ -80,6 +80,16 @@ class BusinessHours:
                     return opening
         raise HoursError(f"business hours never open within {_SEARCH_DAYS} days of {at}")
 
+    def open_until(self, at: datetime) -> datetime | None:
+        """While open, when the range `at` is in ends (a range ending at midnight that the
+        next day's range continues ends there too); None while closed."""
+        if not self.is_open(at):
+            return None
+        local = _aware(at).astimezone(self.zone)
+        now = local.hour * 3600 + local.minute * 60 + local.second
+        end = next(high for low, high in self._ranges[local.weekday()] if low <= now < high)
+        return self._local(local.date(), end)
+
     def open_seconds(self, start: float, end: float) -> float:
         """Seconds of business hours between two epoch moments: how long a customer has
         waited for the team, not for the night to pass (SLA timers count these)."""
@@ -105,6 +115,41 @@ class BusinessHours:
 
     def __repr__(self) -> str:
         return f"BusinessHours({self.timezone!r}, {self._ranges!r}, {sorted(self.holidays)!r})"
+
+
+def parse_schedule(spec: str, default_timezone: str = "UTC") -> BusinessHours:
+    """One person's or one desk's hours in a line: an optional time zone, the weekly ranges,
+    and optional days off after `except`:
+
+        Asia/Vladivostok mon-fri 09:00-18:00; sat 10:00-14:00; except 2027-01-01,2027-01-07
+
+    Without a time zone the team's (`default_timezone`) is meant."""
+    text = spec.strip()
+    timezone = default_timezone
+    first, _, rest = text.partition(" ")
+    if "/" in first or first.upper() == "UTC":
+        timezone, text = first, rest.strip()
+    weekly, holidays = [], ""
+    for part in (p.strip() for p in text.split(";") if p.strip()):
+        if part.lower().startswith("except"):
+            holidays += "," + part[len("except"):]
+        else:
+            weekly.append(part)
+    return BusinessHours(timezone, parse_weekly("; ".join(weekly)), parse_holidays(holidays))
+
+
+def parse_named(text: str, what: str) -> list[tuple[str, str]]:
+    """`name = spec | name = spec` -> [(name, spec)]: the form of DESK_HOURS and DESK_SHIFTS
+    (`|` because a spec itself uses `;` and `,`). `what` names an entry in errors."""
+    pairs: list[tuple[str, str]] = []
+    for number, part in enumerate((p.strip() for p in text.split("|") if p.strip()), 1):
+        name, equals, spec = part.partition("=")
+        if not equals or not name.strip() or not spec.strip():
+            raise HoursError(f"{what} {number} ({part!r}): write it as name = hours")
+        if any(seen == name.strip() for seen, _ in pairs):
+            raise HoursError(f"{what} {number} ({part!r}): {name.strip()!r} is given twice")
+        pairs.append((name.strip(), spec.strip()))
+    return pairs
 
 
 def parse_weekly(spec: str) -> dict[int, list[tuple[time, time]]]:

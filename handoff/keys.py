@@ -102,7 +102,7 @@ class Keys:
         return f"{self.prefix}operators"
 
     def operator(self, op: str) -> str:
-        """Hash: name, username, status, capacity, status_since."""
+        """Hash: name, username, status, capacity, status_since, shift, shift_state."""
         return f"{self.prefix}op:{op}"
 
     def operator_convs(self, op: str) -> str:

@@ -27,6 +27,7 @@ class Operator:
     name: str = ""
     username: str = ""
     status_since: float = 0.0
+    shift: str = ""  # working hours (handoff/shifts.py), "" when none
 
     @property
     def free(self) -> int:
@@ -39,7 +40,7 @@ class Operator:
             id=op, status=cast(Status, status if status in STATUSES else "offline"),
             capacity=int(raw.get("capacity", 0)), load=load, name=raw.get("name", ""),
             username=raw.get("username", ""),
-            status_since=float(raw.get("status_since", 0.0)),
+            status_since=float(raw.get("status_since", 0.0)), shift=raw.get("shift", ""),
         )
 
 

@@ -34,6 +34,7 @@ class QueueItem:
     queued_at: float
     position: int  # 1 = next
     escalated: bool
+    desk: str = ""  # the desk group's chat id, "" until routed
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,15 +64,16 @@ class Queue(Scripted):
         async with self.redis.pipeline(transaction=False) as pipe:
             for conv in convs:
                 pipe.hmget(self.keys.conversation(conv), "handoff_priority", "handoff_reason",
-                           "handoff_tags", "queued_at", "escalated")
+                           "handoff_tags", "queued_at", "escalated", "desk")
             rows = await pipe.execute()
         return [
             QueueItem(
                 conv=conv, priority=priority or "normal", reason=reason or "",
                 tags=tuple(tag for tag in (tags or "").split(",") if tag),
-                queued_at=float(queued_at or 0), position=number, escalated=escalated == "1",
+                queued_at=float(queued_at or 0), position=number,
+                escalated=(escalated or "0") != "0", desk=desk or "",
             )
-            for number, (conv, (priority, reason, tags, queued_at, escalated))
+            for number, (conv, (priority, reason, tags, queued_at, escalated, desk))
             in enumerate(zip(convs, rows, strict=True), start=1)
         ]
 
@@ -125,10 +127,13 @@ class Queue(Scripted):
         """Where the customer stands. While the team is closed the estimate also counts the
         time until the next opening (`opens_at`)."""
         now = as_datetime(self.clock.now())
-        hours = self.config.hours
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrank(self.keys.queue(), conv)
+            pipe.hget(self.keys.conversation(conv), "desk")
+            rank, desk = await pipe.execute()
+        hours = self.config.hours_for(desk)
         open_now = hours is None or hours.is_open(now)
         opens_at = None if open_now or hours is None else hours.next_open(now)
-        rank = await self.redis.zrank(self.keys.queue(), conv)
         if not isinstance(rank, int):  # None: not queued
             return QueueStatus(0, 0.0, open_now, opens_at)
         estimate = await self.estimate_for(position=rank + 1)

@@ -19,12 +19,13 @@ from handoff.queue import Queue, QueueItem, QueueStatus
 from handoff.ratings import OperatorStats, Ratings
 from handoff.scripted import CAPACITY, OFFLINE, UNKNOWN_OPERATOR, Transition
 from handoff.scripts import Scripts
+from handoff.shifts import ShiftEdge, Shifts
 from handoff.sla import Sla, SlaEvent
 from handoff.transitions import Transitions
 
 __all__ = [
-    "HandoffService", "Operator", "OperatorStats", "QueueItem", "QueueStatus", "SlaEvent",
-    "Transition",
+    "HandoffService", "Operator", "OperatorStats", "QueueItem", "QueueStatus", "ShiftEdge",
+    "SlaEvent", "Transition",
 ]
 
 AssignNotices = Callable[[str, str], Sequence[OutboundMessage]]  # (conv, operator) -> notices
@@ -47,6 +48,7 @@ class HandoffService(Transitions):
         self._queue = Queue(*deps)
         self._sla = Sla(*deps)
         self._ratings = Ratings(*deps)
+        self.shifts = Shifts(*deps)
 
     # --- operators ----------------------------------------------------------------------
     async def set_status(
@@ -65,6 +67,10 @@ class HandoffService(Transitions):
 
     async def load(self, op: str) -> int:
         return await self._operators.load(op)
+
+    async def shift_edges(self) -> list[ShiftEdge]:
+        """Operators whose shift started or ended since the last call (handoff/shifts.py)."""
+        return await self.shifts.edges(self._operators)
 
     # --- queue, SLA, ratings -------------------------------------------------------------
     async def queue(self, limit: int = 50) -> list[QueueItem]:

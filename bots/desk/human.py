@@ -6,18 +6,28 @@ import time
 from datetime import datetime, timezone
 
 from bots import texts
+from bots.desk.routing import DeskRouting
+from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
+from handoff.hours import BusinessHours
 from handoff.service import HandoffService
 
 
 class ServiceHumanSide:
-    def __init__(self, service: HandoffService, language: str = "ru") -> None:
+    def __init__(self, service: HandoffService, language: str = "ru",
+                 routing: DeskRouting | None = None, store: ConversationStore | None = None
+                 ) -> None:
         self._service = service
         self.language = language
+        # To know a new handoff's desk, when desks keep hours of their own.
+        self._routing = routing
+        self._store = store
 
-    async def handoff_notice(self, conv: str, priority: str) -> str:
-        """Off hours: when the team answers; otherwise the usual wait, honestly estimated."""
-        hours = self._service.config.hours
+    async def handoff_notice(self, conv: str, priority: str, reason: str = "",
+                             tags: tuple[str, ...] = ()) -> str:
+        """Off hours (of the desk the conversation goes to): when the team answers; otherwise
+        the usual wait, honestly estimated."""
+        hours = await self._hours(conv, reason, tags)
         now = datetime.fromtimestamp(self._service.clock.now(), tz=timezone.utc)
         if hours is not None and not hours.is_open(now):
             opens = hours.next_open(now)
@@ -25,6 +35,21 @@ class ServiceHumanSide:
                               when=texts.opening(opens, now, self.language))
         estimate = await self._service.estimate_for(priority)
         return texts.text("handoff_wait", self.language, minutes=max(1, round(estimate / 60)))
+
+    async def _hours(self, conv: str, reason: str, tags: tuple[str, ...]
+                     ) -> BusinessHours | None:
+        """The hours of the conversation's desk. The handoff is not stored yet, so a new
+        conversation's desk is chosen here from what the desk will route by (the same rules,
+        with this handoff's reason and tags), without storing the choice."""
+        config = self._service.config
+        if not config.desk_hours or self._routing is None or self._store is None:
+            return config.hours
+        fields, transcript = await self._store.snapshot(conv)
+        desk = fields.get("desk")
+        if not desk:
+            fields = {**fields, "handoff_reason": reason, "handoff_tags": ",".join(tags)}
+            desk = str(self._routing.choose(conv, fields, transcript).chat_id)
+        return config.hours_for(desk)
 
     async def cancel_wait(self, conv: str) -> bool:
         notice = OutboundMessage(conversation=conv, created_at=time.time(),

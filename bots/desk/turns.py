@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from bots.callbacks import CallbackSigner, ForgedCallback
@@ -26,6 +27,7 @@ from bots.desk.commands import Command, command_hint, is_note, parse_command
 from bots.desk.notices import CustomerNotices
 from bots.desk.report_text import stats_text
 from bots.desk.routing import DeskRouting
+from bots.desk.shift_text import shift_line
 from bots.desk.templates import TemplateError, Templates
 from bots.textcap import capped
 from bots.trainer.desk import TrainerDesk
@@ -33,6 +35,7 @@ from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
 from handoff.access import ROLES, Access
 from handoff.conversations import Conversation, ConversationStore, desk_priority
 from handoff.events import CopyOf, InboundEvent, OutboundKind, OutboundMessage
+from handoff.hours import HoursError
 from handoff.reports import NAMED_PERIODS, ReportError, ReportPeriod, read_report
 from handoff.service import HandoffService, Operator, Transition
 
@@ -519,12 +522,41 @@ class DeskDecider:
                          decision: DeskDecision) -> None:
         await self._status(conv, event, "paused", decision)
 
+    async def _cmd_shift(self, conv: Conversation, event: InboundEvent, command: Command,
+                         decision: DeskDecision) -> None:
+        """`/shift` shows one's shift; `/shift [zone] days hours` or `/shift off` sets one's
+        own; `/shift @who ...` is for supervisors (handoff/shifts.py)."""
+        words = command.words
+        op, name = event.actor, event.profile.display_name
+        if words and (words[0].startswith("@") or words[0].removeprefix("tg:").isdigit()):
+            found = await self._find_operator(words[0])
+            op = found.id if found else self._person(words[0]) or ""
+            name, words = await self._operator_name(op), words[1:]
+            if op != event.actor and not await self._supervisor(conv, event, command, decision):
+                return
+        shifts = self._service.shifts
+        now = self._service.clock.now()
+        if words:
+            try:
+                hours = await shifts.set(op, " ".join(words), event.actor)
+            except HoursError as exc:
+                decision.desk.append(desk_item(conv.id, "text", (
+                    f"Не понял смену: {exc}. Например: /shift Asia/Vladivostok mon-fri "
+                    "09:00-18:00; except 2027-01-01 — или /shift off."), refusal=True))
+                return
+            spec = await shifts.of(op)
+            text = f"🕘 {name}: {shift_line(spec, hours, now)}."
+            decision.desk.append(summary_item(conv.id))
+        else:
+            spec = await shifts.of(op)
+            text = f"🕘 {name}: {shift_line(spec, shifts.parse(spec) if spec else None, now)}."
+        decision.desk.append(desk_item(conv.id, "text", text))
+
     async def _cmd_stats(self, conv: Conversation, event: InboundEvent, command: Command,
                          decision: DeskDecision) -> None:
         """The team's report (handoff/reports.py) over `today` (default), `yesterday`, `7d` or
         `30d`, in the team's time zone, with each operator's status and load now."""
-        hours = self._service.config.hours
-        zone = hours.timezone if hours else "UTC"
+        zone = self._service.config.timezone
         now = self._service.clock.now()
         try:
             period = ReportPeriod.parse(command.words[0] if command.words else None, None,
@@ -559,6 +591,12 @@ class DeskDecider:
             minutes = max(1, round(self._service.config.offline_grace_seconds / 60))
             text += (f" Ваши разговоры ({operator.load}) вернутся в очередь через {minutes} мин, "
                      "если не вернётесь (/online).")
+        if status == "online" and operator.shift:
+            hours = self._service.shifts.parse(operator.shift)
+            now = self._service.clock.now()
+            if not hours.is_open(datetime.fromtimestamp(now, UTC)):
+                text += (f" Сейчас вне смены ({shift_line(operator.shift, hours, now)}): "
+                         "вы онлайн сверхурочно, до /offline или конца следующей смены.")
         decision.desk.append(desk_item(conv.id, "text", text))
         decision.desk.append(summary_item(conv.id))
 
@@ -615,7 +653,8 @@ class DeskDecider:
         return self.notices.joined(conv, event.actor, event.profile.first_name)
 
 
-DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "templates", "reload",
+DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "shift", "templates",
+                       "reload",
                        "grant", "revoke"})
 
 
