@@ -17,7 +17,7 @@ from bots.pace import CustomerPace, Pace
 from bots.textcap import capped
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
 from handoff.conversations import Conversation, Handoff, desk_priority
-from handoff.events import BotTrace, CopyOf, InboundEvent, OutboundMessage, OutButton
+from handoff.events import BotTrace, CopyOf, InboundEvent, OutboundMessage, OutButton, Profile
 from handoff.links import Links
 from nlu.types import NLUBackend, ParseResult
 
@@ -55,7 +55,8 @@ class HumanSide(Protocol):
     """What the bot turn needs from the human handoff (the desk and its service)."""
 
     async def handoff_notice(self, conv: str, priority: str, reason: str = "",
-                             tags: tuple[str, ...] = ()) -> str: ...
+                             tags: tuple[str, ...] = (), profile: Profile | None = None
+                             ) -> str: ...
 
     async def cancel_wait(self, conv: str) -> bool: ...
 
@@ -275,7 +276,7 @@ class TurnDecider:
             if self._human is not None:
                 extra = await self._human.handoff_notice(
                     conv.id, result.handoff.priority, result.handoff.reason,
-                    tuple(result.handoff.tags))
+                    tuple(result.handoff.tags), event.profile)
                 notice_text = f"{notice_text} {extra}".strip()
             if self._desk:
                 decision.desk.extend(

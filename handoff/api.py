@@ -9,6 +9,7 @@ handoff/api_models.py, the document in handoff/openapi.py, usage in docs/api.md.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -63,12 +64,14 @@ from handoff.audit import (
 from handoff.clock import Clock, as_datetime
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
+from handoff.hours import HoursError
 from handoff.openapi import build_openapi
 from handoff.records import COLUMNS as RECORD_COLUMNS
 from handoff.records import LIMIT_MAX as RECORDS_MAX
 from handoff.records import RecordQuery, Records
 from handoff.reports import COLUMNS, ReportError, ReportPeriod, as_json, read_report, rows
 from handoff.service import HandoffService, Operator, Transition
+from handoff.shifts import Shifts
 from handoff.stats import (
     MAX_DAYS,
     Period,
@@ -178,6 +181,7 @@ def create_api_app(
         web.get("/queue", api.queue, name="queue"),
         web.get("/operators", api.operators, name="operators"),
         web.post("/operators/{op}/status", api.set_status, name="operator_status"),
+        web.put("/operators/{op}/shift", api.set_shift, name="operator_shift"),
         web.get("/stats", api.stats, name="stats"),
         web.get("/reports/operators", api.operator_report, name="operator_report"),
         web.get("/journal", api.journal, name="journal"),
@@ -254,7 +258,8 @@ class _Api:
 
     async def operators(self, _request: web.Request) -> web.Response:
         found = await self._service.operators()
-        return json_response(OperatorList(operators=[_operator(op) for op in found]))
+        return json_response(OperatorList(operators=[
+            _operator(op, self._service.shifts, self._clock.now()) for op in found]))
 
     async def stats(self, request: web.Request) -> web.Response:
         since, until = _date_query(request, "since"), _date_query(request, "until")
@@ -353,6 +358,24 @@ class _Api:
             raise ApiError(404, "no such dead letter (or its event is unreadable)")
         return web.json_response({"requeued": letter, "entry": entry})
 
+    async def set_shift(self, request: web.Request) -> web.Response:
+        """`{"shift": "Asia/Vladivostok mon-fri 09:00-18:00", "by": "..."}`, or `""` for
+        none (handoff/shifts.py); journaled with `by`."""
+        op = path_id(request, "op", "operator")
+        body = await _small_json(request)
+        spec = body.get("shift")
+        if not isinstance(spec, str):
+            raise ApiError(400, "shift must be a string such as 'Europe/Moscow mon-fri "
+                                "09:00-18:00' (empty: no shift)")
+        try:
+            await self._service.shifts.set(op, spec, str(body.get("by") or "api"))
+        except HoursError as exc:
+            raise ApiError(400, f"shift: {exc}") from None
+        found = await self._service.operator(op)
+        assert found is not None  # the shift script registers the operator
+        await self._echo(self._desk.operators_changed())
+        return json_response(_operator(found, self._service.shifts, self._clock.now()))
+
     async def roles(self, _request: web.Request) -> web.Response:
         access = self._needs_access()
         return web.json_response({"roles": {role: sorted(await access.members(role))
@@ -408,7 +431,7 @@ class _Api:
             op, body.status, name=body.name, username=body.username, capacity=body.capacity
         )
         await self._echo(self._desk.operators_changed())
-        return json_response(_operator(found))
+        return json_response(_operator(found, self._service.shifts, self._clock.now()))
 
     async def claim(self, request: web.Request) -> web.Response:
         conv, body = await self._target(request, ClaimBody)
@@ -517,9 +540,14 @@ def _raise_refused(result: Transition) -> None:
                        detail=result.detail)
 
 
-def _operator(op: Operator) -> OperatorOut:
+def _operator(op: Operator, shifts: Shifts, now: float) -> OperatorOut:
+    on_shift = None
+    if op.shift:
+        with contextlib.suppress(HoursError):  # a shift stored under other rules: unknown
+            on_shift = shifts.parse(op.shift).is_open(as_datetime(now))
     return OperatorOut(id=op.id, status=op.status, capacity=op.capacity, load=op.load,
-                       name=op.name, username=op.username, status_since=op.status_since)
+                       name=op.name, username=op.username, status_since=op.status_since,
+                       shift=op.shift, on_shift=on_shift)
 
 
 async def _openapi(request: web.Request) -> web.Response:

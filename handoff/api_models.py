@@ -181,6 +181,11 @@ class OperatorOut(BaseModel):
     name: str
     username: str
     status_since: float
+    shift: str = Field(default="", description=(
+        "Working hours with an optional time zone and days off, e.g. 'Asia/Vladivostok "
+        "mon-fri 09:00-18:00; except 2027-01-01'; empty: none (status by /online, /offline)"))
+    on_shift: bool | None = Field(default=None, description=(
+        "Whether the shift's hours are on now; null without a shift"))
 
 
 class OperatorList(BaseModel):

@@ -121,6 +121,7 @@ def _paths() -> dict[str, Any]:
         "/conversations/{conv}/handoffs/{closed}": {"get": _record_export_operation()},
         "/dead-letters": {"get": _dead_letters_operation()},
         "/dead-letters/{letter}/requeue": {"post": _requeue_operation()},
+        "/operators/{op}/shift": {"put": _shift_operation()},
         "/roles": {"get": _roles_operation()},
         "/roles/{op}/grant": {"post": _grant_operation()},
         "/roles/{op}/revoke": {"post": _revoke_operation()},
@@ -354,6 +355,21 @@ def _requeue_operation() -> dict[str, Any]:
 def _op_path() -> dict[str, Any]:
     return {"name": "op", "in": "path", "required": True, "schema": {"type": "string"},
             "description": "An operator id, e.g. tg:9101"}
+
+
+def _shift_operation() -> dict[str, Any]:
+    return {
+        "operationId": "setShift",
+        "summary": "Set an operator's shift: at its start they go online, at its end offline "
+                   "(journaled); an empty shift removes it",
+        "parameters": [_op_path()],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["shift"], "properties": {
+                "shift": {"type": "string",
+                          "example": "Asia/Vladivostok mon-fri 09:00-18:00; except 2027-01-01"},
+                "by": {"type": "string"}}}}}},
+        "responses": _responses("OperatorOut", "400", "401", "403"),
+    }
 
 
 def _roles_operation() -> dict[str, Any]:

@@ -27,7 +27,8 @@ _CONVERSATIONS = frozenset({"list", "read", "claim", "reply", "transfer", "close
                             "return_to_bot", "queue", "operators", "operator_status"})
 _READING = frozenset({"stats", "operator_report", "journal", "records", "record_export",
                       "metrics"})
-_RUNNING = frozenset({"dead_letters", "requeue", "roles", "grant_role", "revoke_role"})
+_RUNNING = frozenset({"dead_letters", "requeue", "roles", "grant_role", "revoke_role",
+                      "operator_shift"})
 #: The routes (by name, handoff/api.py) each role reaches; admin reaches all.
 PERMISSIONS: dict[TokenRole, frozenset[str]] = {
     "integration": _CONVERSATIONS,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,14 +31,16 @@ def mentioned(message: dict[str, Any]) -> set[int]:
 
 
 @contextlib.asynccontextmanager
-async def clocked_desk(settings: Settings, brain: Brain, clock: FakeClock,
-                       **overrides: Any) -> AsyncIterator[BotUnderTest]:
+async def clocked_desk(settings: Settings, brain: Brain, clock: FakeClock, *,
+                       tuning: Tuning | None = None, **overrides: Any
+                       ) -> AsyncIterator[BotUnderTest]:
     """The bot with a forum desk, its handoff timers on `clock` (the scheduler runs when the
-    test calls `once()`)."""
+    test calls `once()`); `tuning`: other knobs (a faster desk clock for busy topics)."""
     async with FakeTelegram(token=FAKE_TOKEN) as fake:
         fake.add_group(DESK, "Поддержка", is_forum=True)
         async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
-                               tuning=Tuning(clock=clock, desk_tick=3600), **overrides) as bot:
+                               tuning=replace(tuning or Tuning(), clock=clock, desk_tick=3600),
+                               **overrides) as bot:
             yield bot
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 
 from bots import texts
 from bots.desk.routing import DeskRouting
 from handoff.conversations import ConversationStore
-from handoff.events import OutboundMessage
+from handoff.events import OutboundMessage, Profile
 from handoff.hours import BusinessHours
 from handoff.service import HandoffService
 
@@ -24,10 +26,11 @@ class ServiceHumanSide:
         self._store = store
 
     async def handoff_notice(self, conv: str, priority: str, reason: str = "",
-                             tags: tuple[str, ...] = ()) -> str:
+                             tags: tuple[str, ...] = (), profile: Profile | None = None
+                             ) -> str:
         """Off hours (of the desk the conversation goes to): when the team answers; otherwise
         the usual wait, honestly estimated."""
-        hours = await self._hours(conv, reason, tags)
+        hours = await self._hours(conv, reason, tags, profile)
         now = datetime.fromtimestamp(self._service.clock.now(), tz=timezone.utc)
         if hours is not None and not hours.is_open(now):
             opens = hours.next_open(now)
@@ -36,11 +39,12 @@ class ServiceHumanSide:
         estimate = await self._service.estimate_for(priority)
         return texts.text("handoff_wait", self.language, minutes=max(1, round(estimate / 60)))
 
-    async def _hours(self, conv: str, reason: str, tags: tuple[str, ...]
-                     ) -> BusinessHours | None:
-        """The hours of the conversation's desk. The handoff is not stored yet, so a new
-        conversation's desk is chosen here from what the desk will route by (the same rules,
-        with this handoff's reason and tags), without storing the choice."""
+    async def _hours(self, conv: str, reason: str, tags: tuple[str, ...],
+                     profile: Profile | None) -> BusinessHours | None:
+        """The hours of the conversation's desk. Neither the handoff nor this turn is stored
+        yet, so a new conversation's desk is chosen here from what the desk will route by (the
+        same rules, with this handoff's reason and tags and the customer's profile), without
+        storing the choice."""
         config = self._service.config
         if not config.desk_hours or self._routing is None or self._store is None:
             return config.hours
@@ -48,6 +52,8 @@ class ServiceHumanSide:
         desk = fields.get("desk")
         if not desk:
             fields = {**fields, "handoff_reason": reason, "handoff_tags": ",".join(tags)}
+            if profile is not None:
+                fields["profile"] = json.dumps(asdict(profile), ensure_ascii=False)
             desk = str(self._routing.choose(conv, fields, transcript).chat_id)
         return config.hours_for(desk)
 
