@@ -15,7 +15,8 @@ import json
 from collections.abc import Iterable
 from typing import Literal, get_args
 
-from handoff.scripted import Scripted
+from handoff.scripted import Scripted, Transition
+from handoff.service import HandoffService, RequeueNotices
 
 Role = Literal["operator", "supervisor", "trainer"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -68,6 +69,13 @@ class Access(Scripted):
         keys = [self.keys.role(role), self.keys.revoked(), self.keys.journal()]
         args = self._args("", op=op, role=role, by=by)
         return bool(await self.scripts["grant"](keys=keys, args=[json.dumps(args)]))
+
+    async def revoke_and_requeue(self, service: HandoffService, op: str, by: str, reason: str,
+                                 notices: RequeueNotices | None = None) -> list[Transition]:
+        """Revoke, then put the person's conversations back in the queue at once (the
+        customers told by `notices`); the desk and the API both revoke through this."""
+        await self.revoke(op, by, reason)
+        return await service.requeue_operator(op, notices=notices)
 
     async def revoke(self, op: str, by: str, reason: str) -> None:
         keys = [self.keys.revoked(), self.keys.operator(op), self.keys.journal(),

@@ -398,8 +398,8 @@ class _Api:
         op = path_id(request, "op", "operator")
         body = await _small_json(request)
         reason = str(body.get("reason") or "по решению руководителя")
-        await self._needs_access().revoke(op, str(body.get("by") or "api"), reason)
-        moved = await self._service.requeue_operator(op, notices=self._notices.requeued)
+        moved = await self._needs_access().revoke_and_requeue(
+            self._service, op, str(body.get("by") or "api"), reason, self._notices.requeued)
         for transition in moved:
             priority = (await self._store.load(transition.conv)).priority
             await self._store.post_desk(list(self._desk.changed(transition.conv, priority)))

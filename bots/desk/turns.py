@@ -165,8 +165,8 @@ class DeskDecider:
         a note in its topic (and the customer told a colleague will pick it up)."""
         assert self.access is not None
         name = await self._operator_name(op)
-        await self.access.revoke(op, by, reason)
-        moved = await self._service.requeue_operator(op, notices=self.notices.requeued)
+        moved = await self.access.revoke_and_requeue(self._service, op, by, reason,
+                                                     self.notices.requeued)
         for transition in moved:
             priority = (await self._store.load(transition.conv)).priority
             decision.desk.append(desk_item(transition.conv, "text", (
