@@ -47,6 +47,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/queue", None),
     ("GET", "/operators", None),
     ("POST", f"/operators/{CRM}/status", {"status": "online"}),
+    ("PUT", f"/operators/{CRM}/shift", {"shift": "mon-fri 09:00-18:00"}),  # test_desk_shifts
     ("GET", "/metrics", None),
     ("GET", "/stats?days=7", None),  # the trainers' report (tests/test_stats.py)
     ("GET", "/reports/operators?period=7d", None),  # the team's (tests/test_reports_e2e.py)
