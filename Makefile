@@ -16,6 +16,7 @@ run: $(STAMP)
 	$(BIN)/supportbot run
 
 test: $(STAMP)
+	scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

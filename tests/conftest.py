@@ -27,6 +27,8 @@ from handoff.keys import Keys
 from handoff.service import HandoffService
 from tests.test_handoff_support import START, make_keys, make_service
 
+pytest_plugins = ["tests.browser_harness"]  # real Chromium pages, screenshots on failure
+
 if TYPE_CHECKING:
     from bots.turns import Brain
 
