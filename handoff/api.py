@@ -16,16 +16,18 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfoNotFoundError
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from handoff.access import ROLES, Access
 from handoff.api_http import (
     ApiError,
     Body,
+    actor_of,
     auth_middleware,
     error_middleware,
     int_query,
@@ -36,11 +38,16 @@ from handoff.api_http import (
 from handoff.api_models import (
     LIST_LIMIT_MAX,
     TRANSCRIPT_MAX,
+    BanBody,
     ClaimBody,
     CloseBody,
     ConversationList,
     ConversationSummary,
+    HourlyReport,
+    HourOut,
     ListState,
+    NoteBody,
+    NoteOut,
     OperatorList,
     OperatorOut,
     QueueOut,
@@ -48,8 +55,13 @@ from handoff.api_models import (
     ReplyOut,
     ReturnToBotBody,
     StatusBody,
+    TagsBody,
+    TagsOut,
+    TemplateList,
+    TemplateOut,
     TransferBody,
     TransitionOut,
+    UnbanBody,
 )
 from handoff.api_read import ConversationReader
 from handoff.audit import COLUMNS as AUDIT_COLUMNS
@@ -69,6 +81,8 @@ from handoff.openapi import build_openapi
 from handoff.records import COLUMNS as RECORD_COLUMNS
 from handoff.records import LIMIT_MAX as RECORDS_MAX
 from handoff.records import RecordQuery, Records
+from handoff.report_hours import COLUMNS as HOUR_COLUMNS
+from handoff.report_hours import hour_rows, read_hours
 from handoff.reports import COLUMNS, ReportError, ReportPeriod, as_json, read_report, rows
 from handoff.service import HandoffService, Operator, Transition
 from handoff.shifts import Shifts
@@ -119,6 +133,20 @@ class DeskEcho(Protocol):
     def operators_changed(self) -> Sequence[OutboundMessage]: ...
 
 
+@runtime_checkable
+class NoteEcho(Protocol):
+    """A desk that also shows operators' notes made outside it (the console's does)."""
+
+    def noted(self, conv: str, operator: str, text: str) -> Sequence[OutboundMessage]: ...
+
+
+class TemplateSource(Protocol):
+    """The operators' reply templates (bots/desk/templates.py, which handoff/ does not import):
+    (name, text) pairs in the order operators see them."""
+
+    def items(self) -> list[tuple[str, str]]: ...
+
+
 class NoDesk:
     """No operators' desk configured: nothing to show."""
 
@@ -152,23 +180,29 @@ class Silent:
 
 
 def create_api_app(
-    service: HandoffService, store: ConversationStore, *, token: str,
+    service: HandoffService, store: ConversationStore, *, token: str | None = None,
     clock: Clock | None = None, notices: CustomerNotices | None = None,
     stats: StatsSource | None = None, desk: DeskEcho | None = None,
     dead_letters: DeadLetters | None = None, tokens: ApiTokens | None = None,
-    access: Access | None = None,
+    access: Access | None = None, auth: Middleware | None = None,
+    templates: TemplateSource | None = None,
 ) -> web.Application:
     """The API as an aiohttp application, to be mounted with `add_subapp(PREFIX, app)`.
 
-    An empty token is refused: without a token there is no API (the runtime does not mount
-    it), never an open one. `clock` defaults to the service's, so waits shown match its own.
+    Auth is the bearer `token` (API_TOKEN) and the role `tokens`, or another strategy: `auth`,
+    a middleware that lets a request through only when it may use the route and sets the acting
+    operator on it (handoff/api_http.py, `Actor`; the console's sessions). Without either the
+    app is refused: there is never an open API. `clock` defaults to the service's, so waits
+    shown match its own.
     """
-    if not token:
+    if auth is None and not token:
         raise ValueError("the HTTP API needs a token (API_TOKEN); leave it unmounted without one")
     api = _Api(service, store, clock or service.clock, notices or Silent(), desk or NoDesk(),
                dead_letters, access)
     api.stats_source = stats or api.counters_only
-    app = web.Application(middlewares=[error_middleware, auth_middleware(token, tokens)])
+    api.templates = templates
+    guard = auth or auth_middleware(token or "", tokens)
+    app = web.Application(middlewares=[error_middleware, guard])
     conv = "/conversations/{conv}"
     app.add_routes([
         web.get("/conversations", api.list_conversations, name="list"),
@@ -178,12 +212,18 @@ def create_api_app(
         web.post(f"{conv}/transfer", api.transfer, name="transfer"),
         web.post(f"{conv}/close", api.close, name="close"),
         web.post(f"{conv}/return-to-bot", api.return_to_bot, name="return_to_bot"),
+        web.post(f"{conv}/note", api.note, name="note"),
+        web.post(f"{conv}/tags", api.tags, name="tags"),
+        web.post(f"{conv}/ban", api.ban, name="ban"),
+        web.post(f"{conv}/unban", api.unban, name="unban"),
+        web.get("/templates", api.list_templates, name="templates"),
         web.get("/queue", api.queue, name="queue"),
         web.get("/operators", api.operators, name="operators"),
         web.post("/operators/{op}/status", api.set_status, name="operator_status"),
         web.put("/operators/{op}/shift", api.set_shift, name="operator_shift"),
         web.get("/stats", api.stats, name="stats"),
         web.get("/reports/operators", api.operator_report, name="operator_report"),
+        web.get("/reports/hourly", api.hourly_report, name="hourly_report"),
         web.get("/journal", api.journal, name="journal"),
         web.get("/records", api.records, name="records"),
         web.get(f"{conv}/handoffs/{{closed}}", api.record_export, name="record_export"),
@@ -213,6 +253,7 @@ class _Api:
         self._reader = ConversationReader(service.redis, service.keys, clock)
         self._records = Records(service.redis, service.keys, store)
         self.stats_source: StatsSource = self.counters_only
+        self.templates: TemplateSource | None = None
 
     # --- reads ----------------------------------------------------------------------------
     async def list_conversations(self, request: web.Request) -> web.Response:
@@ -274,17 +315,43 @@ class _Api:
     async def operator_report(self, request: web.Request) -> web.Response:
         """The team's report over `period` (today, yesterday, 7d, 30d) or `from`..`to` (dates,
         both included), in the team's time zone or `tz`; `format=csv` for a spreadsheet."""
+        period, _zone = self._period(request)
+        report = await read_report(self._service.redis, self._service.keys, period,
+                                   self._clock.now())
+        if request.query.get("format", "json") == "csv":
+            return _csv([list(COLUMNS), *rows(report)])
+        return web.json_response(as_json(report))
+
+    async def hourly_report(self, request: web.Request) -> web.Response:
+        """The team's figures per hour of the period (as the operators' report takes it), for
+        charts: taken, closed, returned, transferred, first reaction p50/p90, CSAT."""
+        period, zone = self._period(request)
+        try:
+            hours = await read_hours(self._service.redis, self._service.keys, period,
+                                     self._clock.now())
+        except ReportError as exc:
+            raise ApiError(400, f"period: {exc}") from None
+        if request.query.get("format", "json") == "csv":
+            return _csv([list(HOUR_COLUMNS), *hour_rows(hours, zone)])
+        return json_response(HourlyReport(
+            period={"start": period.start, "end": period.end, "label": period.label},
+            hours=[HourOut.model_validate(asdict(hour)) for hour in hours]))
+
+    def _period(self, request: web.Request) -> tuple[ReportPeriod, str]:
+        """`period` (today, yesterday, 7d, 30d) or `from`..`to`, in `tz` or the team's zone."""
         zone = request.query.get("tz") or self._zone()
         try:
             period = ReportPeriod.parse(request.query.get("period"), request.query.get("from"),
                                         request.query.get("to"), zone, self._clock.now())
         except (ReportError, ZoneInfoNotFoundError, ValueError) as exc:
             raise ApiError(400, f"period: {exc}") from None
-        report = await read_report(self._service.redis, self._service.keys, period,
-                                   self._clock.now())
-        if request.query.get("format", "json") == "csv":
-            return _csv([list(COLUMNS), *rows(report)])
-        return web.json_response(as_json(report))
+        return period, zone
+
+    async def list_templates(self, _request: web.Request) -> web.Response:
+        if self.templates is None:
+            raise ApiError(404, "templates are not kept here")
+        return json_response(TemplateList(templates=[
+            TemplateOut(name=name, text=text) for name, text in self.templates.items()]))
 
     async def metrics(self, _request: web.Request) -> web.Response:
         await TEAM.refresh(self._service, self._clock.now())
@@ -351,8 +418,7 @@ class _Api:
         if not STREAM_ID_RE.fullmatch(letter):
             raise ApiError(400, "a dead letter id looks like 1765000000000-0")
         body = await _small_json(request)
-        actor = body.get("by")
-        entry = await self._dead_letters().requeue(letter, str(actor or "api"),
+        entry = await self._dead_letters().requeue(letter, _by(request, body),
                                                    self._clock.now())
         if entry is None:
             raise ApiError(404, "no such dead letter (or its event is unreadable)")
@@ -368,7 +434,7 @@ class _Api:
             raise ApiError(400, "shift must be a string such as 'Europe/Moscow mon-fri "
                                 "09:00-18:00' (empty: no shift)")
         try:
-            await self._service.shifts.set(op, spec, str(body.get("by") or "api"))
+            await self._service.shifts.set(op, spec, _by(request, body))
         except HoursError as exc:
             raise ApiError(400, f"shift: {exc}") from None
         found = await self._service.operator(op)
@@ -389,7 +455,7 @@ class _Api:
         role = body.get("role")
         if role not in ROLES:
             raise ApiError(400, f"role must be one of {', '.join(ROLES)}")
-        new = await self._needs_access().grant(op, role, str(body.get("by") or "api"))
+        new = await self._needs_access().grant(op, role, _by(request, body))
         return web.json_response({"operator": op, "role": role, "added": new})
 
     async def revoke_role(self, request: web.Request) -> web.Response:
@@ -399,7 +465,7 @@ class _Api:
         body = await _small_json(request)
         reason = str(body.get("reason") or "по решению руководителя")
         moved = await self._needs_access().revoke_and_requeue(
-            self._service, op, str(body.get("by") or "api"), reason, self._notices.requeued)
+            self._service, op, _by(request, body), reason, self._notices.requeued)
         for transition in moved:
             priority = (await self._store.load(transition.conv)).priority
             await self._store.post_desk(list(self._desk.changed(transition.conv, priority)))
@@ -426,6 +492,9 @@ class _Api:
     # --- changes --------------------------------------------------------------------------
     async def set_status(self, request: web.Request) -> web.Response:
         op = path_id(request, "op", "operator")
+        actor = actor_of(request)
+        if actor is not None and op != actor.operator and not actor.supervisor:
+            raise ApiError(403, "forbidden: an operator sets their own status only")
         body = await json_body(request, StatusBody)
         found = await self._service.set_status(
             op, body.status, name=body.name, username=body.username, capacity=body.capacity
@@ -474,6 +543,54 @@ class _Api:
         )
         return await self._done(conv, result)
 
+    async def note(self, request: web.Request) -> web.Response:
+        """An internal note in the transcript: never sent to the customer; journaled (`note`)
+        and shown in the desk's topic when the desk shows notes (`NoteEcho`)."""
+        conv, body = await self._target(request, NoteBody)
+        now = self._clock.now()
+        entry = {"at": now, "dir": "note", "text": body.text, "operator": body.operator}
+        written = await self._service.scripts["note"](
+            keys=[self._service.keys.conversation(conv), self._service.keys.transcript(conv),
+                  self._service.keys.journal()],
+            args=[json.dumps({"conv": conv, "op": body.operator, "at": repr(round(now, 6)),
+                              "entry": json.dumps(entry, ensure_ascii=False),
+                              "transcript_max": self._service.config.transcript_max,
+                              "journal_maxlen": self._service.config.journal_maxlen},
+                             ensure_ascii=False)])
+        if not written:
+            raise ApiError(404, "unknown conversation")
+        if isinstance(self._desk, NoteEcho):
+            await self._echo(self._desk.noted(conv, body.operator, body.text))
+        return json_response(NoteOut(conversation=conv, entry=entry))
+
+    async def tags(self, request: web.Request) -> web.Response:
+        """Tags of the current handoff (as `/tag` at the desk): a conversation with the bot has
+        none to tag, since its next handoff sets its own."""
+        conv, body = await self._target(request, TagsBody)
+        before = await self._after(conv)
+        if before.state == "bot":
+            raise ApiError(409, "wrong_state", state="bot",
+                           detail="tags belong to an open handoff")
+        joined = await self._store.add_tags(conv, body.by, [t.lstrip("#") for t in body.tags])
+        after = await self._after(conv)
+        priority = after.handoff.priority if after.handoff else "normal"
+        await self._echo(self._desk.changed(conv, priority))
+        return json_response(TagsOut(conversation=after,
+                                     tags=[tag for tag in joined.split(",") if tag]))
+
+    async def ban(self, request: web.Request) -> web.Response:
+        """The handoff (if any) ends and the customer's messages are only recorded until an
+        unban; the customer is not told (docs/desk.md, `/ban`)."""
+        conv, body = await self._target(request, BanBody)
+        result = await self._service.ban(conv, body.by, body.reason or "ban (API)",
+                                         force=body.force)
+        return await self._done(conv, result)
+
+    async def unban(self, request: web.Request) -> web.Response:
+        conv, body = await self._target(request, UnbanBody)
+        result = await self._service.unban(conv, body.by, reason=body.reason)
+        return await self._done(conv, result)
+
     async def _target(self, request: web.Request, model: type[Body]) -> tuple[str, Body]:
         """The checked id and body of a transition, or a 400/404 before anything is touched."""
         conv = path_id(request, "conv", "conversation")
@@ -499,6 +616,12 @@ class _Api:
         if summary is None:  # conversations are never deleted: only a flushed Redis gets here
             raise RuntimeError(f"{conv} vanished right after a transition")
         return summary
+
+
+def _by(request: web.Request, body: dict[str, Any]) -> str:
+    """Who acts, for the journal: the signed-in operator, else the body's `by` (or "api")."""
+    actor = actor_of(request)
+    return actor.operator if actor is not None else str(body.get("by") or "api")
 
 
 async def _small_json(request: web.Request) -> dict[str, Any]:

@@ -3,13 +3,20 @@
 Every failure a client can cause becomes a JSON `{"error": ...}` with a 4xx status before
 anything is changed; only our own bugs (or Redis going away) become a 500, logged with the
 traceback and answered with a generic message that leaks nothing.
+
+Auth is a strategy: the bearer tokens here (`auth_middleware`, the API at /api/v1), or another
+middleware passed to `create_api_app` (the operators' console signs people in with a session,
+bots/web/console_auth.py). A token is trusted to name who acts in its bodies; a signed-in
+operator is not: such a middleware sets an `Actor` on the request (`ACTOR`), and the handlers
+then act as that operator whatever the body says (`acting_body`).
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -29,6 +36,25 @@ REQUESTS = Counter(
 )
 PUBLIC_ROUTES = frozenset({"openapi"})  # the document is no secret; tools fetch it bare
 _REALM = 'Bearer realm="supportbot"'
+
+
+#: The request key under which an auth strategy names the person acting (an `Actor`).
+ACTOR = "handoff.api.actor"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A signed-in operator: bodies' `operator`/`by` become them, and `force` (acting on a
+    conversation someone else owns) is a supervisor's only."""
+
+    operator: str
+    supervisor: bool = False
+
+
+def actor_of(request: web.Request) -> Actor | None:
+    """The signed-in operator, or None for a bearer token (trusted to name the actor)."""
+    found = request.get(ACTOR)
+    return found if isinstance(found, Actor) else None
 
 
 class ApiError(Exception):
@@ -118,14 +144,30 @@ def int_query(request: web.Request, name: str, default: int, low: int, high: int
 
 
 async def json_body(request: web.Request, model: type[Body]) -> Body:
+    """The body as `model`; under a signed-in operator, acting as them (`acting_body`)."""
     try:
         data = parse_json(await read_body(request))
     except BodyError as exc:
         raise ApiError(400, str(exc)) from None
+    actor = actor_of(request)
+    if actor is not None and isinstance(data, dict):
+        data = acting_body(data, actor, model.model_fields)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ApiError(400, validation_reason(exc)) from None
+
+
+def acting_body(data: dict[str, Any], actor: Actor, fields: Any) -> dict[str, Any]:
+    """A body as the signed-in operator may send it: whoever it names in `operator` or `by`,
+    the actor acts (an operator cannot act as a colleague), and only a supervisor forces."""
+    data = dict(data)
+    for name in ("operator", "by"):
+        if name in fields:
+            data[name] = actor.operator
+    if "force" in fields and not actor.supervisor:
+        data["force"] = False
+    return data
 
 
 def validation_reason(exc: ValidationError) -> str:

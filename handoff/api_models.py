@@ -24,6 +24,8 @@ REASON_MAX = 500
 NAME_MAX = 64
 LIST_LIMIT_MAX = 500
 TRANSCRIPT_MAX = 200  # the store keeps at most this many entries (Limits.transcript_max)
+TAG_PATTERN = r"^#?[\w-]{1,32}$"  # what /tag takes at the desk, without its commas
+TAGS_MAX = 20
 
 OperatorId = Annotated[str, Field(pattern=ID_PATTERN, examples=["api:crm", "tg:1001"])]
 ListState = Literal["queued", "assigned", "bot"]
@@ -70,6 +72,34 @@ class CloseBody(_ActBody):
 
 
 class ReturnToBotBody(_ActBody):
+    reason: str = Field(default="", max_length=REASON_MAX)
+
+
+class NoteBody(_Body):
+    operator: OperatorId
+    text: str = Field(min_length=1, max_length=TEXT_MAX)
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("text is blank")
+        return value
+
+
+class TagsBody(_Body):
+    by: OperatorId
+    tags: list[Annotated[str, Field(pattern=TAG_PATTERN)]] = Field(
+        min_length=1, max_length=TAGS_MAX,
+        description="Words of letters, digits, `_` or `-`, up to 32 characters each")
+
+
+class BanBody(_ActBody):
+    reason: str = Field(default="", max_length=REASON_MAX)
+
+
+class UnbanBody(_Body):
+    by: OperatorId
     reason: str = Field(default="", max_length=REASON_MAX)
 
 
@@ -190,3 +220,42 @@ class OperatorOut(BaseModel):
 
 class OperatorList(BaseModel):
     operators: list[OperatorOut]
+
+
+class NoteOut(BaseModel):
+    ok: Literal[True] = True
+    conversation: str
+    entry: dict[str, Any] = Field(description="The transcript entry: `{at, dir: note, text, "
+                                              "operator}`")
+
+
+class TagsOut(TransitionOut):
+    tags: list[str] = Field(description="All the handoff's tags now, in order")
+
+
+class TemplateOut(BaseModel):
+    name: str
+    text: str
+
+
+class TemplateList(BaseModel):
+    templates: list[TemplateOut]
+
+
+class HourOut(BaseModel):
+    start: float = Field(description="The hour's start, epoch seconds")
+    taken: int
+    closed: int
+    returned: int
+    transferred: int
+    first_reaction_count: int
+    first_reaction_p50: float | None = Field(description="Seconds; null: none measured")
+    first_reaction_p90: float | None
+    csat_ratings: int
+    csat_average: float | None
+
+
+class HourlyReport(BaseModel):
+    period: dict[str, Any] = Field(description="`{start, end, label}` as in the operators' "
+                                               "report")
+    hours: list[HourOut]

@@ -14,11 +14,15 @@ from handoff.api_models import (
     ID_PATTERN,
     LIST_LIMIT_MAX,
     TRANSCRIPT_MAX,
+    BanBody,
     ClaimBody,
     CloseBody,
     ConversationDetail,
     ConversationList,
     ErrorOut,
+    HourlyReport,
+    NoteBody,
+    NoteOut,
     OperatorList,
     OperatorOut,
     QueueOut,
@@ -26,19 +30,24 @@ from handoff.api_models import (
     ReplyOut,
     ReturnToBotBody,
     StatusBody,
+    TagsBody,
+    TagsOut,
+    TemplateList,
     TransferBody,
     TransitionOut,
+    UnbanBody,
 )
 from handoff.stats import MAX_DAYS, StatsOut
 
 API_VERSION = "1.0.0"
 REF = "#/components/schemas/{model}"
 _REQUESTS: tuple[type[BaseModel], ...] = (
-    ClaimBody, ReplyBody, TransferBody, CloseBody, ReturnToBotBody, StatusBody,
+    ClaimBody, ReplyBody, TransferBody, CloseBody, ReturnToBotBody, StatusBody, NoteBody,
+    TagsBody, BanBody, UnbanBody,
 )
 _RESPONSES: tuple[type[BaseModel], ...] = (
     ErrorOut, ConversationList, ConversationDetail, QueueOut, TransitionOut, ReplyOut,
-    OperatorList, OperatorOut, StatsOut,
+    OperatorList, OperatorOut, StatsOut, NoteOut, TagsOut, TemplateList, HourlyReport,
 )
 _ERRORS = {
     "400": "Bad input: the reason is in `error`; nothing changed",
@@ -111,11 +120,30 @@ def _paths() -> dict[str, Any]:
             "returnToBot", "Give the conversation back to the bot, without a rating prompt",
             ReturnToBotBody, TransitionOut,
         )},
+        f"{conv}/note": {"post": _action(
+            "addNote", "An internal note in the transcript, never sent to the customer",
+            NoteBody, NoteOut,
+        )},
+        f"{conv}/tags": {"post": _action(
+            "addTags", "Tags of the current handoff (kept unique; 409 while with the bot)",
+            TagsBody, TagsOut,
+        )},
+        f"{conv}/ban": {"post": _action(
+            "banCustomer", "End the handoff and record the customer's messages only, without "
+            "answering or relaying them, until an unban",
+            BanBody, TransitionOut,
+        )},
+        f"{conv}/unban": {"post": _action(
+            "unbanCustomer", "Lift a ban: the bot answers the customer again",
+            UnbanBody, TransitionOut,
+        )},
+        "/templates": {"get": _templates_operation()},
         "/queue": {"get": _queue_operation()},
         "/operators": {"get": _operators_operation()},
         "/operators/{op}/status": {"post": _status_operation()},
         "/stats": {"get": _stats_operation()},
         "/reports/operators": {"get": _operator_report_operation()},
+        "/reports/hourly": {"get": _hourly_report_operation()},
         "/journal": {"get": _journal_operation()},
         "/records": {"get": _records_operation()},
         "/conversations/{conv}/handoffs/{closed}": {"get": _record_export_operation()},
@@ -255,6 +283,44 @@ def _operator_report_operation() -> dict[str, Any]:
             "400": {"$ref": "#/components/responses/400"},
             "401": {"$ref": "#/components/responses/401"},
         },
+    }
+
+
+def _hourly_report_operation() -> dict[str, Any]:
+    day = {"type": "string", "format": "date"}
+    return {
+        "operationId": "getHourlyReport",
+        "summary": "The team's figures per hour of a period, for charts: taken, closed, "
+                   "returned, transferred; first reaction p50/p90 (seconds); CSAT",
+        "description": "The period as for /reports/operators; hourly counters are kept 35 days "
+                       "(an older period is a 400). `format=csv` gives one row per hour, the "
+                       "hour in the period's time zone.",
+        "parameters": [
+            _query("period", {"type": "string", "enum": ["today", "yesterday", "7d", "30d"]},
+                   "A named period ending today (default: today)"),
+            _query("from", day, "First day, YYYY-MM-DD"),
+            _query("to", day, "Last day, YYYY-MM-DD (default: today)"),
+            _query("tz", {"type": "string"}, "An IANA time zone, e.g. Asia/Vladivostok"),
+            _query("format", {"type": "string", "enum": ["json", "csv"], "default": "json"}),
+        ],
+        "responses": {
+            "200": {
+                "description": "One entry per hour, oldest first",
+                "content": {"application/json": {"schema": {"$ref": REF.format(
+                                model="HourlyReport")}},
+                            "text/csv": {"schema": {"type": "string"}}},
+            },
+            "400": {"$ref": "#/components/responses/400"},
+            "401": {"$ref": "#/components/responses/401"},
+        },
+    }
+
+
+def _templates_operation() -> dict[str, Any]:
+    return {
+        "operationId": "listTemplates",
+        "summary": "The operators' reply templates (name and text), as /templates shows them",
+        "responses": _responses("TemplateList", "401", "404"),
     }
 
 

@@ -24,9 +24,10 @@ TOKEN_ROLES: tuple[TokenRole, ...] = get_args(TokenRole)
 PREFIX = "sbt_"
 
 _CONVERSATIONS = frozenset({"list", "read", "claim", "reply", "transfer", "close",
-                            "return_to_bot", "queue", "operators", "operator_status"})
-_READING = frozenset({"stats", "operator_report", "journal", "records", "record_export",
-                      "metrics"})
+                            "return_to_bot", "note", "tags", "ban", "unban", "templates",
+                            "queue", "operators", "operator_status"})
+_READING = frozenset({"stats", "operator_report", "hourly_report", "journal", "records",
+                      "record_export", "metrics"})
 _RUNNING = frozenset({"dead_letters", "requeue", "roles", "grant_role", "revoke_role",
                       "operator_shift"})
 #: The routes (by name, handoff/api.py) each role reaches; admin reaches all.

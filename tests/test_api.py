@@ -44,6 +44,11 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", f"/conversations/{CONV}/transfer", {"by": ANN, "to": None, "force": True}),
     ("POST", f"/conversations/{CONV}/close", {"by": ANN}),
     ("POST", f"/conversations/{CONV}/return-to-bot", {"by": ANN}),
+    ("POST", f"/conversations/{CONV}/note", {"operator": ANN, "text": "n"}),  # test_console
+    ("POST", f"/conversations/{CONV}/tags", {"by": ANN, "tags": ["vip"]}),
+    ("POST", f"/conversations/{CONV}/ban", {"by": ANN, "force": True}),
+    ("POST", f"/conversations/{CONV}/unban", {"by": ANN}),
+    ("GET", "/templates", None),
     ("GET", "/queue", None),
     ("GET", "/operators", None),
     ("POST", f"/operators/{CRM}/status", {"status": "online"}),
@@ -51,6 +56,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/metrics", None),
     ("GET", "/stats?days=7", None),  # the trainers' report (tests/test_stats.py)
     ("GET", "/reports/operators?period=7d", None),  # the team's (tests/test_reports_e2e.py)
+    ("GET", "/reports/hourly?period=7d", None),  # per hour, for charts (tests/test_console)
     ("GET", "/journal?limit=5", None),  # tests/test_audit.py
     ("GET", "/records?limit=5", None),  # tests/test_reports_e2e.py
     ("GET", f"/conversations/{CONV}/handoffs/1765000000.5", None),
