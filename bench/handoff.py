@@ -75,7 +75,7 @@ async def latency(settings: Settings, brain: Brain, count: int, rate: float) -> 
                                            desk_per_second=1e7))
     runtime = await Runtime.open(configured, brain=brain, tuning=tuning)
     stop = asyncio.Event()
-    task = asyncio.create_task(runtime.run_telegram(stop, {"ingress", "worker", "sender"}))
+    task = asyncio.create_task(runtime.run(stop, {"ingress", "worker", "sender"}))
     try:
         await fake.handoffs(20, 20, DESK)  # warm-up
         whole, own, told = await fake.handoffs(rate, count, DESK)
@@ -103,7 +103,7 @@ async def paced_latency(settings: Settings, brain: Brain, count: int) -> None:
             **settings.model_dump(), "telegram_api_url": fake.url, "operator_chat_id": DESK})
         runtime = await Runtime.open(configured, brain=brain)
         stop = asyncio.Event()
-        task = asyncio.create_task(runtime.run_telegram(stop, {"ingress", "worker", "sender"}))
+        task = asyncio.create_task(runtime.run(stop, {"ingress", "worker", "sender"}))
         try:
             pushed = {}
             for number in range(count):
@@ -165,7 +165,7 @@ async def burst(settings: Settings, brain: Brain, count: int, scale: float, *,
         tuning = Tuning(desk_clock=clock.now, desk_sleep=clock.sleep)
         runtime = await Runtime.open(configured, brain=brain, tuning=tuning)
         stop = asyncio.Event()
-        task = asyncio.create_task(runtime.run_telegram(stop, {"ingress", "worker", "sender"}))
+        task = asyncio.create_task(runtime.run(stop, {"ingress", "worker", "sender"}))
         try:
             return {"desks": str(desks), **await _burst(fake, clock, count, relays, writes)}
         finally:

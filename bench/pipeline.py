@@ -41,7 +41,7 @@ async def bench(args: argparse.Namespace, settings: Settings, brain: Brain) -> N
     tuning = Tuning(send_limits=SendLimits(overall_rate=10_000))
     runtime = await Runtime.open(configured, brain=brain, tuning=tuning)
     stop = asyncio.Event()
-    task = asyncio.create_task(runtime.run_telegram(stop, {"ingress", "worker", "sender"}))
+    task = asyncio.create_task(runtime.run(stop, {"ingress", "worker", "sender"}))
     try:
         await fake.drive(50, 1.0)  # warm-up
         print("latency, update in -> reply out (each message from its own chat):")

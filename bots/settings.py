@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     business_hours: str = ""  # e.g. "mon-fri 09:00-21:00; sat 10:00-18:00"; empty: always open
     timezone: str = "Europe/Moscow"
     holidays: str = ""  # e.g. "2026-12-31,2027-01-01"
+    # The web channel (docs/web.md): the chat widget on the brand's site.
+    web_enabled: bool = True
+    web_origins: str = ""  # sites that may embed the widget, "https://shop.example.com,..."
+    web_identity_secret: SecretStr | None = None  # the brand's site signs customers with it
+    web_public_url: str = ""  # how the desk reaches /widget/files (default: the request's)
+    web_file_days: float = Field(default=30.0, gt=0)  # how long images are kept
     # A desk group's own hours, by desk name: "care = Asia/Vladivostok mon-fri 09:00-18:00;
     # except 2027-01-01 | sales = daily 08:00-22:00" (docs/desk.md, "Shifts and hours").
     desk_hours: str = ""
@@ -170,6 +176,10 @@ class Settings(BaseSettings):
     @property
     def flow_drafts_path(self) -> Path:
         return self.flow_drafts_file or self.data_dir / "flow-drafts.yml"
+
+    @property
+    def web_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.web_origins.split(",") if o.strip()]
 
     @property
     def vk_enabled(self) -> bool:

@@ -68,14 +68,14 @@ class HumanSide(Protocol):
 class TurnDecider:
     def __init__(
         self, brain: Brain, signer: CallbackSigner, human: HumanSide | None = None, *,
-        desk: bool = False, pace: CustomerPace | None = None,
+        desk: bool = False, pace: CustomerPace | None = None, links: Links | None = None,
     ) -> None:
         self.brain = brain
         self._signer = signer
         self._human = human
         self._pace = pace
         self._desk = desk  # an operator desk exists to show cards and relay messages to
-        self.links: Links | None = None  # /link and /unlink (one customer on two networks)
+        self.links = links  # /link and /unlink (one customer on two networks)
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> Decision:
         decision = Decision()

@@ -48,13 +48,14 @@ class Worker:
     def __init__(
         self, redis: Redis, keys: Keys, scripts: Scripts, store: ConversationStore,
         decider: TurnDecider, config: WorkerConfig, owner: str,
+        desk: DeskDecider | None = None,
     ) -> None:
         self._redis = redis
         self._keys = keys
         self._scripts = scripts
         self._store = store
         self.decider = decider
-        self.desk: DeskDecider | None = None  # set when an operator desk is configured
+        self.desk = desk  # when an operator desk is configured
         self.config = config
         self.owner = owner
         self.processed = 0

@@ -142,6 +142,38 @@ class Keys:
         """Hash: token name -> its SHA-256 (to revoke by name)."""
         return f"{self.prefix}api:token-names"
 
+    # --- the operators' web console (bots/web/console_auth.py) ---------------------------
+    def console_accounts(self) -> str:
+        """Set of operator ids that have a console account (listed without a scan)."""
+        return f"{self.prefix}console:accounts"
+
+    def console_account(self, op: str) -> str:
+        """Hash: name, salt, hash (scrypt), created_by, created_at."""
+        return f"{self.prefix}console:account:{op}"
+
+    def console_session(self, digest: str) -> str:
+        """Hash of one signed-in session, by the SHA-256 of its cookie: operator, name, csrf,
+        created_at; expires when idle (and is refused past its absolute lifetime)."""
+        return f"{self.prefix}console:session:{digest}"
+
+    def console_sessions(self, op: str) -> str:
+        """Set of an operator's session digests (to sign them out everywhere)."""
+        return f"{self.prefix}console:sessions:{op}"
+
+    def console_link(self, digest: str) -> str:
+        """String: the JSON {operator, name} of a one-time login link, by the SHA-256 of its
+        token, with a TTL; read and deleted in one step (GETDEL)."""
+        return f"{self.prefix}console:link:{digest}"
+
+    def console_url(self) -> str:
+        """String: where people reach the console (its public base URL), written by each
+        process that serves it, for the desk's /console to build links with."""
+        return f"{self.prefix}console:url"
+
+    def console_failures(self, scope: str) -> str:
+        """Counter of failed console logins of `op:<id>` or `ip:<address>` (with a TTL)."""
+        return f"{self.prefix}console:failures:{scope}"
+
     def role(self, role: str) -> str:
         """Set of operator ids ("tg:123") with a role: operator, supervisor, trainer."""
         return f"{self.prefix}roles:{role}"
@@ -199,6 +231,31 @@ class Keys:
     def reload_reported(self, version: int, outcome: str) -> str:
         """Set once per request and outcome, so several processes report a result once."""
         return f"{self.prefix}brain:reload:{version}:{outcome}"
+
+    # --- the web widget (bots/web) ---------------------------------------------------------
+    def web_chat(self, conv: str) -> str:
+        """Stream of what a web visitor's widget shows, in order (its ids are the `seq`)."""
+        return f"{self.prefix}web:chat:{conv}"
+
+    def web_sent(self, message_id: str) -> str:
+        """Set once an outbound message reached `web_chat`: a redelivery is not shown twice."""
+        return f"{self.prefix}web:sent:{message_id}"
+
+    def web_file(self, file_id: str) -> str:
+        """Hash: an image a visitor uploaded or an operator sent (type, data)."""
+        return f"{self.prefix}web:file:{file_id}"
+
+    def web_rate(self, visitor: str, minute: int) -> str:
+        """Counter of a visitor's messages in one minute (the widget's rate limit)."""
+        return f"{self.prefix}web:rate:{visitor}:{minute}"
+
+    def web_profile(self, visitor: str) -> str:
+        """A signed-in visitor's name, as the brand's site gave it."""
+        return f"{self.prefix}web:name:{visitor}"
+
+    def web_secret(self) -> str:
+        """The key that signs visitors' widget tokens, made once and shared by every process."""
+        return f"{self.prefix}web:secret"
 
 
 def shard_of(conv: str, shards: int) -> int:

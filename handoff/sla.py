@@ -44,7 +44,7 @@ class Sla(Scripted):
     async def _escalations(self) -> list[SlaEvent]:
         limit = self.config.unclaimed_seconds
         due_before = self.clock.now() - limit
-        cutoff_ms = int(due_before * 1000)
+        cutoff_ms = int((due_before + _SLACK) * 1000)
         queue = self.keys.queue()
         # One score range per priority band: only conversations queued before the cutoff.
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -62,7 +62,7 @@ class Sla(Scripted):
                 continue
             keys = [self.keys.conversation(conv), queue, self.keys.journal()]
             # due_before = its own queued time: the script still refuses one re-queued since
-            args = self._args(conv, due_before=min(since + _SLACK, due_before), level=due)
+            args = self._args(conv, due_before=since + _SLACK, level=due)
             result = await self._run("escalate", conv, keys, args)
             if result.ok:
                 events.append(SlaEvent("escalate", conv, since, priority=result.detail,
@@ -75,7 +75,8 @@ class Sla(Scripted):
         five minutes after opening, not at 23:35."""
         hours = self.config.hours_for(desk)
         now = self.clock.now()
-        waited = now - since if hours is None else hours.open_seconds(since, now)
+        # Stored times are rounded to the microsecond: a wait of exactly `limit` is due.
+        waited = (now - since if hours is None else hours.open_seconds(since, now)) + _SLACK
         if waited < limit:
             return 0
         step = self.config.ladder_seconds
@@ -84,8 +85,8 @@ class Sla(Scripted):
     async def _reminders(self) -> list[SlaEvent]:
         limit = self.config.reply_seconds
         due_before = self.clock.now() - limit
-        found: Any = await self.redis.zrangebyscore(self.keys.waiting(), "-inf", due_before,
-                                                    withscores=True)
+        found: Any = await self.redis.zrangebyscore(self.keys.waiting(), "-inf",
+                                                    due_before + _SLACK, withscores=True)
         waiting = {str(conv): float(since) for conv, since in found}
         events = []
         for conv, (level, desk) in (await self._levels(list(waiting), "reminded")).items():
@@ -94,7 +95,7 @@ class Sla(Scripted):
             if due <= level:
                 continue
             keys = [self.keys.conversation(conv), self.keys.journal()]
-            args = self._args(conv, due_before=min(since + _SLACK, due_before), level=due)
+            args = self._args(conv, due_before=since + _SLACK, level=due)
             result = await self._run("remind", conv, keys, args)
             if result.ok:
                 events.append(SlaEvent("remind", conv, float(result.detail), owner=result.owner,

@@ -105,7 +105,7 @@ async def running_bot(
     configured = Settings(_env_file=None, **values)  # type: ignore[call-arg]
     runtime = await Runtime.open(configured, brain=brain, tuning=tuning or Tuning())
     stop = asyncio.Event()
-    task = asyncio.create_task(runtime.run_telegram(stop, set(roles)))
+    task = asyncio.create_task(runtime.run(stop, set(roles)))
     try:
         yield BotUnderTest(fake, runtime, stop, task)
     finally:

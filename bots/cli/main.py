@@ -13,6 +13,7 @@ import typer
 from rich.markup import escape
 
 from bots.cli import audit as audit_cli
+from bots.cli import console as console_cli
 from bots.cli import flows as flows_cli
 from bots.cli import inbox as inbox_cli
 from bots.cli import nlu as nlu_cli
@@ -44,6 +45,7 @@ app.add_typer(report_cli.app, name="report")
 app.add_typer(audit_cli.letters_app, name="deadletters")
 app.add_typer(audit_cli.records_app, name="records")
 app.add_typer(tokens_cli.app, name="tokens")
+app.add_typer(console_cli.app, name="console")
 app.command("journal")(audit_cli.journal_command)
 app.command("stats")(stats_cli.stats_command)
 flows_cli.register(app)
@@ -56,22 +58,17 @@ class Role(str, Enum):
     sender = "sender"
 
 
-NO_TOKEN_BANNER = """[bold]No TELEGRAM_BOT_TOKEN set: starting the local demo.[/bold]
-You are chatting with the demo shop bot through the real runtime (Redis stream, worker, flows,
-outbox). To connect Telegram: create a bot with @BotFather, put TELEGRAM_BOT_TOKEN=... into .env
-(see README.md) and run this command again."""
-
-
 @app.command()
 def run(
     role: Annotated[Role, typer.Option(help="Run only one part (for scaling out).")] = Role.all,
 ) -> None:
-    """Run the configured channels; with no tokens, the local demo shell."""
+    """Run the configured channels; with no tokens, the local demo in the browser."""
     settings = settings_or_exit()
     setup_logging(settings.log_level, settings)
     if settings.telegram_bot_token is None and not settings.vk_enabled:
-        console.print(NO_TOKEN_BANNER)
-        _run_guarded(_shell(settings), settings)
+        from bots.cli.demo import run_demo
+
+        _run_guarded(run_demo(settings, console), settings)
         return
     roles = {"ingress", "worker", "sender"} if role is Role.all else {role.value}
     _run_guarded(_serve(settings, roles), settings)

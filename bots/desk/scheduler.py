@@ -50,7 +50,7 @@ class DeskScheduler:
     def __init__(
         self, service: HandoffService, store: ConversationStore, lease: Lease, *,
         supervisors: list[int], language: str = "ru", auto_assign: bool = False,
-        tick: float = 5.0, access: Access | None = None,
+        tick: float = 5.0, access: Access | None = None, desk: bool = True,
     ) -> None:
         self._service = service
         self._store = store
@@ -60,6 +60,7 @@ class DeskScheduler:
         self.auto_assign = auto_assign
         self.tick = tick
         self.access = access
+        self.desk = desk  # a Telegram desk to post notes to (without one: the web console)
 
     async def run(self, stop: asyncio.Event) -> None:
         if not await self._lease.acquire(stop):
@@ -202,4 +203,6 @@ class DeskScheduler:
             await self._store.tell_position(item.conv, item.position, text)
 
     async def _desk(self, conv: str, items: list[OutboundMessage]) -> None:
+        if not self.desk:
+            return  # nobody reads the desk's outbox; the console follows the journal
         await self._store.post_desk(items)

@@ -93,6 +93,7 @@ class DeskDecider:
         self, service: HandoffService, store: ConversationStore, signer: CallbackSigner,
         templates: Templates, language: str = "ru", *, supervisors: Iterable[str] = (),
         bot_username: str = "", desks: DeskRouting | None = None, access: Access | None = None,
+        trainer: TrainerDesk | None = None,
     ) -> None:
         self._service = service
         self.desks = desks  # the desk groups, for /transfer desk
@@ -106,7 +107,7 @@ class DeskDecider:
         self.supervisors = frozenset(supervisors)
         # Our @username: a command addressed to another bot in the group is not for us.
         self.bot_username = bot_username.lstrip("@")
-        self.trainer: TrainerDesk | None = None  # /learn, /totemplate, /toflow, /reload
+        self.trainer = trainer  # /learn, /totemplate, /toflow, /reload
         self.access = access  # who may act (handoff/access.py); None: every member may
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> DeskDecision:
@@ -510,6 +511,20 @@ class DeskDecider:
         """Refreshes the one summary in the General topic (edited in place, never re-posted)."""
         decision.desk.append(summary_item(conv.id, asked=True))
 
+    async def _cmd_console(self, conv: Conversation, event: InboundEvent, command: Command,
+                           decision: DeskDecision) -> None:
+        """`/console`: a one-time link to the web console, sent in the operator's private chat
+        with the bot (in the group anyone could use it first); bots/web/console_auth.py."""
+        from bots.web.console_auth import private_link
+
+        allowed = self.access is None or await self.access.may_act(event.actor)
+        sent = allowed and await private_link(self._service, event.actor,
+                                              event.profile.display_name)
+        decision.desk.append(desk_item(conv.id, "text", (
+            f"{event.profile.display_name}, ссылка для входа в консоль отправлена вам в личные "
+            "сообщения с ботом. Нет сообщения — напишите боту /start и повторите /console.")
+            if sent else "/console — только для операторов стола.", refusal=not sent))
+
     async def _cmd_online(self, conv: Conversation, event: InboundEvent, command: Command,
                           decision: DeskDecision) -> None:
         await self._status(conv, event, "online", decision)
@@ -654,7 +669,7 @@ class DeskDecider:
 
 
 DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "shift", "templates",
-                       "reload",
+                       "reload", "console",
                        "grant", "revoke"})
 
 

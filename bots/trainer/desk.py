@@ -48,14 +48,14 @@ class TrainerSetup:
 class TrainerDesk:
     def __init__(
         self, setup: TrainerSetup, inbox: Inbox, store: ConversationStore, templates: Templates,
-        request_reload: RequestReload,
+        request_reload: RequestReload, access: Access | None = None,
     ) -> None:
         self._setup = setup
         self._inbox = inbox
         self._store = store
         self._templates = templates
         self._request_reload = request_reload
-        self.access: Access | None = None  # roles given at the desk (/grant … trainer)
+        self.access = access  # roles given at the desk (/grant … trainer)
 
     async def handle(self, conv: str, event: InboundEvent, command: Command) -> str:
         if command.name in TRAINER_ONLY and not await self._is_trainer(event.actor):

@@ -1,69 +1,80 @@
-"""The VK channel's parts, built from the settings: client, ingress, poller, Callback API
-routes and sender. The runtime decides which of them run (`Runtime.run_vk`)."""
+"""The VK channel (bots/channels.py): client, ingress, poller, Callback API routes and
+sender, built from the settings; the runtime says which roles run."""
 
 from __future__ import annotations
 
-from aiogram import Bot
-from aiohttp import web
-from redis.asyncio import Redis
+import asyncio
 
-from bots.callbacks import CallbackSigner
-from bots.settings import Settings
+from aiohttp import web
+
+from bots.channels import ChannelContext, StartRole
+from bots.delivery.files import FileSource
 from bots.vk.callback import callback_routes
 from bots.vk.client import VkClient
 from bots.vk.ingress import VkIngress
 from bots.vk.outgoing import Uploads
 from bots.vk.polling import VkPoller
 from bots.vk.sender import VkLimits, VkSender
-from handoff.conversations import ConversationStore
-from handoff.ingest import Ingestor
-from handoff.keys import Keys
 from handoff.lease import Lease
 from handoff.outbox import OutboxReader
-from handoff.scripts import Scripts
 
 
 class VkChannel:
-    def __init__(self, settings: Settings, ingestor: Ingestor, store: ConversationStore,
-                 redis: Redis, keys: Keys, scripts: Scripts, owner: str) -> None:
+    name = "vk"
+
+    def __init__(self, context: ChannelContext, files: FileSource | None = None) -> None:
+        """`files` fetches what operators attach in the desk (None: no desk)."""
+        settings = context.settings
         if settings.vk_token is None or settings.vk_group_id is None:
             raise RuntimeError("VK_TOKEN and VK_GROUP_ID are not set")
         self.settings = settings
         self.client = VkClient(settings.vk_token.get_secret_value(), settings.vk_group_id,
                                settings.vk_api_url)
-        self._redis = redis
-        self._keys = keys
-        self._scripts = scripts
-        self._store = store
-        self._owner = owner
-        self.ingress = VkIngress(ingestor, self.client, redis, keys)
+        self._ctx = context
+        self._redis = context.redis
+        self._keys = context.keys
+        self._scripts = context.scripts
+        self._files = files
+        self.ingress = VkIngress(context.ingestor, self.client, context.redis, context.keys)
 
-    def routes(self) -> list[web.RouteDef]:
+    async def prepare(self) -> None:
+        """Nothing to learn first: the community is configured (VK_GROUP_ID)."""
+
+    async def start(self, stop: asyncio.Event, roles: set[str], role: StartRole
+                    ) -> list[asyncio.Task[None]]:
+        tasks = []
+        poller = self.poller() if "ingress" in roles else None
+        if poller is not None:
+            tasks.append(role("vk-poller", poller.run, stop))
+        if "sender" in roles:
+            tasks.append(role("vk-sender", lambda stop: self.sender().run(stop), stop))
+        return tasks
+
+    async def close(self) -> None:
+        self.client.close()
+
+    def routes(self) -> list[web.AbstractRouteDef]:
         """The Callback API endpoint (callback mode), for the runtime's HTTP server."""
         if self.settings.vk_mode != "callback":
             return []
         assert self.settings.vk_confirmation and self.settings.vk_secret is not None
-        return callback_routes(self.ingress, self.settings.vk_confirmation,
-                               self.settings.vk_secret.get_secret_value())
+        return list(callback_routes(self.ingress, self.settings.vk_confirmation,
+                                    self.settings.vk_secret.get_secret_value()))
 
     def poller(self) -> VkPoller | None:
         if self.settings.vk_mode != "longpoll":
             return None
         lease = Lease(self._redis, self._scripts,
                       self._keys.lease(f"vk-poll:{self.client.group_id}"),
-                      ttl=self.settings.lease_seconds, owner=self._owner)
+                      ttl=self.settings.lease_seconds, owner=self._ctx.owner)
         return VkPoller(self.client, self.ingress, lease, wait=self.settings.vk_poll_wait)
 
-    def sender(self, signer: CallbackSigner, telegram: Bot | None) -> VkSender:
-        """`telegram` downloads what operators attach in the desk (None: no desk)."""
+    def sender(self) -> VkSender:
         lease = Lease(self._redis, self._scripts,
                       self._keys.lease(f"sender:vk:{self.client.group_id}"),
-                      ttl=self.settings.lease_seconds, owner=self._owner)
+                      ttl=self.settings.lease_seconds, owner=self._ctx.owner)
         return VkSender(
-            self.client, OutboxReader(self._redis, self._keys, "vk"), self._store, signer,
-            self._redis, self._keys, Uploads(self.client, telegram),
+            self.client, OutboxReader(self._redis, self._keys, "vk"), self._ctx.store,
+            self._ctx.signer, self._redis, self._keys, Uploads(self.client, self._files),
             VkLimits(requests_per_second=self.settings.vk_requests_per_second), lease=lease,
         )
-
-    def close(self) -> None:
-        self.client.close()

@@ -8,9 +8,8 @@ import json
 import logging
 from typing import Any
 
-from aiogram import Bot
-
 from bots.callbacks import CallbackSigner
+from bots.delivery.files import FileSource
 from bots.vk.client import VkClient
 from bots.vk.updates import PAYLOAD_KEY
 from handoff.events import MediaFile, OutButton
@@ -67,11 +66,12 @@ async def _button(button: OutButton, signer: CallbackSigner, callback: bool) -> 
 
 
 class Uploads:
-    """An operator's photo or document: fetched from Telegram (getFile), uploaded to VK."""
+    """An operator's photo or document: fetched from where the desk keeps it (`source`:
+    Telegram's getFile), uploaded to VK."""
 
-    def __init__(self, client: VkClient, telegram: Bot | None) -> None:
+    def __init__(self, client: VkClient, source: FileSource | None) -> None:
         self._client = client
-        self._telegram = telegram
+        self._source = source
 
     async def attachment(self, peer: int, file: MediaFile) -> str:
         content = await self._fetch(file)
@@ -90,10 +90,8 @@ class Uploads:
         return _attachment("doc", saved["doc"])
 
     async def _fetch(self, file: MediaFile) -> bytes:
-        if file.file_id and self._telegram is not None:
-            data = await self._telegram.download(file.file_id)
-            assert data is not None  # no destination given: aiogram returns the bytes
-            return data.read()
+        if file.file_id and self._source is not None:
+            return await self._source.fetch(file)
         if file.url:
             return await self._client.download(file.url)
         raise ValueError(f"{file.kind} has neither a Telegram file_id nor a URL")

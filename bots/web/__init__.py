@@ -1,0 +1,1 @@
+"""The web channel: the chat widget's server side (docs/web.md)."""

@@ -1,0 +1,179 @@
+"""The web channel end to end over real WebSockets (docs/web.md): the bot answers, a handoff
+reaches a person and back, nothing is lost or doubled across reconnects, bad input changes
+nothing. The same in a real browser: tests/test_web_widget_browser.py."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import struct
+import zlib
+
+import aiohttp
+
+from bots.desk.notices import CustomerNotices
+from bots.settings import Settings
+from bots.turns import Brain
+from tests.telegram_harness import wait_until
+from tests.web_harness import Widget, running_web
+
+SECRET = "brand-identity-secret-0123456789"
+
+
+def png() -> bytes:
+    """A valid 1x1 PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+
+
+async def test_the_bot_answers_in_the_widget_and_a_reconnect_loses_and_doubles_nothing(
+    settings: Settings, brain: Brain
+) -> None:
+    async with running_web(settings, brain) as web, aiohttp.ClientSession() as http:
+        widget = Widget(web.url, http)
+        await widget.session()
+        assert widget.visitor.startswith("a")
+        await widget.connect()
+        first = await widget.send("/start")
+        (greeting, *_rest) = await widget.replies(1)
+        assert greeting["from"] == "bot" and greeting["text"]
+        assert first in widget.acks
+        assert widget.shown[0]["from"] == "visitor" and widget.shown[0]["id"] == first
+
+        # The connection drops before the ack arrives; the widget sends the message again
+        # with the same id on a new socket: stored once, answered once.
+        await widget.drop()
+        await widget.connect()
+        again = await widget.send("как оформить возврат")
+        await widget.drop()
+        await widget.connect()
+        await widget.send("как оформить возврат", message_id=again)
+        await wait_until(lambda: widget.acks.count(again), bool, 10, "the ack")
+        await widget.replies(2)
+        await asyncio.sleep(1.0)  # a doubled answer would arrive by now
+        mine = [m for m in widget.shown if m["from"] == "visitor" and m["id"] == again]
+        assert len(mine) == 1
+        answers = [m for m in widget.shown if m["from"] != "visitor"]
+        seqs = [m["seq"] for m in widget.shown]
+        assert len(seqs) == len(set(seqs))
+
+        # A new page (a reload): the whole history once, in order.
+        reloaded = Widget(web.url, http, token=widget.token, visitor=widget.visitor)
+        await reloaded.connect()
+        await wait_until(lambda: len(reloaded.shown), lambda n: n == len(widget.shown), 5,
+                         "the history")
+        assert [m["seq"] for m in reloaded.shown] == seqs
+        assert len([m for m in reloaded.shown if m["from"] != "visitor"]) == len(answers)
+
+
+async def test_a_handoff_an_operator_reply_and_the_rating_through_the_widget(
+    settings: Settings, brain: Brain
+) -> None:
+    async with running_web(settings, brain) as web, aiohttp.ClientSession() as http:
+        widget = Widget(web.url, http)
+        await widget.session()
+        await widget.connect()
+        await widget.send("позовите оператора")
+        told = await widget.replies(1)
+        assert "очеред" in told[-1]["text"]
+        conv = f"web:{widget.visitor}"
+        service = web.runtime.handoff
+        await wait_until(lambda: service.queue(), bool, 10, "the queue")
+        await service.set_status("web:olga", "online", name="Ольга")
+        notices = CustomerNotices("ru")
+        assert (await service.claim(conv, "web:olga",
+                                    notices=notices.joined(conv, "web:olga", "Ольга"))).ok
+        assert (await service.reply(conv, "web:olga", "Здравствуйте! Чем помочь?")).ok
+        answer = (await widget.replies(3))[-1]
+        assert (answer["from"], answer["name"], answer["text"]) == (
+            "operator", "Ольга", "Здравствуйте! Чем помочь?")
+        assert (await service.close(conv, "web:olga", notices=notices.closed(conv))).ok
+        rating = (await widget.replies(4))[-1]
+        assert [b["text"] for b in rating["buttons"][0]] == ["1", "2", "3", "4", "5"]
+        await widget.press("5")
+        await widget.replies(5)  # thanks for the rating
+        stats = await service.operator_stats("web:olga")
+        assert stats.ratings == 1 and stats.average_rating == 5
+
+
+async def test_bad_input_is_refused_and_changes_nothing(settings: Settings, brain: Brain) -> None:
+    async with running_web(settings, brain, web_origins="https://shop.example.com") as web, \
+            aiohttp.ClientSession() as http:
+        widget = Widget(web.url, http)
+        await widget.session()
+        # A forged token: the socket is closed with 4401 (the widget starts a new session).
+        forged = await http.ws_connect(f"{web.url}/widget/ws?token={widget.visitor}.0000")
+        await forged.receive()
+        assert forged.close_code == 4401
+        # A site that may not embed the widget.
+        async with http.post(f"{web.url}/widget/session", json={},
+                             headers={"Origin": "https://evil.example.com"}) as refused:
+            assert refused.status == 403
+        async with http.post(f"{web.url}/widget/session", json={},
+                             headers={"Origin": "https://shop.example.com"}) as allowed:
+            assert allowed.headers["Access-Control-Allow-Origin"] == "https://shop.example.com"
+        await widget.connect()
+        await widget.send("x" * 4001, message_id="toolong")
+        assert widget.ws is not None
+        await widget.ws.send_json({"type": "button", "id": "b1", "data": ""})
+        await widget.ws.send_json({"type": "image", "id": "i1", "file": "nonexistent-file-id-x"})
+        await widget.ws.send_json({"type": "shout", "id": "s1"})
+        await wait_until(lambda: len(widget.errors), lambda n: n == 4, 5, "four refusals")
+        assert [e["id"] for e in widget.errors] == ["toolong", "b1", "i1", "s1"]
+        assert "4000" in widget.errors[0]["error"]
+        await asyncio.sleep(0.5)
+        assert widget.shown == [] and widget.acks == []
+        stream = web.runtime.keys.web_chat(f"web:{widget.visitor}")
+        assert await web.runtime.redis.xlen(stream) == 0
+        # The rate limit: 20 a minute, the 21st refused.
+        for number in range(21):
+            await widget.send(f"сообщение {number}", message_id=f"m{number}")
+        await wait_until(lambda: len(widget.errors), lambda n: n == 5, 10, "the limit")
+        assert widget.errors[-1]["id"] == "m20" and "20 a minute" in widget.errors[-1]["error"]
+        # Not JSON at all: the socket is closed.
+        await widget.ws.send_str("<script>")
+        await wait_until(lambda: widget.ws is not None and widget.ws.closed, bool, 5, "closed")
+
+
+async def test_images_both_ways_and_signed_identities(settings: Settings, brain: Brain) -> None:
+    async with running_web(settings, brain, web_identity_secret=SECRET) as web, \
+            aiohttp.ClientSession() as http:
+        sig = hmac.new(SECRET.encode(), b"42", hashlib.sha256).hexdigest()
+        widget = Widget(web.url, http)
+        session = await widget.session({"user": "42", "name": "Анна", "sig": sig})
+        assert session["visitor"] == "u42"
+        other = Widget(web.url, http)
+        async with http.post(f"{web.url}/widget/session", json={
+                "identity": {"user": "42", "sig": "0" * 64}}) as forged:
+            assert forged.status == 403
+        del other
+
+        form = aiohttp.FormData()
+        form.add_field("file", b"<svg onload=alert(1)>", filename="x.png",
+                       content_type="image/png")
+        async with http.post(f"{web.url}/widget/upload?token={widget.token}",
+                             data=form) as refused:
+            assert refused.status == 400 and "PNG" in (await refused.json())["error"]
+        form = aiohttp.FormData()
+        form.add_field("file", png(), filename="photo.png", content_type="image/png")
+        async with http.post(f"{web.url}/widget/upload?token={widget.token}",
+                             data=form) as uploaded:
+            file_id = (await uploaded.json())["file"]
+        async with http.get(f"{web.url}/widget/files/{file_id}") as served:
+            assert served.headers["Content-Type"] == "image/png"
+            assert served.headers["X-Content-Type-Options"] == "nosniff"
+            assert await served.read() == png()
+
+        await widget.connect()
+        assert widget.ws is not None
+        await widget.ws.send_json({"type": "image", "id": "photo1", "file": file_id,
+                                   "text": "вот чек"})
+        await wait_until(lambda: widget.shown, bool, 5, "the photo shown")
+        assert widget.shown[0]["image"] == f"/widget/files/{file_id}"
+        profile = await web.runtime.store.load("web:u42")
+        assert profile.profile is not None and profile.profile.first_name == "Анна"
