@@ -38,10 +38,6 @@ PUBLIC_ROUTES = frozenset({"openapi"})  # the document is no secret; tools fetch
 _REALM = 'Bearer realm="supportbot"'
 
 
-#: The request key under which an auth strategy names the person acting (an `Actor`).
-ACTOR = "handoff.api.actor"
-
-
 @dataclass(frozen=True, slots=True)
 class Actor:
     """A signed-in operator: bodies' `operator`/`by` become them, and `force` (acting on a
@@ -51,10 +47,13 @@ class Actor:
     supervisor: bool = False
 
 
+#: The request key under which an auth strategy names the person acting.
+ACTOR = web.RequestKey("handoff.api.actor", Actor)
+
+
 def actor_of(request: web.Request) -> Actor | None:
     """The signed-in operator, or None for a bearer token (trusted to name the actor)."""
-    found = request.get(ACTOR)
-    return found if isinstance(found, Actor) else None
+    return request.get(ACTOR)
 
 
 class ApiError(Exception):
