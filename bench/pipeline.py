@@ -1,11 +1,15 @@
 """Pipeline latency: an update arriving at the (fake) Bot API -> the bot's reply reaching it.
 
-    python -m bench.pipeline [--seconds 8] [--rates 50,200] [--no-search] [--channel vk]
+    python -m bench.pipeline [--seconds 8] [--rates 50,200] [--no-search] [--channel vk|web]
 
 Everything real but Telegram: aiogram, aiohttp, Redis (REDIS_URL or an embedded server), the
 ingest stream, the worker, NLU + flows and the outbox sender. Every message comes from its own
 chat, so Telegram's per-chat pacing never applies; the overall 30 msg/s budget is raised for the
 run (it is Telegram's rule, not our latency) and the report says so.
+
+`--channel web`: the chat widget's path, a visitor's message sent over the widget's WebSocket
+-> the bot's reply arriving on that socket (clients in this process, one visitor per message;
+the widget has no platform limit to raise).
 
 `--channel vk`: the same for VK, an event in (Bots Long Poll of the fake VK API, served in this
 process) -> the reply's messages.send reaching the fake, through the real vk_api. Every event
@@ -92,6 +96,85 @@ async def bench_vk(args: argparse.Namespace, settings: Settings, brain: Brain) -
         await vk.close()
 
 
+async def bench_web(args: argparse.Namespace, settings: Settings, brain: Brain) -> None:
+    import aiohttp
+
+    configured = Settings(_env_file=None, **{  # type: ignore[call-arg]
+        **settings.model_dump(), "telegram_bot_token": None, "web_enabled": True})
+    runtime = await Runtime.open(configured, brain=brain)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, {"ingress", "worker", "sender"}))
+    base = f"http://127.0.0.1:{configured.http_port}"
+    try:
+        limits = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=limits) as http:
+            await _until_up(http, base)
+            await drive_web(http, base, 20, 1.0)  # warm-up
+            print("web latency, widget message sent -> bot reply on the socket "
+                  "(each message a new visitor; clients in this process):")
+            for rate in args.rates:
+                cpu = time.process_time()
+                run = await drive_web(http, base, rate, args.seconds)
+                per_message = (time.process_time() - cpu) / max(run.sent, 1) * 1000
+                print(f"{run.line()}  CPU (bot + clients) {per_message:.2f} ms/msg", flush=True)
+    finally:
+        stop.set()
+        await task
+        async for key in runtime.redis.scan_iter(match=f"{settings.redis_prefix}*", count=1000):
+            await runtime.redis.delete(key)
+        await runtime.close()
+
+
+async def _until_up(http: Any, base: str) -> None:
+    for _attempt in range(100):
+        try:
+            async with http.get(base + "/healthz"):
+                return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("the bot's HTTP server did not start")
+
+
+async def drive_web(http: Any, base: str, rate: float, seconds: float) -> Run:
+    """Visitors connected first (a socket each, as pages with the widget open), then one
+    message each at `rate`; latency = the first bot frame on that socket - the send."""
+    total = int(rate * seconds)
+    sockets = []
+    for _number in range(total):
+        async with http.post(base + "/widget/session", json={}) as response:
+            answer = await response.json()
+            if "token" not in answer:
+                raise RuntimeError(f"the widget session was refused: {answer}")
+            token = answer["token"]
+        ws = await http.ws_connect(f"{base}/widget/ws?token={token}")
+        await ws.send_json({"type": "hello", "after": "0"})
+        sockets.append(ws)
+    latencies: list[float] = []
+
+    async def one(ws: Any, text: str, at: float) -> None:
+        await asyncio.sleep(max(0.0, at - time.perf_counter()))
+        sent = time.perf_counter()
+        await ws.send_json({"type": "message", "id": f"m{int(sent * 1e6)}", "text": text})
+        try:
+            await asyncio.wait_for(first_reply(ws), 15)
+            latencies.append((time.perf_counter() - sent) * 1000)
+        except asyncio.TimeoutError:
+            return
+        finally:
+            await ws.close()
+
+    async def first_reply(ws: Any) -> None:
+        async for message in ws:
+            frame = message.json()
+            if frame.get("type") == "message" and frame.get("from") == "bot":
+                return
+
+    start = time.perf_counter() + 0.2
+    await asyncio.gather(*(one(ws, TEXTS[n % len(TEXTS)], start + n / rate)
+                           for n, ws in enumerate(sockets)))
+    return summarize(rate, total, latencies)
+
+
 async def drive_vk(vk: Any, rate: float, seconds: float, first_user: int) -> Run:
     """Each event from its own user; latency = the first messages.send to them - push time."""
     total = int(rate * seconds)
@@ -132,7 +215,7 @@ def main() -> None:
     parser.add_argument("--rates", type=lambda s: [float(x) for x in s.split(",")],
                         default=[50.0, 200.0])
     parser.add_argument("--no-search", dest="search", action="store_false")
-    parser.add_argument("--channel", choices=["telegram", "vk"], default="telegram")
+    parser.add_argument("--channel", choices=["telegram", "vk", "web"], default="telegram")
     args = parser.parse_args()
     print(speed_line(), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -151,7 +234,8 @@ def main() -> None:
             brain = load_brain(settings)
             print(f"brain ready in {time.perf_counter() - started:.2f} s "
                   f"(redis: {'REDIS_URL' if base.redis_url else 'embedded'})")
-            asyncio.run((bench_vk if args.channel == "vk" else bench)(args, settings, brain))
+            run = {"vk": bench_vk, "web": bench_web}.get(args.channel, bench)
+            asyncio.run(run(args, settings, brain))
         finally:
             if server:
                 server.stop()

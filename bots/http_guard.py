@@ -167,11 +167,15 @@ class Guard:
             if refused is not None:
                 metrics.HTTP_REFUSED.labels(str(refused.status)).inc()
                 return refused
-            self.in_flight += 1
+            # A WebSocket (the chat widget, the console) lives as long as its page: counted
+            # among requests being served, 64 open pages would refuse everyone else. Their
+            # handlers bound their own number.
+            counted = request.headers.get("Upgrade", "").lower() != "websocket"
+            self.in_flight += counted
             try:
                 response = await handler(request)
             finally:
-                self.in_flight -= 1
+                self.in_flight -= counted
             if response.status in (401, 403):
                 self.failed_auth(address)
             return response

@@ -253,6 +253,10 @@ class Keys:
         """A signed-in visitor's name, as the brand's site gave it."""
         return f"{self.prefix}web:name:{visitor}"
 
+    def web_wake(self) -> str:
+        """Pub/sub channel: the id of a conversation whose chat stream grew."""
+        return f"{self.prefix}web:wake"
+
     def web_secret(self) -> str:
         """The key that signs visitors' widget tokens, made once and shared by every process."""
         return f"{self.prefix}web:secret"

@@ -13,6 +13,7 @@ from bots.web.chat import WebChat
 from bots.web.files import WebFiles
 from bots.web.identity import Visitors
 from bots.web.sender import WebSender
+from bots.web.wakeups import Wakeups
 from bots.web.widget import WidgetConfig, WidgetServer
 from handoff.lease import Lease
 from handoff.outbox import OutboxReader
@@ -26,7 +27,8 @@ class WebChannel:
         settings = context.settings
         self._ctx = context
         self._source = files
-        self.chat = WebChat(context.redis, context.keys, context.scripts)
+        self.chat = WebChat(context.redis, context.keys, context.scripts,
+                            Wakeups(context.redis, context.keys))
         self.files = WebFiles(context.redis, context.keys, settings.web_file_days)
         secret = settings.web_identity_secret
         self.visitors = Visitors(context.redis, context.keys,
@@ -60,4 +62,5 @@ class WebChannel:
         return (found.name if found else "") or ""
 
     async def close(self) -> None:
-        """The sockets close with the HTTP server."""
+        """The sockets close with the HTTP server; the wake-up subscription here."""
+        await self.chat.wakeups.close()

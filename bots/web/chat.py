@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from bots.web.wakeups import Wakeups
 from handoff.keys import Keys
 from handoff.scripts import Scripts
 
@@ -48,25 +49,23 @@ def frame(seq: str, raw: dict[str, str]) -> dict[str, Any]:
 
 
 class WebChat:
-    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts) -> None:
+    def __init__(self, redis: Redis, keys: Keys, scripts: Scripts, wakeups: Wakeups) -> None:
         self._redis = redis
         self._keys = keys
         self._scripts = scripts
+        self.wakeups = wakeups
 
     async def append(self, conv: str, entry: ChatEntry, once_key: str) -> str:
         """Add `entry` unless `once_key` (a message's id) was added before; its seq or ''."""
         reply = await self._scripts["web_deliver"](
             keys=[self._keys.web_chat(conv), self._keys.web_sent(once_key)],
             args=[KEPT, SENT_TTL, *entry.fields()])
+        if reply:
+            await self.wakeups.publish(conv)
         return str(reply or "")
 
-    async def after(self, conv: str, seq: str, block_ms: int = 0
-                    ) -> list[tuple[str, dict[str, str]]]:
-        """Entries after `seq` ("0": all), waiting up to `block_ms` for one when none."""
-        stream = self._keys.web_chat(conv)
-        if block_ms:
-            found: Any = await self._redis.xread({stream: seq}, count=100, block=block_ms)
-            return [(str(i), dict(f)) for _name, entries in found or [] for i, f in entries]
-        entries: Any = await self._redis.xrange(stream, f"({seq}" if seq != "0" else "-",
-                                                count=KEPT)
+    async def after(self, conv: str, seq: str) -> list[tuple[str, dict[str, str]]]:
+        """Entries after `seq` ("0": all), oldest first."""
+        entries: Any = await self._redis.xrange(self._keys.web_chat(conv),
+                                                f"({seq}" if seq != "0" else "-", count=KEPT)
         return [(str(i), dict(f)) for i, f in entries]

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from bots.web.chat import ChatEntry, WebChat, frame
 from bots.web.files import FileError, WebFiles
 from bots.web.identity import IdentityError, Visitors
+from bots.web.wakeups import POLL_SECONDS
 from handoff.events import InboundEvent, InboundKind, MediaFile, Profile
 from handoff.ingest import Ingestor
 from handoff.keys import Keys
@@ -37,7 +38,6 @@ STATIC = Path(__file__).parent / "static"
 TEXT_MAX = 4000
 FRAME_MAX = 64 * 1024
 HELLO_SECONDS = 10.0  # a socket that does not say hello in time is closed
-FOLLOW_BLOCK_MS = 2_000  # under the Redis client's 5 s socket timeout
 BAD_TOKEN = 4401  # close code: the widget gets a new session
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SEQ = re.compile(r"^(0|\d{1,20}-\d{1,20})$")
@@ -50,6 +50,7 @@ YEAR = 365 * 86400
 class WidgetConfig:
     origins: frozenset[str] = frozenset()  # empty: any site may embed the widget
     per_minute: int = 20  # a visitor's messages a minute
+    max_sockets: int = 5000  # open widgets this process serves at once
     public_url: str = ""  # how the desk reaches /widget/files (empty: the request's origin)
 
 
@@ -67,6 +68,7 @@ class WidgetServer:
         self._redis = redis
         self._keys = keys
         self.config = config
+        self.sockets = 0
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -149,9 +151,20 @@ class WidgetServer:
     # --- the socket ------------------------------------------------------------------------
     async def socket(self, request: web.Request) -> web.WebSocketResponse:
         self._origin(request)
+        if self.sockets >= self.config.max_sockets:
+            raise web.HTTPServiceUnavailable(text="too many open chats", headers={
+                "Retry-After": "5"})
         visitor = await self._visitors.verify(request.query.get("token", ""))
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=FRAME_MAX)
         await ws.prepare(request)
+        self.sockets += 1
+        try:
+            return await self._converse(ws, request, visitor)
+        finally:
+            self.sockets -= 1
+
+    async def _converse(self, ws: web.WebSocketResponse, request: web.Request,
+                        visitor: str | None) -> web.WebSocketResponse:
         if visitor is None:
             await ws.close(code=BAD_TOKEN, message=b"bad token: start a new session")
             return ws
@@ -191,13 +204,22 @@ class WidgetServer:
         return after
 
     async def _follow(self, ws: web.WebSocketResponse, conv: str, after: str) -> None:
-        """What the widget has not shown yet, then everything new, in order."""
+        """What the widget has not shown yet, then everything new, in order: woken when the
+        conversation's stream grows (bots/web/wakeups.py), and looking anyway now and then."""
         seq = after
-        entries = await self._chat.after(conv, seq)
-        while not ws.closed:
-            for seq, raw in entries:
-                await ws.send_json(frame(seq, raw))
-            entries = await self._chat.after(conv, seq, block_ms=FOLLOW_BLOCK_MS)
+        wake = self._chat.wakeups.register(conv)
+        try:
+            while not ws.closed:
+                wake.clear()  # before reading: a notice during the read wakes the next wait
+                for entry, raw in await self._chat.after(conv, seq):
+                    await ws.send_json(frame(entry, raw))
+                    seq = entry
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), POLL_SECONDS)
+        except ConnectionError:
+            return  # the page went away mid-send; it resumes from its own seq next time
+        finally:
+            self._chat.wakeups.unregister(conv, wake)
 
     async def _received(self, ws: web.WebSocketResponse, conv: str, profile: Profile,
                         request: web.Request, data: dict[str, Any]) -> None:
