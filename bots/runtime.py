@@ -202,8 +202,10 @@ class Runtime:
                                  settings.desk_routing() if settings.desk_groups else None,
                                  self.store)
         links = None
-        if settings.vk_enabled and settings.telegram_bot_token is not None:
-            links = Links(  # a customer may link their Telegram and VK
+        networks = [settings.telegram_bot_token is not None, settings.vk_enabled,
+                    settings.web_enabled]
+        if sum(networks) >= 2:
+            links = Links(  # a customer may link their accounts: Telegram, VK, the widget
                 self.redis, self.keys, self.scripts, journal_maxlen=settings.stream_maxlen,
                 transcript_max=settings.transcript_max)
         desk = None

@@ -91,11 +91,11 @@ _TEXTS: dict[str, dict[str, str]] = {
         "en": "Thank you for the rating!",
     },
     "link_code": {
-        "ru": "Код для связи аккаунтов: {code}\nНапишите его нам из другой сети (Telegram или "
-        "ВКонтакте) в течение {minutes} минут — и мы будем видеть всю вашу историю. "
-        "Отменить связь: /unlink.",
-        "en": "Your account link code: {code}\nSend it to us from the other network (Telegram "
-        "or VK) within {minutes} minutes and we will see your whole history. "
+        "ru": "Код для связи аккаунтов: {code}\nНапишите его нам из другой сети (Telegram, "
+        "ВКонтакте или чат на сайте) в течение {minutes} минут — и мы будем видеть всю вашу "
+        "историю. Отменить связь: /unlink.",
+        "en": "Your account link code: {code}\nSend it to us from the other network (Telegram, "
+        "VK or the chat on our site) within {minutes} minutes and we will see your whole history. "
         "To undo the link: /unlink.",
     },
     "linked": {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import struct
 import zlib
 
@@ -15,7 +16,8 @@ import aiohttp
 from bots.desk.notices import CustomerNotices
 from bots.settings import Settings
 from bots.turns import Brain
-from tests.telegram_harness import wait_until
+from tests.telegram_harness import running_bot, wait_until
+from tests.test_desk_e2e import CUSTOMER
 from tests.web_harness import Widget, running_web
 
 SECRET = "brand-identity-secret-0123456789"
@@ -177,3 +179,30 @@ async def test_images_both_ways_and_signed_identities(settings: Settings, brain:
         assert widget.shown[0]["image"] == f"/widget/files/{file_id}"
         profile = await web.runtime.store.load("web:u42")
         assert profile.profile is not None and profile.profile.first_name == "Анна"
+
+
+async def test_a_widget_visitor_links_their_telegram_conversation(
+    settings: Settings, brain: Brain
+) -> None:
+    async with running_bot(settings, brain) as bot, aiohttp.ClientSession() as http:
+        base = f"http://127.0.0.1:{bot.runtime.settings.http_port}"
+        await wait_until(lambda: _up(http, base), bool, 10, "HTTP")
+        replies = await bot.exchange(CUSTOMER, "/link")
+        code = re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}", replies[-1])
+        assert code is not None
+        widget = Widget(base, http)
+        await widget.session()
+        await widget.connect()
+        await widget.send(code.group(0))
+        (linked,) = await widget.replies(1)
+        assert "аккаунты связаны" in linked["text"]
+        web = await bot.runtime.store.load(f"web:{widget.visitor}")
+        assert web.id == f"tg:{CUSTOMER}"  # one conversation, one history, one queue place
+
+
+async def _up(http: aiohttp.ClientSession, base: str) -> bool:
+    try:
+        async with http.get(base + "/healthz") as response:
+            return response.status < 500
+    except aiohttp.ClientConnectorError:
+        return False
