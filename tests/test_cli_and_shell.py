@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 import pytest
 import redis as sync_redis
 
@@ -16,7 +19,8 @@ from bots.settings import Settings, SettingsError, load_settings
 from bots.shell import ShellSession
 from bots.turns import Brain
 from handoff import embedded_redis
-from handoff.embedded_redis import EmbeddedRedis
+from handoff.embedded_redis import EmbeddedRedis, free_port
+from tests.web_harness import Widget
 
 CLI = [sys.executable, "-c", "from bots.cli.main import main; main()"]
 
@@ -98,14 +102,35 @@ async def test_shell_session_talks_through_the_runtime(settings: Settings, brain
         await runtime.close()
 
 
-def test_run_without_a_token_starts_the_demo_shell(tmp_path: Path) -> None:
-    """`make run` on a fresh machine: no tokens, no REDIS_URL -> embedded Redis + demo chat."""
-    result = subprocess.run(
-        [*CLI, "run"], env=cli_env(tmp_path, COLUMNS="200"), cwd=tmp_path,
-        input="где мой заказ\n1234567\n/quit\n", capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "No TELEGRAM_BOT_TOKEN" in result.stdout
-    assert "embedded Redis" in result.stdout
-    assert "intent=order_status" in result.stdout
-    assert "Заказ №1234567" in result.stdout
+async def test_run_without_a_token_starts_the_web_demo(tmp_path: Path) -> None:
+    """`make run` on a fresh machine: no tokens, no REDIS_URL -> embedded Redis, the shop with
+    the widget and the console, at the two printed addresses (the browser walks them through
+    in tests/test_web_widget_browser.py and tests/test_console_browser.py)."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "run", env=cli_env(tmp_path, COLUMNS="200", HTTP_PORT=str(port)), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    assert process.stdout is not None
+    printed = ""
+    try:
+        while "Ctrl+C" not in printed:
+            line = await asyncio.wait_for(process.stdout.readline(), 120)
+            assert line, f"exited early: {printed}"
+            printed += line.decode()
+        shop = re.search(r"(http://127\.0\.0\.1:\d+/shop)", printed)
+        console = re.search(r"(http://127\.0\.0\.1:\d+/console/link/\S+)", printed)
+        assert "embedded Redis" in printed and shop and console, printed
+        async with aiohttp.ClientSession() as http:
+            async with http.get(shop.group(1)) as page:
+                assert page.status == 200 and "/widget.js" in await page.text()
+            widget = Widget(f"http://127.0.0.1:{port}", http)
+            await widget.session()
+            await widget.connect()
+            await widget.send("где мой заказ")
+            (answer, *_more) = await widget.replies(1)
+            assert "номер заказа" in answer["text"].lower()
+            await widget.drop()
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), 30)
+    assert process.returncode == 0

@@ -39,6 +39,7 @@ async def run_demo(settings: Settings, console: Console) -> None:
                                 ttl=LINK_TTL)
         base = demo_base(settings)
         task = asyncio.create_task(runtime.run(stop, {"ingress", "worker", "sender"}))
+        await _listening(settings, task)
         console.print(
             "[bold]No tokens set: the local demo is running.[/bold]\n"
             f"  the shop, with the chat widget:  [link]{base}/shop[/link]\n"
@@ -51,6 +52,21 @@ async def run_demo(settings: Settings, console: Console) -> None:
     finally:
         stop.set()
         await runtime.close()
+
+
+async def _listening(settings: Settings, task: asyncio.Task[None]) -> None:
+    """Until the HTTP server accepts connections: the addresses are printed only once they
+    work (or the run's error surfaces)."""
+    host = "127.0.0.1" if settings.http_host in ("0.0.0.0", "::", "") else settings.http_host
+    while not task.done():
+        try:
+            _reader, writer = await asyncio.open_connection(host, settings.http_port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        writer.close()
+        return
+    task.result()
 
 
 def demo_base(settings: Settings) -> str:
