@@ -24,6 +24,7 @@ import pytest
 from aiohttp.web import Application, AppRunner, Request, Response, TCPSite
 from playwright.async_api import Locator, Page, WebSocket, WebSocketRoute, expect
 
+from bots.desk.notices import CustomerNotices
 from bots.settings import Settings
 from bots.turns import Brain
 from handoff.embedded_redis import free_port
@@ -96,10 +97,15 @@ class Chat:
     def frames(self, kind: str, sent: bool = True) -> list[dict[str, Any]]:
         return [f for f in (self.sent if sent else self.received) if f.get("type") == kind]
 
+    async def stored(self, name: str) -> Any:
+        """What the widget keeps in localStorage under `name` (session, visitor, seq...)."""
+        raw = await self.page.evaluate(
+            "name => Object.entries(localStorage).find(([k]) => k.endsWith(':' + name))?.[1]",
+            name)
+        return json.loads(raw) if raw is not None else None
+
     async def token(self) -> str:
-        session = await self.page.evaluate(
-            "() => Object.entries(localStorage).find(([k]) => k.endsWith(':session'))?.[1]")
-        return str(json.loads(session)["token"])
+        return str((await self.stored("session"))["token"])
 
 
 async def conversation_on_server(base: str, token: str) -> list[dict[str, Any]]:
@@ -240,24 +246,29 @@ async def test_a_message_whose_ack_was_lost_is_sent_again_and_stored_once(
     sends it again, with the same id, and the server neither stores nor answers it twice."""
     page = await browser.open("desktop")
     chat = Chat(page)
-    drop_next_ack = asyncio.Event()
+    lose_the_answers = asyncio.Event()  # to the next message: its ack, its echo, all
     dropped = asyncio.Event()
 
     async def route(ws: WebSocketRoute) -> None:
         server = ws.connect_to_server()
-        cut = False  # this connection lost: nothing more reaches the page through it
+        cut = False  # from here on nothing from the server reaches the page
+
+        def to_server(message: str | bytes) -> None:
+            nonlocal cut
+            if lose_the_answers.is_set() and json.loads(message)["type"] == "message":
+                lose_the_answers.clear()
+                cut = True
+            server.send(message)
 
         async def to_page(message: str | bytes) -> None:
-            nonlocal cut
-            if not cut and drop_next_ack.is_set() and json.loads(message)["type"] == "ack":
-                cut = True
-                drop_next_ack.clear()
-                dropped.set()
-                await server.close()
-                await ws.close(code=4000, reason="the network lost the ack")
             if not cut:
                 ws.send(message)
+            elif json.loads(message)["type"] == "ack" and not dropped.is_set():
+                dropped.set()  # the server has stored it; the page will never know
+                await server.close()
+                await ws.close(code=4000, reason="the network lost the ack")
 
+        ws.on_message(to_server)
         server.on_message(to_page)
 
     await page.route_web_socket(re.compile(r"/widget/ws"), route)
@@ -266,7 +277,7 @@ async def test_a_message_whose_ack_was_lost_is_sent_again_and_stored_once(
     await chat.say("где мой заказ")
     await expect(chat.bot()).to_have_text([ASK_NUMBER])
 
-    drop_next_ack.set()
+    lose_the_answers.set()
     await chat.say("1234567")
     await asyncio.wait_for(dropped.wait(), 10)
     await expect(chat.bot().nth(1)).to_contain_text(ORDER_PACKED)
@@ -333,6 +344,47 @@ async def test_an_image_is_uploaded_sent_and_shown(
     assert await image.evaluate("img => img.closest('a').target") == "_blank"
 
 
+async def test_an_operator_answers_by_name_while_the_widget_is_closed(
+        web: WebUnderTest, browser: Pages) -> None:
+    page = await browser.open("phone")
+    chat = Chat(page)
+    await page.goto(web.url + "/shop")
+    await chat.open()
+    await chat.say("позовите оператора")
+    await expect(chat.bot().last).to_contain_text("очеред")
+    conv = f"web:{await chat.stored('visitor')}"
+    service = web.runtime.handoff
+    await wait_until(lambda: service.queue(), bool, 10, "the queue")
+    await service.set_status("web:olga", "online", name="Ольга")
+    notices = CustomerNotices("ru")
+    assert (await service.claim(conv, "web:olga",
+                                notices=notices.joined(conv, "web:olga", "Ольга"))).ok
+
+    await chat.input.press("Escape")
+    await expect(chat.panel).to_be_hidden()
+    badge = chat.root.locator(".badge")
+    await expect(badge).to_be_hidden()
+    assert (await service.reply(conv, "web:olga", f"Ольга на связи {XSS}")).ok
+    await expect(badge).to_be_visible()
+    await expect(page.get_by_role("button", name=re.compile("новых сообщений"))).to_be_visible()
+
+    await chat.launcher.click()
+    await expect(badge).to_be_hidden()
+    operator = chat.root.locator(".msg.operator").last
+    await expect(operator.locator(".who")).to_have_text("Ольга")
+    await expect(operator.locator(".bubble")).to_have_text(f"Ольга на связи {XSS}")
+    assert await page.evaluate("typeof window.__pwned") == "undefined"
+
+    assert (await service.close(conv, "web:olga", notices=notices.closed(conv))).ok
+    five = chat.root.get_by_role("button", name="5", exact=True)
+    await expect(five).to_be_visible()
+    replies = await chat.bot().count()
+    await five.click()
+    await expect(chat.bot()).to_have_count(replies + 1)  # thanks for the rating
+    stats = await service.operator_stats("web:olga")
+    assert stats.ratings == 1 and stats.average_rating == 5
+
+
 async def test_a_stale_token_is_replaced_by_a_new_session(
         web: WebUnderTest, browser: Pages) -> None:
     page = await browser.open("desktop")
@@ -365,9 +417,7 @@ async def test_another_site_embeds_the_widget_in_english(
         await expect(chat.root.get_by_role("dialog", name="Support")).to_be_visible()
         await chat.say("где мой заказ")
         await expect(chat.bot()).to_have_text([ASK_NUMBER])
-        visitor = await page.evaluate(
-            "() => Object.entries(localStorage).find(([k]) => k.endsWith(':visitor'))?.[1]")
-        assert json.loads(visitor) == "u42"
+        assert await chat.stored("visitor") == "u42"
 
 
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
