@@ -198,9 +198,7 @@ def create_api_app(
     if auth is None and not token:
         raise ValueError("the HTTP API needs a token (API_TOKEN); leave it unmounted without one")
     api = _Api(service, store, clock or service.clock, notices or Silent(), desk or NoDesk(),
-               dead_letters, access)
-    api.stats_source = stats or api.counters_only
-    api.templates = templates
+               dead_letters, access, stats=stats, templates=templates)
     guard = auth or auth_middleware(token or "", tokens)
     app = web.Application(middlewares=[error_middleware, guard])
     conv = "/conversations/{conv}"
@@ -241,7 +239,8 @@ def create_api_app(
 class _Api:
     def __init__(self, service: HandoffService, store: ConversationStore, clock: Clock,
                  notices: CustomerNotices, desk: DeskEcho,
-                 dead_letters: DeadLetters | None = None, access: Access | None = None
+                 dead_letters: DeadLetters | None = None, access: Access | None = None, *,
+                 stats: StatsSource | None = None, templates: TemplateSource | None = None
                  ) -> None:
         self._service = service
         self._letters = dead_letters
@@ -252,8 +251,9 @@ class _Api:
         self._clock = clock
         self._reader = ConversationReader(service.redis, service.keys, clock)
         self._records = Records(service.redis, service.keys, store)
-        self.stats_source: StatsSource = self.counters_only
-        self.templates: TemplateSource | None = None
+        # The trainers' report when the runtime has it, else the counters alone.
+        self.stats_source: StatsSource = stats or self.counters_only
+        self.templates = templates
 
     # --- reads ----------------------------------------------------------------------------
     async def list_conversations(self, request: web.Request) -> web.Response:
@@ -334,7 +334,8 @@ class _Api:
         if request.query.get("format", "json") == "csv":
             return _csv([list(HOUR_COLUMNS), *hour_rows(hours, zone)])
         return json_response(HourlyReport(
-            period={"start": period.start, "end": period.end, "label": period.label},
+            period={"start": period.start, "end": period.end, "label": period.label,
+                    "zone": zone},
             hours=[HourOut.model_validate(asdict(hour)) for hour in hours]))
 
     def _period(self, request: web.Request) -> tuple[ReportPeriod, str]:

@@ -23,6 +23,19 @@ from handoff.outbox import OutboxItem, OutboxReader
 log = logging.getLogger(__name__)
 
 
+async def held_surely(lease: Lease | None) -> bool:
+    """Wait until the lease is surely ours (True), or lost (False): a sender that stalled
+    past its renewals must not send what the next holder has taken over meanwhile (the
+    message would go twice). While Redis cannot confirm it, nothing is sent."""
+    if lease is None:
+        return True
+    while not await lease.confirm():
+        if lease.lost.is_set():
+            return False
+        await asyncio.sleep(0.2)
+    return True
+
+
 @dataclass(slots=True)
 class Lane:
     queue: deque[OutboxItem] = field(default_factory=deque)
@@ -145,16 +158,7 @@ class LaneSender(ABC):
                 await backoff.wait()
 
     async def may_send(self) -> bool:
-        """Wait until the lease is surely ours (True), or lost (False): a sender that stalled
-        past its renewals must not send what the next holder has taken over meanwhile (the
-        message would go twice). While Redis cannot confirm it, nothing is sent."""
-        if self._lease is None:
-            return True
-        while not await self._lease.confirm():
-            if self._lease.lost.is_set():
-                return False
-            await asyncio.sleep(0.2)
-        return True
+        return await held_surely(self._lease)
 
     async def _run_lane(self, peer: int, lane: Lane) -> None:
         while lane.queue:

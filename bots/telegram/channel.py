@@ -12,6 +12,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 from aiohttp import web
 
 from bots.channels import ChannelContext, StartRole
+from bots.delivery.lanes import held_surely
 from bots.desk.store import DeskStore
 from bots.telegram.desk.budget import GroupBudget
 from bots.telegram.desk.chat import DeskChat
@@ -151,16 +152,16 @@ class TelegramChannel:
 
     # --- the sender and the desk ---------------------------------------------------------
     async def sender(self) -> TelegramSender:
-        """A fresh sender (and desk sender) for each run: one at a time per bot token."""
+        """A fresh sender (and desk sender) for each run: one at a time per bot token. The
+        desk's posts are acknowledged in the same outbox, under the same lease."""
         ctx = self._ctx
         lease = Lease(ctx.redis, ctx.scripts, ctx.keys.lease(f"sender:tg:{self.bot.id}"),
                       ttl=ctx.settings.lease_seconds, owner=ctx.owner)
-        sender = TelegramSender(self.bot, OutboxReader(ctx.redis, ctx.keys, "tg"), ctx.store,
-                                ctx.signer, ctx.tuning.send_limits, lease=lease)
-        sender.desk = await self._desks(sender)
-        return sender
+        reader = OutboxReader(ctx.redis, ctx.keys, "tg")
+        return TelegramSender(self.bot, reader, ctx.store, ctx.signer, ctx.tuning.send_limits,
+                              lease=lease, desk=await self._desks(reader, lease))
 
-    async def _desks(self, sender: TelegramSender) -> Desks | None:
+    async def _desks(self, reader: OutboxReader, lease: Lease) -> Desks | None:
         """A DeskSender per desk group, each with budgets of its own for the main bot and the
         relays (Telegram's limits are per bot and per group)."""
         ctx = self._ctx
@@ -176,8 +177,9 @@ class TelegramChannel:
             senders[desk.chat_id] = DeskSender(
                 self.bot, ctx.redis, ctx.keys, ctx.store, ctx.signer,
                 Topics(pool, chat), functools.partial(self.desk_snapshot, desk.chat_id),
-                sender.ack, may_send=sender.may_send, clock=ctx.tuning.desk_clock,
-                sleep=ctx.tuning.desk_sleep, timezone=ctx.settings.timezone, desk=desk)
+                reader.ack, may_send=functools.partial(held_surely, lease),
+                clock=ctx.tuning.desk_clock, sleep=ctx.tuning.desk_sleep,
+                timezone=ctx.settings.timezone, desk=desk)
         return Desks(senders, routing, self.desk_chats[0].store, ctx.store)
 
     def _group_budget(self) -> GroupBudget:

@@ -59,7 +59,7 @@ class TelegramSender(LaneSender):
         self, bot: Bot, reader: OutboxReader, store: ConversationStore, signer: CallbackSigner,
         limits: SendLimits = SendLimits(), *, lease: Lease | None = None,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, desk: Desks | None = None,
     ) -> None:
         super().__init__(reader, lease)
         self._bot = bot
@@ -74,7 +74,7 @@ class TelegramSender(LaneSender):
             "telegram", classify_telegram, store, limits.retry, sleep=sleep,
             on_unreachable=self._tell_desk_unreachable)
         self.sent = 0
-        self.desk: Desks | None = None  # set when an operator desk is configured
+        self.desk = desk  # when an operator desk is configured
 
     def companions(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
         return [asyncio.create_task(self.desk.run(stop), name="desk")] if self.desk else []
