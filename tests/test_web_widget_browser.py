@@ -55,7 +55,8 @@ def browser(web: WebUnderTest, pages: Pages) -> Pages:
 
 
 class Chat:
-    """The widget on a page, as a visitor uses it, and the frames its sockets carried."""
+    """The widget on a page, as a visitor uses it, and the frames its sockets carried (under
+    page.route_web_socket: the frames the route passed on to the server)."""
 
     def __init__(self, page: Page, lang: str = "ru") -> None:
         self.page = page
@@ -294,6 +295,47 @@ async def test_a_message_whose_ack_was_lost_is_sent_again_and_stored_once(
     assert len([m for m in held if m["from"] == "bot"]) == 2
 
 
+async def test_a_refused_message_is_marked_and_can_be_sent_again(
+        web: WebUnderTest, browser: Pages) -> None:
+    """The server refuses a message (here the network answers for it, as the rate limit would):
+    the bubble says so, and Retry sends it again under the same id."""
+    page = await browser.open("desktop")
+    chat = Chat(page)
+    refuse = asyncio.Event()
+    refused: list[str] = []
+
+    async def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if refuse.is_set() and frame["type"] == "message":
+                refuse.clear()
+                refused.append(frame["id"])
+                ws.send(json.dumps({"type": "error", "id": frame["id"],
+                                    "error": "too many messages: at most 20 a minute"}))
+                return
+            server.send(message)
+
+        ws.on_message(to_server)
+
+    await page.route_web_socket(re.compile(r"/widget/ws"), route)
+    await page.goto(web.url + "/shop")
+    await chat.open()
+    refuse.set()
+    await chat.say("где мой заказ")
+    failed = chat.root.locator(".msg.failed")
+    await expect(failed).to_have_count(1)
+    await expect(failed.locator(".meta")).to_contain_text("Не отправлено")
+    assert await chat.stored("pending") == []  # refused: not resent by itself
+
+    await failed.get_by_role("button", name="Повторить").click()
+    await expect(chat.bot()).to_have_text([ASK_NUMBER])
+    await expect(chat.root.locator(".msg.failed, .msg.pending")).to_have_count(0)
+    await expect(chat.bubbles("visitor")).to_have_text(["где мой заказ"])
+    assert [f["id"] for f in chat.frames("message")] == refused  # the same id, once stored
+
+
 async def test_a_reload_shows_the_same_history_once(
         web: WebUnderTest, browser: Pages) -> None:
     page = await browser.open("desktop")
@@ -418,6 +460,22 @@ async def test_another_site_embeds_the_widget_in_english(
         await chat.say("где мой заказ")
         await expect(chat.bot()).to_have_text([ASK_NUMBER])
         assert await chat.stored("visitor") == "u42"
+
+
+@pytest.mark.parametrize("web", [{"web_identity_secret": SECRET}], indirect=True)
+async def test_a_wrong_signature_is_refused_and_the_widget_says_so(
+        web: WebUnderTest, browser: Pages) -> None:
+    page = await browser.open("phone")
+    html = (f'<!doctype html><html><body><script src="{web.url}/widget.js" async'
+            f' data-user="42" data-sig="{"0" * 64}"></script></body></html>')
+    chat = Chat(page)
+    async with brand_site(html) as brand:
+        await page.goto(brand)
+        await chat.open()
+        await expect(chat.status).to_have_text(re.compile("Чат сейчас недоступен"))
+        await page.wait_for_timeout(1000)  # and it does not keep asking
+    assert chat.sent == []
+    assert await chat.stored("session") is None
 
 
 @pytest.mark.parametrize("viewport", ["phone", "desktop"])
