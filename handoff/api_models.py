@@ -256,6 +256,6 @@ class HourOut(BaseModel):
 
 
 class HourlyReport(BaseModel):
-    period: dict[str, Any] = Field(description="`{start, end, label}` as in the operators' "
-                                               "report")
+    period: dict[str, Any] = Field(description="`{start, end, label, zone}`: as in the "
+                                               "operators' report, with its time zone")
     hours: list[HourOut]

@@ -15,7 +15,7 @@ import contextlib
 import hmac
 import html
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -280,9 +280,8 @@ class Console:
         ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
         await ws.prepare(request)
         self._sockets[session.digest] = self._sockets.get(session.digest, 0) + 1
-        try:
-            async with self._not_in_flight():
-                await self._feed(ws, request.cookies.get(COOKIE, ""))
+        try:  # (the HTTP guard does not count an open socket as a request in flight)
+            await self._feed(ws, request.cookies.get(COOKIE, ""))
         finally:
             left = self._sockets.get(session.digest, 1) - 1
             if left > 0:
@@ -290,18 +289,6 @@ class Console:
             else:
                 self._sockets.pop(session.digest, None)
         return ws
-
-    @contextlib.asynccontextmanager
-    async def _not_in_flight(self) -> AsyncIterator[None]:
-        """An open socket is not a request being served: the HTTP guard counts requests in
-        flight until their handler returns (bots/http_guard.py), and a few dozen open pages
-        would otherwise hold every place and turn Telegram's own deliveries away with 503."""
-        guard = self.runtime.guard
-        guard.in_flight -= 1
-        try:
-            yield
-        finally:
-            guard.in_flight += 1
 
     async def _feed(self, ws: web.WebSocketResponse, cookie: str) -> None:
         """Changes to the page until it goes away, the server stops, or the session ends
@@ -390,7 +377,7 @@ def login_page(next_path: str = "/console", *, status: int = 200, error: str = "
  placeholder="web:anna или tg:123456" autocapitalize="none" spellcheck="false"></label>
 <label>Пароль <input name="password" type="password" autocomplete="current-password"
  required></label>
-<button type="submit">Войти</button>
+<button type="submit" class="primary">Войти</button>
 </form>
 <p class="hint">Оператор стола в Telegram может войти без пароля: команда /console в столе
 пришлёт ссылку для входа в личные сообщения с ботом.</p>"""
@@ -401,6 +388,7 @@ def _html(status: int, title: str, body: str) -> web.Response:
     page = f"""<!doctype html>
 <html lang="ru"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>{html.escape(title)}</title>
 <link rel="stylesheet" href="/console/static/console.css">
 </head><body class="plain"><main class="plain-box">{body}</main></body></html>"""

@@ -20,7 +20,7 @@ const STATES = { bot: "с ботом", queued: "в очереди", assigned: "�
 const CHANNELS = { tg: "Telegram", vk: "VK", web: "Сайт" };
 const REASONS = {
   customer_request: "просит оператора", explicit: "просит оператора",
-  fallback: "бот не понял", not_understood: "бот не понял",
+  fallback: "бот не понял", not_understood: "бот не понял", complaint: "жалоба",
 };
 const PRIORITIES = { low: "низкий", normal: "обычный", high: "высокий", urgent: "срочно" };
 
@@ -105,7 +105,7 @@ function toast(text, bad = false) {
   box.classList.toggle("bad", bad);
   box.hidden = false;
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => { box.hidden = true; }, 5000);
+  toastTimer = setTimeout(() => { box.hidden = true; }, bad ? 6000 : 3000);
 }
 
 // --- the API --------------------------------------------------------------------------------
@@ -279,6 +279,7 @@ function renderActions(d, mine) {
     "act-unban": d.banned,
   };
   for (const [id, visible] of Object.entries(show)) $(id).hidden = !visible;
+  $("actions").hidden = !Object.values(show).some(Boolean);
   const canWrite = d.state === "assigned" && mine;
   const reply = document.querySelector('input[name="mode"][value="reply"]');
   reply.disabled = !canWrite;
@@ -311,6 +312,8 @@ function renderTranscript(entries) {
     const head = who || entry.at ? el("span", { class: "who", text: [who, clock(entry.at)].filter(Boolean).join(" · ") }) : null;
     let text = entry.text || "";
     if (!text && entry.media) text = `[${entry.media}]`;
+    const handoff = kind === "system" && /^handoff: (.*)$/.exec(text);
+    if (handoff) text = `Бот передал разговор оператору: ${REASONS[handoff[1]] || handoff[1]}`;
     if (entry.edit_of) text = `✏️ ${text}`;
     const images = imageUrls(entry).map((src) => el("img", { src, alt: "изображение", loading: "lazy" }));
     return el("li", { class: `msg msg-${kind}` }, head, text, ...images);
@@ -354,6 +357,7 @@ async function act(path, body, done) {
     if (done) toast(done);
   } catch (error) {
     if (error.status === 401) return;
+    if (error.status === 409) await loadOperators().catch(() => {}); // who won may be new
     toast(error.status === 409 ? refusal(error) : `Ошибка: ${error.message}`, true);
   } finally {
     await Promise.all([loadCurrent(), loadQueue(), loadMine()]).catch(() => {});
@@ -367,6 +371,7 @@ function othersConversation() {
 
 async function take() {
   await act("/claim", {}, "Разговор ваш.");
+  if (state.detail && state.detail.owner === state.me.operator) selectTab("mine");
 }
 
 function askReason(title, label, okText) {
@@ -527,10 +532,12 @@ async function start() {
     button.addEventListener("click", () => selectTab(button.dataset.tab));
   }
   $("back").addEventListener("click", closeConversation);
-  $("card-toggle").addEventListener("click", () => {
-    const open = document.body.classList.toggle("show-card");
+  const showCard = (open) => {
+    document.body.classList.toggle("show-card", open);
     $("card-toggle").setAttribute("aria-expanded", String(open));
-  });
+  };
+  $("card-toggle").addEventListener("click", () => showCard(!document.body.classList.contains("show-card")));
+  $("card-close").addEventListener("click", () => showCard(false));
   $("act-take").addEventListener("click", take);
   $("act-transfer").addEventListener("click", transfer);
   $("act-close").addEventListener("click", closeIt);

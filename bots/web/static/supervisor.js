@@ -5,7 +5,7 @@
 "use strict";
 
 const API = "/console/api";
-const state = { me: null, period: "today", charts: new Map(), hours: [] };
+const state = { me: null, period: "today", charts: new Map(), zone: "UTC" };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, props, ...children) {
@@ -92,48 +92,82 @@ function renderOperators(report, operators) {
 }
 
 // --- the charts ------------------------------------------------------------------------------
+// Hours are drawn in the team's time zone (the report's), not the browser's, in Russian style.
 const AXIS = { stroke: "#647084", grid: { stroke: "#eceff3" }, ticks: { stroke: "#dfe2e6" } };
+
+function formatters(zone) {
+  const make = (options) => new Intl.DateTimeFormat("ru-RU", { timeZone: zone, ...options });
+  const hour = make({ hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const day = make({ day: "2-digit", month: "2-digit" });
+  const full = make({ day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+  const at = (t) => new Date(t * 1000);
+  return {
+    legend: (t) => (t === null || t === undefined ? "—" : full.format(at(t))),
+    ticks: (ticks) => {
+      const span = ticks.length > 1 ? ticks[ticks.length - 1] - ticks[0] : 0;
+      return ticks.map((t) => {
+        const time = hour.format(at(t));
+        if (span > 2 * 86400) return day.format(at(t));
+        return time === "00:00" ? day.format(at(t)) : time;
+      });
+    },
+  };
+}
 
 function chart(id, series, data, yLabel, extra = {}) {
   const target = $(id);
   const old = state.charts.get(id);
   if (old) old.destroy();
-  const width = Math.max(240, target.clientWidth);
+  const fmt = formatters(state.zone);
   const opts = {
-    width, height: 240,
+    width: Math.max(240, target.clientWidth), height: 240,
+    tzDate: (t) => uPlot.tzDate(new Date(t * 1000), state.zone),
     scales: { x: { time: true }, ...(extra.scales || {}) },
     axes: [
-      { ...AXIS, label: "Время (часы)", labelSize: 20, size: 40 },
+      { ...AXIS, label: `Время (${state.zone})`, labelSize: 20, size: 40,
+        values: (_u, ticks) => fmt.ticks(ticks) },
       { ...AXIS, label: yLabel, labelSize: 20, size: 48, values: extra.values },
     ],
-    series: [{ label: "Час" }, ...series],
+    series: [{ label: "Час", value: (_u, t) => fmt.legend(t) }, ...series],
     legend: { live: true },
     cursor: { drag: { x: false, y: false } },
   };
-  const plot = new uPlot(opts, data, target);
-  state.charts.set(id, plot);
+  state.charts.set(id, new uPlot(opts, data, target));
 }
 
+// An hour's value covers the hour after its start: bars and steps begin at their x.
 function bars() {
-  return uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.7, 24] }) : undefined;
+  return uPlot.paths && uPlot.paths.bars ? uPlot.paths.bars({ size: [0.8, Infinity, 2], align: 1 }) : undefined;
 }
+
+function stepped() {
+  return uPlot.paths && uPlot.paths.stepped ? uPlot.paths.stepped({ align: 1 }) : undefined;
+}
+
+// A value per hour, possibly far apart: each drawn as a point too (a lone one has no line).
+const dots = { show: true, size: 6 };
+const number = (digits) => (_u, value) => (value === null || value === undefined ? "—" : value.toFixed(digits));
 
 function renderCharts(hours) {
-  state.hours = hours;
   const xs = hours.map((h) => h.start);
+  const upFromZero = (_u, _min, max) => [0, Math.max(1, (max || 0) * 1.15)];
   chart("chart-volume", [
-    { label: "Взято", stroke: "#2456d3", fill: "rgba(36,86,211,.35)", paths: bars(), points: { show: false } },
-    { label: "Закрыто", stroke: "#1d7a3a", width: 2, points: { show: false } },
+    { label: "Взято", stroke: "#2456d3", fill: "rgba(36,86,211,.35)", paths: bars(), points: { show: false }, value: number(0) },
+    { label: "Закрыто", stroke: "#1d7a3a", width: 2, paths: stepped(), points: { show: false }, value: number(0) },
   ], [xs, hours.map((h) => h.taken), hours.map((h) => h.closed)], "разговоров в час",
-  { scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } } });
-  const minutes = (v) => (v === null ? null : v / 60);
+  { scales: { y: { range: upFromZero } } });
+  // Seconds while the slowest hour is under two minutes, minutes beyond.
+  const slowest = Math.max(0, ...hours.map((h) => h.first_reaction_p90 || 0));
+  const [unit, divisor] = slowest < 120 ? ["секунды", 1] : ["минуты", 60];
+  const scaled = (v) => (v === null ? null : v / divisor);
+  const short = divisor === 1 ? "с" : "мин";
   chart("chart-reaction", [
-    { label: "p50, мин", stroke: "#2456d3", width: 2, spanGaps: true },
-    { label: "p90, мин", stroke: "#a35c00", width: 2, dash: [6, 4], spanGaps: true },
-  ], [xs, hours.map((h) => minutes(h.first_reaction_p50)), hours.map((h) => minutes(h.first_reaction_p90))],
-  "минуты", { scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max || 0)] } } });
+    { label: `p50, ${short}`, stroke: "#2456d3", width: 2, points: dots, value: number(1) },
+    { label: `p90, ${short}`, stroke: "#a35c00", width: 2, dash: [6, 4], points: dots, value: number(1) },
+  ], [xs, hours.map((h) => scaled(h.first_reaction_p50)), hours.map((h) => scaled(h.first_reaction_p90))],
+  unit, { scales: { y: { range: upFromZero } } });
   chart("chart-csat", [
-    { label: "CSAT, среднее", stroke: "#1d7a3a", width: 2, spanGaps: true },
+    { label: "CSAT, среднее", stroke: "#1d7a3a", width: 2, points: dots, value: number(2) },
   ], [xs, hours.map((h) => h.csat_average)], "оценка, 1–5",
   { scales: { y: { range: [1, 5] } }, values: (_u, ticks) => ticks.map((t) => t.toFixed(1)) });
 }
@@ -159,6 +193,7 @@ async function load() {
     const [report, hourly, operators] = await Promise.all([
       api(`/reports/operators?${query()}`), api(`/reports/hourly?${query()}`), api("/operators")]);
     $("period-label").textContent = report.period.label;
+    state.zone = hourly.period.zone || "UTC";
     renderTotals(report);
     renderOperators(report, new Map(operators.operators.map((o) => [o.id, o])));
     renderCharts(hourly.hours);
