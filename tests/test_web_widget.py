@@ -16,8 +16,10 @@ import aiohttp
 from bots.desk.notices import CustomerNotices
 from bots.settings import Settings
 from bots.turns import Brain
+from fakes.telegram import FakeTelegram
+from tests.conftest import FAKE_TOKEN
 from tests.telegram_harness import running_bot, wait_until
-from tests.test_desk_e2e import CUSTOMER
+from tests.test_desk_e2e import CUSTOMER, DESK, OPERATOR_A
 from tests.web_harness import Widget, running_web
 
 SECRET = "brand-identity-secret-0123456789"
@@ -206,3 +208,54 @@ async def _up(http: aiohttp.ClientSession, base: str) -> bool:
             return response.status < 500
     except aiohttp.ClientConnectorError:
         return False
+
+
+async def test_a_web_visitor_in_the_telegram_desk_with_a_photo_each_way(
+    settings: Settings, brain: Brain
+) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN) as tg:
+        tg.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, brain, fake=tg, operator_chat_id=DESK) as bot, \
+                aiohttp.ClientSession() as http:
+            base = f"http://127.0.0.1:{bot.runtime.settings.http_port}"
+            await wait_until(lambda: _up(http, base), bool, 10, "HTTP")
+            widget = Widget(base, http)
+            await widget.session()
+            await widget.connect()
+            await widget.send("позовите оператора")
+            await wait_until(lambda: tg.topics_of(DESK), bool, 10, "the visitor's topic")
+            (thread,) = tg.topics_of(DESK)
+            card = await wait_until(
+                lambda: [m for m in tg.messages_to(DESK, thread) if m.get("reply_markup")],
+                bool, 10, "the card")
+            name = f"Гость {widget.visitor[-4:]}"
+            assert tg.topics_of(DESK)[thread]["name"] == f"🟡 {name} · web"
+            assert f"👤 {name} · чат на сайте" in card[0]["text"]
+
+            # The operator writes in the topic (which takes it), then sends a photo.
+            tg.push_update(tg.group_message_update(DESK, OPERATOR_A, "Здравствуйте!",
+                                                   thread_id=thread, first_name="Ольга"))
+            tg.push_update(tg.group_media_update(DESK, OPERATOR_A, "photo", thread_id=thread,
+                                                 caption="вот схема", first_name="Ольга"))
+            replies = await wait_until(
+                lambda: [m for m in widget.shown if m["from"] == "operator"],
+                lambda got: len(got) >= 2, 10, "the operator's text and photo")
+            assert replies[0]["text"] == "Здравствуйте!"
+            photo = replies[1]
+            assert photo["text"] == "вот схема" and photo["image"].startswith("/widget/files/")
+            async with http.get(base + photo["image"]) as served:
+                assert served.headers["Content-Type"] == "image/jpeg"
+
+            # The visitor's photo reaches the topic, fetched from the widget's file.
+            form = aiohttp.FormData()
+            form.add_field("file", png(), filename="receipt.png", content_type="image/png")
+            async with http.post(f"{base}/widget/upload?token={widget.token}",
+                                 data=form) as uploaded:
+                file_id = (await uploaded.json())["file"]
+            assert widget.ws is not None
+            await widget.ws.send_json({"type": "image", "id": "receipt", "file": file_id,
+                                       "text": "вот чек"})
+            posted = await wait_until(
+                lambda: [m for m in tg.messages_to(DESK, thread) if "photo" in m], bool, 10,
+                "the visitor's photo in the topic")
+            assert posted[-1]["caption"].endswith("вот чек")

@@ -278,7 +278,9 @@ class WidgetServer:
     async def _profile(self, visitor: str, request: web.Request) -> Profile:
         name = await self._redis.get(self._keys.web_profile(visitor))
         language = request.headers.get("Accept-Language", "")[:2].lower()
-        return Profile(user_id=visitor, first_name=str(name or ""),
+        # An anonymous visitor has no name: "Гость 9f3a" tells two of them apart in the desk.
+        shown = str(name) if name else f"Гость {visitor[-4:]}"
+        return Profile(user_id=visitor, first_name=shown,
                        language_code=language if language.isalpha() else "")
 
     # --- images ----------------------------------------------------------------------------

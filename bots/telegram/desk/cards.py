@@ -14,7 +14,7 @@ from handoff.conversations import Conversation
 
 PRIORITY_RU = {"low": "низкий", "normal": "обычный", "high": "высокий", "urgent": "срочный"}
 STATE_RU = {"queued": "🟡 В очереди", "assigned": "🟢 В работе", "bot": "⚪ Закрыт, с ботом"}
-CHANNEL_RU = {"tg": "Telegram", "vk": "ВКонтакте", "shell": "терминал"}
+CHANNEL_RU = {"tg": "Telegram", "vk": "ВКонтакте", "web": "чат на сайте", "shell": "терминал"}
 TRANSCRIPT_LINES = 8
 
 
