@@ -366,6 +366,41 @@ async def test_a_reload_shows_the_same_history_once(
     assert (await chat.texts())[:4] == before
 
 
+async def test_a_message_unsent_at_a_reload_is_sent_after_it(
+        web: WebUnderTest, browser: Pages) -> None:
+    """Written while the server did not hear (frames lost on the way), then the page reloaded:
+    the message is shown again, pending, and sent with its id; answered once."""
+    page = await browser.open("desktop")
+    chat = Chat(page)
+    deaf = asyncio.Event()
+
+    async def route(ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+        ws.on_message(lambda message: None if deaf.is_set() else server.send(message))
+
+    await page.route_web_socket(re.compile(r"/widget/ws"), route)
+    await page.goto(web.url + "/shop")
+    await chat.open()
+    await chat.say("где мой заказ")
+    await expect(chat.bot()).to_have_count(1)
+
+    deaf.set()
+    await chat.say("1234567")
+    await expect(chat.root.locator(".msg.pending")).to_have_count(1)
+    [unsent] = await chat.stored("pending")
+    deaf.clear()
+    await page.reload()
+    await chat.open()
+    await expect(chat.bot().nth(1)).to_contain_text(ORDER_PACKED)
+    await page.wait_for_timeout(1000)
+    await expect(chat.root.locator(".msg.pending")).to_have_count(0)
+    texts = await chat.texts()
+    assert len(texts) == 4 and texts[0::2] == ["где мой заказ", "1234567"]
+    assert ASK_NUMBER.search(texts[1]) and ORDER_PACKED.search(texts[3])
+    assert [f["id"] for f in chat.frames("message") if f["text"] == "1234567"] == [unsent["id"]]
+    assert await chat.stored("pending") == []
+
+
 async def test_an_image_is_uploaded_sent_and_shown(
         web: WebUnderTest, browser: Pages) -> None:
     page = await browser.open("desktop")

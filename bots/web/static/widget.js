@@ -396,7 +396,7 @@
     const bubble = el("div", { class: "bubble" });
     const image = msg.image ? safeUrl(String(msg.image), true) : null;
     if (image) {
-      const img = el("img", { src: image, alt: msg.text ? String(msg.text) : t.image });
+      const img = el("img", { src: image, alt: t.image }); // the caption follows as text
       img.addEventListener("load", () => { if (node.dataset.stick) scrollToEnd(); });
       bubble.append(el("a", {
         href: image, target: "_blank", rel: "noopener noreferrer", "aria-label": t.openImage,
