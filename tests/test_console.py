@@ -424,3 +424,42 @@ async def test_a_transcript_with_many_entries_reads_quickly(settings: Settings, 
             status, detail = await call(http, "GET", f"/conversations/{conv}?transcript=200")
             took = time.monotonic() - started
     assert status == 200 and len(detail["transcript"]) >= 30 and took < 1.0
+
+
+async def test_the_console_serves_a_web_visitor_without_telegram(
+    settings: Settings, brain: Brain
+) -> None:
+    """The web channel alone (as `make run` with no tokens): a visitor of the widget asks for a
+    person, an operator signed in by a link takes and answers in the console's API, the socket
+    tells of the visitor's messages, and the widget shows the answer under the operator's name."""
+    from tests.web_harness import Widget, running_web
+
+    async with running_web(settings, brain) as web, aiohttp.ClientSession() as plain, \
+            aiohttp.ClientSession(web.url, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        widget = Widget(web.url, plain)
+        await widget.session()
+        await widget.connect()
+        conv = f"web:{widget.visitor}"
+        async with http.get(await login_link(web.runtime.redis, web.runtime.keys, ANNA,
+                                             "Анна"), allow_redirects=False) as signed:
+            assert signed.status == 303
+        csrf = (await session(http))[1]["csrf"]
+        async with http.ws_connect("/console/ws", headers={"Origin": web.url}) as ws:
+            await ws.receive_json(timeout=5)  # hello
+            await widget.send("позовите оператора")
+            await wait_until(lambda: call(http, "GET", "/queue"),
+                             lambda got: got[1]["length"] == 1, 10, "the queue")
+            status, body = await call(http, "POST", f"/conversations/{conv}/claim", {}, csrf)
+            assert status == 200 and body["conversation"]["owner"] == ANNA
+            await widget.send("у меня вопрос")
+            while (frame := await ws.receive_json(timeout=5)).get("action") != "message":
+                pass
+            assert frame["conv"] == conv
+        status, _ = await call(http, "POST", f"/conversations/{conv}/reply",
+                               {"text": "Здравствуйте! Слушаю вас."}, csrf)
+        assert status == 200
+        shown = await wait_until(lambda: [m for m in widget.shown if m["from"] == "operator"],
+                                 lambda got: any("Слушаю" in m["text"] for m in got), 10,
+                                 "the answer in the widget")
+        await widget.drop()
+    assert shown[-1]["name"] == "Анна"

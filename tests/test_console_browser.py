@@ -121,6 +121,10 @@ async def test_an_operator_takes_answers_and_closes_in_the_console(
     await page.locator("#tag-form button").click()
     await expect(page.locator("#tags")).to_contain_text("#возврат")
     await screenshot(page, "console-desktop-assigned")
+    (thread,) = bot.fake.topics_of(DESK)  # the Telegram desk saw the reply and the note
+    await wait_until(lambda: [m.get("text", "") for m in bot.fake.messages_to(DESK, thread)],
+                     lambda got: any(t.startswith("💬 Ольга (консоль): <img") for t in got)
+                     and "📝 Ольга (заметка): Клиент VIP" in got, 10, "the echo in the topic")
 
     await page.locator("#act-close").click()
     await page.locator("#reason-input").fill("решено")
