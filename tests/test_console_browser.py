@@ -270,3 +270,34 @@ async def test_an_operator_gets_a_403_page_for_the_reports(bot: BotUnderTest,
     await expect(login.get_by_role("button", name="Войти")).to_be_visible()
     await no_horizontal_overflow(login)
     await screenshot(login, "console-phone-login")
+
+
+async def test_a_transfer_back_to_the_queue_and_to_a_colleague(
+    bot: BotUnderTest, browser: Pages
+) -> None:
+    await bot.runtime.handoff.set_status(f"tg:{PETR}", "online", name="Пётр")
+    page = await signed_in(bot, browser, "phone", OLGA, "Ольга")
+    await handed_off(bot)
+    await open_in_list(page, "Анна")
+    await page.locator("#act-take").click()
+    await expect(page.locator("#chat-owner")).to_have_text("Разговор ведёте вы.")
+    await page.locator("#act-transfer").click()
+    options = page.locator("#transfer-to option")
+    await expect(options).to_have_count(2)
+    await expect(options.nth(1)).to_contain_text("Пётр — в сети, 0/")
+    await no_horizontal_overflow(page)
+    await screenshot(page, "console-phone-transfer")
+    await page.locator("#transfer-reason").fill("конец смены")
+    await page.get_by_role("button", name="Передать", exact=True).last.click()
+    await expect(page.locator("#toast")).to_contain_text("Разговор вернулся в очередь")
+    await wait_until(lambda: bot.conversation(CUSTOMER), lambda c: c.state == "queued", 5,
+                     "back in the queue")
+    await expect(page.locator("#act-take")).to_be_visible()
+    await page.locator("#act-take").click()
+    await expect(page.locator("#chat-owner")).to_have_text("Разговор ведёте вы.")
+    await page.locator("#act-transfer").click()
+    await page.locator("#transfer-to").select_option(f"tg:{PETR}")
+    await page.get_by_role("button", name="Передать", exact=True).last.click()
+    await expect(page.locator("#chat-owner")).to_have_text("Разговор ведёт Пётр.")
+    conversation = await bot.conversation(CUSTOMER)
+    assert conversation.owner == f"tg:{PETR}"

@@ -182,9 +182,9 @@ function renderList() {
   const queue = $("queue-list"), mine = $("mine-list");
   queue.replaceChildren(...state.queue.map((item) => listItem(item.conversation, item.position,
     item.conversation.handoff && item.conversation.handoff.queued_at)));
+  // Mine: the time shown is how long the customer has been waiting for an answer, if they are.
   mine.replaceChildren(...state.mine.map((c, i) => listItem(c, i + 1,
-    c.handoff && (c.handoff.customer_waiting_since || c.handoff.assigned_at),
-    c.handoff && c.handoff.customer_waiting_since)));
+    c.handoff && c.handoff.customer_waiting_since, c.handoff && c.handoff.customer_waiting_since)));
   queue.hidden = state.tab !== "queue";
   mine.hidden = state.tab !== "mine";
   const shown = state.tab === "queue" ? state.queue : state.mine;
@@ -205,7 +205,8 @@ function listItem(c, position, since, waiting) {
     el("button", { type: "button", onclick: () => openConversation(c.id) },
       el("span", { class: "pos", text: String(position) }),
       el("span", { class: "name", text: customerName(c) }),
-      el("span", { class: "wait", dataset: { since: since || "" } }),
+      el("span", { class: "wait", dataset: { since: since || "" },
+                   title: waiting ? "клиент ждёт ответа" : "в очереди" }),
       el("span", { class: "sub" }, prio, [channelOf(c.id), reason, tags].filter(Boolean).join(" · "))));
 }
 
