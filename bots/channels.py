@@ -64,5 +64,6 @@ class Channel(Protocol):
         ...
 
     async def close(self) -> None:
-        """Release the platform client; after every role stopped."""
+        """Release the platform client and end open connections; after every role stopped,
+        before the HTTP server stops."""
         ...

@@ -272,10 +272,10 @@ class Runtime:
         finally:
             stop.set()
             await _shut_down(tasks)
+            for channel in channels:  # before the HTTP server: it waits for open sockets
+                await channel.close()
             if runner is not None:
                 await runner.cleanup()
-            for channel in channels:
-                await channel.close()
 
     def channels(self) -> list[Channel]:
         """The channels the settings configure: Telegram and VK with their tokens, the web

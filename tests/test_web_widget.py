@@ -259,3 +259,19 @@ async def test_a_web_visitor_in_the_telegram_desk_with_a_photo_each_way(
                 lambda: [m for m in tg.messages_to(DESK, thread) if "photo" in m], bool, 10,
                 "the visitor's photo in the topic")
             assert posted[-1]["caption"].endswith("вот чек")
+
+
+async def test_stopping_the_bot_tells_open_widgets_to_come_back(
+    settings: Settings, brain: Brain
+) -> None:
+    async with running_web(settings, brain) as web, aiohttp.ClientSession() as http:
+        widget = Widget(web.url, http)
+        await widget.session()
+        await widget.connect()
+        await widget.send("/start")
+        await widget.replies(1)
+        web.stop.set()
+        await asyncio.wait_for(web.task, 5)  # not held up by the open page
+        assert widget.ws is not None
+        await wait_until(lambda: widget.ws is not None and widget.ws.closed, bool, 5, "closed")
+        assert widget.ws.close_code == 1012  # service restart: the widget reconnects

@@ -62,5 +62,7 @@ class WebChannel:
         return (found.name if found else "") or ""
 
     async def close(self) -> None:
-        """The sockets close with the HTTP server; the wake-up subscription here."""
+        """Before the HTTP server stops: open widgets are told to reconnect (the server waits
+        for every handler, and a socket's lasts as long as its page)."""
+        await self.widget.close_sockets()
         await self.chat.wakeups.close()

@@ -68,7 +68,7 @@ class WidgetServer:
         self._redis = redis
         self._keys = keys
         self.config = config
-        self.sockets = 0
+        self.sockets: set[web.WebSocketResponse] = set()
 
     def routes(self) -> list[web.AbstractRouteDef]:
         return [
@@ -137,7 +137,9 @@ class WidgetServer:
             return ""
         if self.config.origins and origin not in self.config.origins:
             log.info("widget request from %s refused: not in WEB_ORIGINS", origin)
-            raise web.HTTPForbidden(text="this site may not embed the chat (WEB_ORIGINS)")
+            # Readable by that page (CORS), so its widget says so instead of retrying.
+            raise web.HTTPForbidden(text="this site may not embed the chat (WEB_ORIGINS)",
+                                    headers={"Access-Control-Allow-Origin": origin})
         return origin
 
     @staticmethod
@@ -151,17 +153,23 @@ class WidgetServer:
     # --- the socket ------------------------------------------------------------------------
     async def socket(self, request: web.Request) -> web.WebSocketResponse:
         self._origin(request)
-        if self.sockets >= self.config.max_sockets:
+        if len(self.sockets) >= self.config.max_sockets:
             raise web.HTTPServiceUnavailable(text="too many open chats", headers={
                 "Retry-After": "5"})
         visitor = await self._visitors.verify(request.query.get("token", ""))
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=FRAME_MAX)
         await ws.prepare(request)
-        self.sockets += 1
+        self.sockets.add(ws)
         try:
             return await self._converse(ws, request, visitor)
         finally:
-            self.sockets -= 1
+            self.sockets.discard(ws)
+
+    async def close_sockets(self) -> None:
+        """The bot stops: every open widget is told to come back (1012, service restart),
+        which it does with its `seq`, losing nothing."""
+        for ws in list(self.sockets):
+            await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"restarting")
 
     async def _converse(self, ws: web.WebSocketResponse, request: web.Request,
                         visitor: str | None) -> web.WebSocketResponse:
@@ -228,14 +236,20 @@ class WidgetServer:
             if not _ID.match(client_id):
                 raise FrameError("a frame is a JSON object with an id of 1-64 letters or digits")
             event, echo = await self._event(conv, profile, request, data, client_id)
-            if not await self._within_limit(profile.user_id):
+            once = self._keys.web_sent(f"in:{event.event_id}")
+            # A resend of a message stored already is acknowledged, never refused by the limit.
+            if not await self._redis.exists(once) and \
+                    not await self._within_limit(profile.user_id):
                 raise FrameError(f"too many messages: at most {self.config.per_minute} a minute")
         except FrameError as exc:
             await ws.send_json({"type": "error", "id": client_id, "error": str(exc)})
             return
-        await self._ingestor.ingest([event])  # raises on a Redis failure: then no ack
         if echo is not None:
+            # Shown before it reaches the bot, so the answer always comes after the question
+            # in the visitor's chat. Should the ingest fail, there is no ack: the widget sends
+            # again under the same id, and both steps are done once.
             await self._chat.append(conv, echo, f"in:{event.event_id}")
+        await self._ingestor.ingest([event])  # raises on a Redis failure: then no ack
         await ws.send_json({"type": "ack", "id": client_id})
 
     async def _event(self, conv: str, profile: Profile, request: web.Request,
