@@ -340,6 +340,11 @@ def _inbound_entry(event: InboundEvent) -> dict[str, Any]:
     entry: dict[str, Any] = {"at": event.received_at or time.time(), "dir": "in"}
     if event.kind == "media":
         entry["media"] = event.media
+        # Where a photo can be seen again (the web console shows it): VK's and the widget's
+        # files have an address; a Telegram file_id has none outside the Bot API.
+        shown = [{"kind": f.kind, "url": f.url} for f in event.files if f.url]
+        if shown:
+            entry["files"] = shown
     if event.kind == "edit":
         entry["edit_of"] = event.message_id
     entry["text"] = capped(event.text) if event.kind != "button" \
