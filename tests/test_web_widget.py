@@ -275,3 +275,32 @@ async def test_stopping_the_bot_tells_open_widgets_to_come_back(
         assert widget.ws is not None
         await wait_until(lambda: widget.ws is not None and widget.ws.closed, bool, 5, "closed")
         assert widget.ws.close_code == 1012  # service restart: the widget reconnects
+
+
+async def test_a_bot_restart_loses_nothing_the_widget_has_not_shown(
+    settings: Settings, brain: Brain
+) -> None:
+    """The chat lives in Redis: a question sent just before the bot stopped is answered
+    (by the bot that stopped, or by the next one from the pending stream), and the widget,
+    back on the next bot from its own seq, sees the answer once."""
+    async with aiohttp.ClientSession() as http:
+        async with running_web(settings, brain) as first:
+            widget = Widget(first.url, http)
+            await widget.session()
+            await widget.connect()
+            await widget.send("/start")
+            await widget.replies(1)
+            question = await widget.send("как оформить возврат")
+            await wait_until(lambda: question in widget.acks, bool, 5, "stored")
+            await widget.drop()  # the page goes away at once; then the bot stops
+        async with running_web(settings, brain) as second:
+            widget.base = second.url
+            await widget.connect()
+            asked = await wait_until(
+                lambda: [n for n, m in enumerate(widget.shown) if m["id"] == question],
+                bool, 10, "the question in the history")
+            await wait_until(lambda: widget.shown[asked[0] + 1:], bool, 10, "its answer")
+            await asyncio.sleep(1.0)  # a doubled answer would be here by now
+        texts = [m["text"] for m in widget.shown]
+        assert len(asked) == 1 and len(texts) == len(set(texts))
+        assert len({m["seq"] for m in widget.shown}) == len(widget.shown)
