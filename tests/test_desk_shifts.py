@@ -22,6 +22,7 @@ from tests.telegram_harness import BotUnderTest, running_bot, wait_until
 from tests.test_desk_commands import FAST, desk_says, posted, topic_texts
 from tests.test_desk_e2e import CUSTOMER, DESK, handed_off
 from tests.test_desk_timers import clocked_desk, mentioned, taken_by_olga
+from tests.web_harness import answers
 
 OLGA, PETR = 9101, 9102  # Ольга works from Vladivostok, Пётр from Moscow
 SUPERVISOR, SUPERVISOR_AWAY = 9900, 9901
@@ -32,15 +33,6 @@ SHIFTS = (f"{OLGA} = Asia/Vladivostok mon-fri 09:00-18:00 | "
 def moscow(day: int, hour: int, minute: int = 0) -> float:
     """Epoch seconds of 2026-12-<day> <hour>:<minute> in Moscow (7 December is a Monday)."""
     return datetime(2026, 12, day, hour, minute, tzinfo=ZoneInfo("Europe/Moscow")).timestamp()
-
-
-async def answers(http: aiohttp.ClientSession, url: str) -> bool:
-    """Whether the HTTP server is up yet (it starts beside the bot's other roles)."""
-    try:
-        async with http.get(url) as response:
-            return response.status < 500
-    except aiohttp.ClientConnectorError:
-        return False
 
 
 def notes(bot: BotUnderTest, thread: int | None, needle: str) -> list[dict[str, Any]]:

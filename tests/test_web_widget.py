@@ -20,7 +20,7 @@ from fakes.telegram import FakeTelegram
 from tests.conftest import FAKE_TOKEN
 from tests.telegram_harness import running_bot, wait_until
 from tests.test_desk_e2e import CUSTOMER, DESK, OPERATOR_A
-from tests.web_harness import Widget, running_web
+from tests.web_harness import Widget, answers, running_web
 
 SECRET = "brand-identity-secret-0123456789"
 
@@ -62,7 +62,7 @@ async def test_the_bot_answers_in_the_widget_and_a_reconnect_loses_and_doubles_n
         await asyncio.sleep(1.0)  # a doubled answer would arrive by now
         mine = [m for m in widget.shown if m["from"] == "visitor" and m["id"] == again]
         assert len(mine) == 1
-        answers = [m for m in widget.shown if m["from"] != "visitor"]
+        bot_said = [m for m in widget.shown if m["from"] != "visitor"]
         seqs = [m["seq"] for m in widget.shown]
         assert len(seqs) == len(set(seqs))
 
@@ -72,7 +72,7 @@ async def test_the_bot_answers_in_the_widget_and_a_reconnect_loses_and_doubles_n
         await wait_until(lambda: len(reloaded.shown), lambda n: n == len(widget.shown), 5,
                          "the history")
         assert [m["seq"] for m in reloaded.shown] == seqs
-        assert len([m for m in reloaded.shown if m["from"] != "visitor"]) == len(answers)
+        assert len([m for m in reloaded.shown if m["from"] != "visitor"]) == len(bot_said)
 
 
 async def test_a_handoff_an_operator_reply_and_the_rating_through_the_widget(
@@ -188,7 +188,7 @@ async def test_a_widget_visitor_links_their_telegram_conversation(
 ) -> None:
     async with running_bot(settings, brain) as bot, aiohttp.ClientSession() as http:
         base = f"http://127.0.0.1:{bot.runtime.settings.http_port}"
-        await wait_until(lambda: _up(http, base), bool, 10, "HTTP")
+        await wait_until(lambda: answers(http, base + "/healthz"), bool, 10, "HTTP")
         replies = await bot.exchange(CUSTOMER, "/link")
         code = re.search(r"[A-Z0-9]{4}-[A-Z0-9]{4}", replies[-1])
         assert code is not None
@@ -202,14 +202,6 @@ async def test_a_widget_visitor_links_their_telegram_conversation(
         assert web.id == f"tg:{CUSTOMER}"  # one conversation, one history, one queue place
 
 
-async def _up(http: aiohttp.ClientSession, base: str) -> bool:
-    try:
-        async with http.get(base + "/healthz") as response:
-            return response.status < 500
-    except aiohttp.ClientConnectorError:
-        return False
-
-
 async def test_a_web_visitor_in_the_telegram_desk_with_a_photo_each_way(
     settings: Settings, brain: Brain
 ) -> None:
@@ -218,7 +210,7 @@ async def test_a_web_visitor_in_the_telegram_desk_with_a_photo_each_way(
         async with running_bot(settings, brain, fake=tg, operator_chat_id=DESK) as bot, \
                 aiohttp.ClientSession() as http:
             base = f"http://127.0.0.1:{bot.runtime.settings.http_port}"
-            await wait_until(lambda: _up(http, base), bool, 10, "HTTP")
+            await wait_until(lambda: answers(http, base + "/healthz"), bool, 10, "HTTP")
             widget = Widget(base, http)
             await widget.session()
             await widget.connect()

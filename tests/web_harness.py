@@ -39,7 +39,7 @@ async def running_web(settings: Settings, brain: Brain, *, tuning: Tuning | None
     url = f"http://127.0.0.1:{configured.http_port}"
     try:
         async with aiohttp.ClientSession() as http:
-            await wait_until(lambda: _answers(http, url + "/healthz"), bool, 10, "HTTP")
+            await wait_until(lambda: answers(http, url + "/healthz"), bool, 10, "HTTP")
         yield WebUnderTest(runtime, url, stop, task)
     finally:
         stop.set()
@@ -48,7 +48,8 @@ async def running_web(settings: Settings, brain: Brain, *, tuning: Tuning | None
         await runtime.close()
 
 
-async def _answers(http: aiohttp.ClientSession, url: str) -> bool:
+async def answers(http: aiohttp.ClientSession, url: str) -> bool:
+    """Whether the bot's HTTP server is up yet (it starts beside the other roles)."""
     try:
         async with http.get(url) as response:
             return response.status < 500

@@ -9,11 +9,10 @@ can ask the bot, ask for a person, take the conversation, answer, close and see 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 
 from rich.console import Console
 
+from bots.cli.lifecycle import stop_event
 from bots.settings import Settings
 
 DEMO_OPERATOR = "web:demo"
@@ -26,11 +25,7 @@ async def run_demo(settings: Settings, console: Console) -> None:
     from bots.web.console_auth import login_link
 
     runtime = await Runtime.open(settings, progress=lambda m: console.print(f"[dim]{m}[/dim]"))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    stop = stop_event(runtime)
     try:
         # The demo operator may see everything, supervisors' pages too.
         await runtime.access.grant(DEMO_OPERATOR, "supervisor", "demo")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import errno
-import signal
 from enum import Enum
 from typing import Annotated
 
@@ -29,6 +27,7 @@ from bots.cli.common import (
     settings_or_exit,
     setup_logging,
 )
+from bots.cli.lifecycle import stop_event
 from bots.settings import Settings
 from flows.loader import FlowError
 from handoff.embedded_redis import EmbeddedRedisError
@@ -97,13 +96,7 @@ async def _serve(settings: Settings, roles: set[str]) -> None:
     from bots.runtime import Runtime
 
     runtime = await Runtime.open(settings, progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
-    with contextlib.suppress(NotImplementedError):  # SIGHUP: reload flows and NLU everywhere
-        loop.add_signal_handler(signal.SIGHUP, runtime.request_reload_soon, "SIGHUP")
+    stop = stop_event(runtime)
     try:
         await runtime.run(stop, roles)
     finally:
