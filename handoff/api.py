@@ -109,7 +109,8 @@ class CustomerNotices(Protocol):
     """What the customer is told when an API client acts. The words live in bots/texts.py,
     which handoff/ must not import, so the runtime passes the same notices the desk sends."""
 
-    def joined(self, conv: str, operator: str) -> Sequence[OutboundMessage]: ...
+    def joined(self, conv: str, operator: str, name: str = "") -> Sequence[OutboundMessage]:
+        ...
 
     def closed(self, conv: str) -> Sequence[OutboundMessage]: ...
 
@@ -163,7 +164,7 @@ class NoDesk:
 class Silent:
     """No notices: for tests and for integrations that talk to the customer themselves."""
 
-    def joined(self, conv: str, operator: str) -> Sequence[OutboundMessage]:
+    def joined(self, conv: str, operator: str, name: str = "") -> Sequence[OutboundMessage]:
         return ()
 
     def closed(self, conv: str) -> Sequence[OutboundMessage]:
@@ -472,6 +473,11 @@ class _Api:
             await self._store.post_desk(list(self._desk.changed(transition.conv, priority)))
         return web.json_response({"operator": op, "requeued": [t.conv for t in moved]})
 
+    async def _name(self, op: str) -> str:
+        """An operator's name as customers see it ("" when they never gave one)."""
+        found = await self._service.operator(op)
+        return found.name if found else ""
+
     def _needs_access(self) -> Access:
         if self._access is None:
             raise ApiError(404, "roles are not kept here")
@@ -505,9 +511,9 @@ class _Api:
 
     async def claim(self, request: web.Request) -> web.Response:
         conv, body = await self._target(request, ClaimBody)
-        result = await self._service.claim(
-            conv, body.operator, notices=self._notices.joined(conv, body.operator)
-        )
+        # The customer hears the operator's name, as when they are taken at the desk.
+        notices = self._notices.joined(conv, body.operator, await self._name(body.operator))
+        result = await self._service.claim(conv, body.operator, notices=notices)
         return await self._done(conv, result)
 
     async def reply(self, request: web.Request) -> web.Response:
@@ -522,7 +528,7 @@ class _Api:
     async def transfer(self, request: web.Request) -> web.Response:
         conv, body = await self._target(request, TransferBody)
         # The customer hears who joined, or that they are back in the queue, as from the desk.
-        notices = (self._notices.joined(conv, body.to) if body.to
+        notices = (self._notices.joined(conv, body.to, await self._name(body.to)) if body.to
                    else self._notices.transferred_to_queue(conv))
         result = await self._service.transfer(
             conv, body.by, body.to, reason=body.reason, force=body.force, notices=notices

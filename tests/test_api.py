@@ -71,8 +71,9 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
 class Recorder:
     """Customer notices as the runtime would pass them, recognisable by their text."""
 
-    def joined(self, conv: str, operator: str) -> Sequence[OutboundMessage]:
-        return [OutboundMessage(conversation=conv, text=f"joined {operator}")]
+    def joined(self, conv: str, operator: str, name: str = "") -> Sequence[OutboundMessage]:
+        named = f" ({name})" if name else ""
+        return [OutboundMessage(conversation=conv, text=f"joined {operator}{named}")]
 
     def closed(self, conv: str) -> Sequence[OutboundMessage]:
         return [OutboundMessage(conversation=conv, text="rate us")]
@@ -303,6 +304,16 @@ async def test_claim_wins_once_then_taken_with_the_owner(
     assert [n["text"] for n in await notices(redis, keys)] == [f"joined {ANN}"]
     (entry,) = await journal(redis, keys, "claim")
     assert entry["actor"] == ANN
+
+
+async def test_the_customer_hears_the_name_of_the_operator_who_took_them(
+    client: Client, service: HandoffService, redis: aioredis.Redis, keys: Keys, queued: None
+) -> None:
+    await service.set_status(BOB, "online", name="Борис")
+    status, _answer = await call(client, "POST", f"/conversations/{CONV}/claim",
+                                 {"operator": BOB})
+    assert status == 200
+    assert [n["text"] for n in await notices(redis, keys)] == [f"joined {BOB} (Борис)"]
 
 
 async def test_concurrent_claims_over_http_have_exactly_one_winner(
