@@ -372,7 +372,7 @@ async def test_an_api_client_registers_itself_then_claims_and_replies(
     assert status == 200
     assert answer["conversation"]["handoff"]["first_response_at"] == START
     joined, sent = await notices(redis, keys)  # the customer outbox stream, in order
-    assert joined["text"] == f"joined {CRM}"
+    assert joined["text"] == f"joined {CRM} (CRM)"  # the name it registered with
     assert (sent["id"], sent["conversation"], sent["text"]) == (
         answer["message_id"], CONV, "Здравствуйте! Смотрю заказ.")
     last = (await store.transcript(CONV, 1))[0]
