@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from bots import metrics, texts
 from bots.callbacks import CallbackSigner, ForgedCallback
+from bots.notice_optout import notices_command
 from bots.pace import CustomerPace, Pace
 from bots.textcap import capped
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
@@ -88,6 +89,8 @@ class TurnDecider:
             decision.outbox.append(self._callback_answer(event))
         if conv.banned:
             return decision  # recorded for the operators; a banned customer gets nothing
+        if notices_command(event, decision, self.brain.language):
+            return decision  # /stop, /notices on|off: proactive notices (bots/notice_optout.py)
         if self.links is not None and event.kind in ("text", "command") \
                 and await self._linking(conv, event, decision, self.links):
             return decision

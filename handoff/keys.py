@@ -261,6 +261,30 @@ class Keys:
         """The key that signs visitors' widget tokens, made once and shared by every process."""
         return f"{self.prefix}web:secret"
 
+    # --- proactive notices (handoff/notices.py) --------------------------------------------
+    def customers(self) -> str:
+        """Zset: every conversation whose customer wrote -> when they last wrote (seconds).
+        Written by commit_turn.lua, which derives the name from the prefix (keep in step)."""
+        return f"{self.prefix}customers"
+
+    def notices(self) -> str:
+        """Zset of notice ids by creation time."""
+        return f"{self.prefix}notices"
+
+    def notice(self, notice_id: str) -> str:
+        """Hash of one notice: text, segment (JSON), created_by, created_at, status, total, and
+        one counter per outcome (sent, opted_out, unreachable, banned, missing)."""
+        return f"{self.prefix}notice:{notice_id}"
+
+    def notice_recipients(self, notice_id: str) -> str:
+        """Set of the notice's conversations, resolved once when it was created."""
+        return f"{self.prefix}notice:{notice_id}:to"
+
+    def notice_done(self, notice_id: str) -> str:
+        """Hash conversation -> outcome, written once per recipient by notice_send.lua."""
+        return f"{self.prefix}notice:{notice_id}:done"
+
+
 
 def shard_of(conv: str, shards: int) -> int:
     """Stable shard for a conversation: every event of one conversation lands in one stream."""

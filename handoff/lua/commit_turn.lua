@@ -45,6 +45,8 @@ redis.call('HSETNX', KEYS[1], 'created_at', now)
 if a.dialogue then redis.call('HSET', KEYS[1], 'dialogue', a.dialogue) end
 if a.profile then redis.call('HSET', KEYS[1], 'profile', a.profile) end
 if a.clear_unreachable then redis.call('HDEL', KEYS[1], 'unreachable') end
+-- the customer wrote (not a block): the index of customers by last activity (Keys.customers)
+if a.clear_unreachable then redis.call('ZADD', a.report.prefix .. 'customers', a.now, a.conv) end
 if a.unreachable then redis.call('HSET', KEYS[1], 'unreachable', a.unreachable) end
 if a.flag then redis.call('HSET', KEYS[1], a.flag, '1') end
 if a.unflag then redis.call('HDEL', KEYS[1], a.unflag) end
