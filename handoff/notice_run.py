@@ -32,8 +32,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class RunLimits:
-    batch: int = 50  # recipients decided per round trip
-    max_backlog: int = 200  # entries an outbox may hold unsent before the run waits
+    batch: int = 20  # recipients decided between looks at the outboxes
+    # Entries an outbox may hold undelivered before the run waits: with a batch more, about
+    # 4 s of VK's 20 requests a second, the most a live customer's answer waits behind it.
+    max_backlog: int = 60
     poll: float = 0.2  # seconds between looks at a full outbox
     transcript_max: int = 200
     outbox_maxlen: int = 100_000

@@ -21,11 +21,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from handoff.audit import parse_moment
 from handoff.keys import Keys
 
 OUTCOMES = ("sent", "opted_out", "unreachable", "banned", "missing")
 MAX_TEXT = 3800  # under Telegram's 4,096 characters with the opt-out line (VK allows 9,000)
 STATUSES = ("ready", "sending", "done", "cancelled")
+CHANNELS = ("tg", "vk", "web")
 _CHUNK = 500
 
 FOOTER = {
@@ -107,6 +109,30 @@ class Notice:
                 **{outcome: self.counts.get(outcome, 0) for outcome in OUTCOMES}}
 
 
+def parse_since(value: str, zone: str, now: float | None = None) -> float:
+    """`7d`, `24h`, `90m` back from now, or a moment (epoch seconds, a date, an ISO time in
+    the team's zone); ValueError if it is none of these."""
+    units = {"d": 86400, "h": 3600, "m": 60}
+    value = value.strip()
+    if len(value) > 1 and value[-1] in units and value[:-1].isdigit():
+        return (time.time() if now is None else now) - int(value[:-1]) * units[value[-1]]
+    return parse_moment(value, zone)
+
+
+def segment_of(ids: Iterable[str] = (), channel: str = "", since: str = "", tag: str = "",
+               zone: str = "UTC") -> Segment:
+    """A segment from what a person typed (ValueError with the reason if it is wrong)."""
+    listed = tuple(dict.fromkeys(
+        part.strip() for item in ids for part in item.split(",") if part.strip()))
+    for conv in listed:
+        if ":" not in conv:
+            raise ValueError(f"{conv!r} is not a conversation id such as tg:42 or vk:7001")
+    if channel and channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}: one of {', '.join(CHANNELS)}")
+    return Segment(ids=listed, channel=channel, since=parse_since(since, zone) if since else 0.0,
+                   tag=tag.strip())
+
+
 def with_footer(text: str, language: str) -> str:
     """The notice as customers see it: the supervisor's text and how to opt out."""
     body = text.strip()
@@ -115,6 +141,17 @@ def with_footer(text: str, language: str) -> str:
     if len(body) > MAX_TEXT:
         raise NoticeError(f"the notice's text is {len(body)} characters; at most {MAX_TEXT}")
     return f"{body}\n\n{FOOTER.get(language, FOOTER['ru'])}"
+
+
+def interleaved(convs: Sequence[str]) -> list[str]:
+    """One channel's conversations after another's in turn: every platform's sender has work
+    from the start, so the notice takes as long as the slowest platform's share, not the sum."""
+    by_channel: dict[str, list[str]] = {}
+    for conv in convs:
+        by_channel.setdefault(conv.split(":", 1)[0], []).append(conv)
+    queues = list(by_channel.values())
+    return [queue[i] for i in range(max(map(len, queues), default=0))
+            for queue in queues if i < len(queue)]
 
 
 class Notices:
@@ -193,12 +230,21 @@ class Notices:
             done = await self._redis.hmget(self._keys.notice_done(notice_id), chunk)
             left.extend(conv for conv, outcome in zip(chunk, done, strict=True)
                         if outcome is None)
+        left = interleaved(left)
         return [left[first:first + batch] for first in range(0, len(left), batch)]
 
     async def outcomes(self, notice_id: str) -> dict[str, str]:
         """Conversation -> outcome, of the recipients decided so far."""
         raw = await self._redis.hgetall(self._keys.notice_done(notice_id))
         return {str(conv): str(outcome) for conv, outcome in raw.items()}
+
+    async def undelivered(self, notice_id: str) -> list[str]:
+        """Recipients it was sent to whose platform refused it (the sender marked them
+        unreachable: blocked the bot, forbade the community's messages, deleted)."""
+        sent = [conv for conv, outcome in (await self.outcomes(notice_id)).items()
+                if outcome == "sent"]
+        rows = await self._fields(sent, ("unreachable",))
+        return [conv for conv, (reason,) in zip(sent, rows, strict=True) if reason]
 
     async def _candidates(self, segment: Segment) -> list[str]:
         if segment.ids:

@@ -6,6 +6,7 @@ tests/test_notices_e2e.py.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -186,3 +187,44 @@ def test_the_opt_out_commands() -> None:
     assert choice(event("/notices")) == ""
     assert choice(event("/start")) == ""
     assert choice(InboundEvent("e", "tg:1", "text", Profile("1"), text="/stop")) == ""
+
+
+async def test_the_cli_previews_sends_resumes_and_shows(
+    store: ConversationStore, keys: Keys, redis: aioredis.Redis, redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from bots.cli.common import console
+    from bots.cli.main import app
+
+    now = time.time()
+    await customer_wrote(store, keys, "tg:1", at=now - 3600, tags="vip")
+    await customer_wrote(store, keys, "vk:2", at=now - 60, tags="vip", flag=FLAG)
+    await customer_wrote(store, keys, "vk:3", at=now - 30 * 86400, tags="vip")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("REDIS_PREFIX", keys.prefix)
+    monkeypatch.setattr(console, "width", 200)
+    runner = CliRunner()
+
+    def cli(*args: str) -> str:
+        result = runner.invoke(app, ["notices", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    segment = ("--tag", "vip", "--since", "7d", "--text", TEXT)
+    shown = await asyncio.to_thread(cli, "preview", *segment)
+    assert "2 recipient(s)" in shown and "1 opted out" in shown and TEXT in shown
+    sent = await asyncio.to_thread(cli, "send", *segment, "--by", "tg:900", "--yes")
+    assert "done" in sent and "sent 1" in sent and "opted out 1" in sent
+    (notice,) = await Notices(redis, keys).latest()
+    assert [m.conversation for m in await outbox_texts(redis, keys, "tg")] == ["tg:1"]
+    assert await outbox_texts(redis, keys, "vk") == []
+    resumed = await asyncio.to_thread(cli, "resume", notice.id)
+    assert "sent 1" in resumed and len(await outbox_texts(redis, keys, "tg")) == 1
+    listed = await asyncio.to_thread(cli, "list")
+    assert notice.id in listed and "tag vip" in listed
+    assert "total 2" in await asyncio.to_thread(cli, "show", notice.id)
+    refused = await asyncio.to_thread(runner.invoke, app,
+                                      ["notices", "send", "--channel", "ok", "--text", "x"])
+    assert refused.exit_code != 0 and "unknown channel" in refused.output

@@ -15,6 +15,7 @@ from bots.cli import console as console_cli
 from bots.cli import flows as flows_cli
 from bots.cli import inbox as inbox_cli
 from bots.cli import nlu as nlu_cli
+from bots.cli import notices as notices_cli
 from bots.cli import report as report_cli
 from bots.cli import stats as stats_cli
 from bots.cli import tokens as tokens_cli
@@ -45,6 +46,7 @@ app.add_typer(audit_cli.letters_app, name="deadletters")
 app.add_typer(audit_cli.records_app, name="records")
 app.add_typer(tokens_cli.app, name="tokens")
 app.add_typer(console_cli.app, name="console")
+app.add_typer(notices_cli.app, name="notices")
 app.command("journal")(audit_cli.journal_command)
 app.command("stats")(stats_cli.stats_command)
 flows_cli.register(app)
