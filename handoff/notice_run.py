@@ -69,8 +69,10 @@ class NoticeRun:
         self._on_progress = on_progress
         self.waited = 0.0  # seconds spent waiting for a full outbox
 
-    async def run(self, notice_id: str) -> Notice:
-        """Send (or resume sending) the notice; returns it with its final counts."""
+    async def run(self, notice_id: str, stop: asyncio.Event | None = None) -> Notice:
+        """Send (or resume sending) the notice; returns it with its counts, at the end or
+        when `stop` is set (then it stays `sending`, to be resumed)."""
+        stop = stop or asyncio.Event()
         notice = await self._notices.get(notice_id)
         if notice is None:
             raise NoticeError(f"no notice {notice_id}")
@@ -79,7 +81,9 @@ class NoticeRun:
         await self._notices.set_status(notice_id, "sending")
         self._progress(notice)
         for batch in await self._notices.undecided(notice_id, self.limits.batch):
-            await self._room_for(batch)
+            await self._room_for(batch, stop)
+            if stop.is_set():
+                break
             outcomes = await self._send(notice, batch)
             if "cancelled" in outcomes:
                 break
@@ -96,12 +100,12 @@ class NoticeRun:
         if self._on_progress is not None:
             self._on_progress(notice)
 
-    async def _room_for(self, batch: list[str]) -> None:
+    async def _room_for(self, batch: list[str], stop: asyncio.Event) -> None:
         for channel in sorted({channel_of(conv) for conv in batch}):
             stream = self._keys.outbox(channel, "customer")
             started = time.monotonic()
-            while await backlog(self._redis, stream, self.limits.max_backlog) \
-                    > self.limits.max_backlog:
+            while not stop.is_set() and await backlog(
+                    self._redis, stream, self.limits.max_backlog) > self.limits.max_backlog:
                 await asyncio.sleep(self.limits.poll)
             self.waited += time.monotonic() - started
 

@@ -18,7 +18,7 @@ from handoff.conversations import ConversationStore, Limits
 from handoff.events import InboundEvent, OutboundMessage, Profile
 from handoff.keys import Keys
 from handoff.notice_run import NoticeRun, RunLimits, backlog
-from handoff.notices import NoticeError, Notices, Segment
+from handoff.notices import Notice, NoticeError, Notices, Segment
 from handoff.scripts import Scripts
 
 TEXT = "Завтра с 10 до 12 возможны задержки доставки."
@@ -228,3 +228,25 @@ async def test_the_cli_previews_sends_resumes_and_shows(
     refused = await asyncio.to_thread(runner.invoke, app,
                                       ["notices", "send", "--channel", "ok", "--text", "x"])
     assert refused.exit_code != 0 and "unknown channel" in refused.output
+
+
+async def test_a_stopped_run_is_resumed_where_it_stopped(
+    store: ConversationStore, keys: Keys, notices: Notices, redis: aioredis.Redis
+) -> None:
+    for n in range(10):
+        await customer_wrote(store, keys, f"tg:{n}")
+    notice = await notices.create(Segment(), TEXT, "cli")
+    stop = asyncio.Event()
+    seen: list[int] = []
+
+    def progress(now: Notice) -> None:
+        seen.append(now.decided)
+        if now.decided >= 3:
+            stop.set()  # Ctrl-C after the first batch
+
+    run = NoticeRun(redis, keys, Scripts(redis), notices, RunLimits(batch=3), progress)
+    stopped = await run.run(notice.id, stop)
+    assert (stopped.status, stopped.decided) == ("sending", 3)
+    done = await run_of(redis, keys, notices).run(notice.id)
+    assert (done.status, done.counts["sent"]) == ("done", 10)
+    assert len(await outbox_texts(redis, keys, "tg")) == 10

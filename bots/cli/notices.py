@@ -9,6 +9,8 @@ give the counts. The bot's senders deliver at each platform's pace, so they must
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import time
 from pathlib import Path
 from typing import Annotated
@@ -205,11 +207,18 @@ async def _run(client: aioredis.Redis, keys: Keys, notices: Notices, notice_id: 
             bar.update(task, total=notice.total, completed=notice.decided,
                        description=f"notice {notice_id}: {notice.counts.get('sent', 0)} sent")
 
+        stop = asyncio.Event()  # Ctrl-C or SIGTERM: stop between batches, resumable
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not main thread
+                loop.add_signal_handler(sig, stop.set)
         try:
             final = await NoticeRun(client, keys, Scripts(client), notices, RunLimits(),
-                                    on_progress=progress).run(notice_id)
+                                    on_progress=progress).run(notice_id, stop)
         except NoticeError as exc:
             raise _refused(exc) from None
+    if stop.is_set():
+        console.print(f"Stopped; `supportbot notices resume {notice_id}` continues it.")
     console.print(f"Notice {notice_id}: {final.status}. "
                   + _summary(final, len(await notices.undelivered(notice_id))))
     console.print("Queued for the senders, which deliver at each platform's pace; "
