@@ -30,6 +30,8 @@ from bots.http_guard import Guard, GuardConfig, http_runner
 from bots.pace import CustomerPace, PaceConfig
 from bots.redact import install_settings_redaction
 from bots.redis_connect import redis_client, wait_until_up
+from bots.rules.files import load_settings_rules
+from bots.rules.timers import RuleTimers
 from bots.settings import Settings
 from bots.telegram.channel import TelegramChannel
 from bots.telegram.sender import SendLimits
@@ -87,8 +89,11 @@ def load_brain(settings: Settings, progress: Progress | None = None) -> Brain:
         flows, language=settings.language,
         misses_before_handoff=settings.misses_before_handoff, rng=random.Random(),
     )
+    rules = load_settings_rules(settings, set(data.intents))
+    if rules.rules:
+        say(f"{len(rules.rules)} automation rules from {rules.file}")
     return Brain(nlu=nlu_backend(settings, classifier, say), engine=engine,
-                 language=settings.language)
+                 language=settings.language, rules=rules)
 
 
 def nlu_backend(settings: Settings, classifier: EmbeddedClassifier, say: Progress) -> NLUBackend:
@@ -339,6 +344,9 @@ class Runtime:
             language=self.settings.language, auto_assign=self.settings.auto_assign,
             tick=self.tuning.desk_tick, access=self.access,
             desk=self.settings.operator_chat_id is not None,
+            rules=RuleTimers(self.handoff, self.store, lambda: self.brain.rules,
+                             language=self.settings.language,
+                             desk=self.settings.operator_chat_id is not None),
         )
 
 

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     desk_trainers: str = ""  # comma-separated Telegram user ids: /reload, /totemplate, /toflow
     flow_drafts_file: Path | None = None  # default: DATA_DIR/flow-drafts.yml
     desk_templates_file: Path | None = None  # default: DATA_DIR/templates.yml
+    rules_file: Path | None = None  # automation rules; default DATA_DIR/rules.yml (optional)
     operator_capacity: int = Field(default=5, ge=1, le=50)
     auto_assign: bool = False
     business_hours: str = ""  # e.g. "mon-fri 09:00-21:00; sat 10:00-18:00"; empty: always open
@@ -160,6 +161,10 @@ class Settings(BaseSettings):
     @property
     def templates_path(self) -> Path:
         return self.desk_templates_file or self.data_dir / "templates.yml"
+
+    @property
+    def rules_path(self) -> Path:
+        return self.rules_file or self.data_dir / "rules.yml"
 
     @property
     def operator_ids(self) -> list[int]:

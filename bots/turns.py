@@ -15,6 +15,8 @@ from bots import metrics, texts
 from bots.callbacks import CallbackSigner, ForgedCallback
 from bots.notice_optout import notices_command
 from bots.pace import CustomerPace, Pace
+from bots.rules.model import NO_RULES, RuleSet
+from bots.rules.turn import rule_args
 from bots.textcap import capped
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
 from handoff.conversations import Conversation, Handoff, desk_priority
@@ -36,6 +38,7 @@ class Brain:
     nlu: NLUBackend
     engine: FlowEngine
     language: str = "ru"
+    rules: RuleSet = NO_RULES  # automation rules (bots/rules), reloaded with flows
 
 
 @dataclass(slots=True)
@@ -50,6 +53,7 @@ class Decision:
     flag: str = ""  # a conversation flag to set (comment_pending)
     unflag: str = ""
     transition: str = ""  # done by a handoff script before the commit (e.g. "cancel")
+    rules: dict[str, Any] | None = None  # automation rules that fired: committed with the turn
 
 
 class HumanSide(Protocol):
@@ -96,6 +100,7 @@ class TurnDecider:
             return decision
         if conv.state != "bot":
             await self._with_human(conv, event, decision)
+            self._rules(conv, event, decision, self.brain, "")
             return decision  # a human owns this conversation: the bot never answers
         if self._pace is not None and not self._paced(conv, event, decision, self._pace):
             return decision
@@ -113,6 +118,7 @@ class TurnDecider:
             return decision
         result = self._run_engine(conv, event, turn, brain)
         await self._apply(result, conv, event, decision)
+        self._rules(conv, event, decision, brain, result.intent or "")
         if turn.parse is not None and not result.understood:
             mark_miss(decision.transcript[0], turn.parse, decision.handoff)
         return decision
@@ -142,6 +148,18 @@ class TurnDecider:
                 text=capped(event.text, 4000) if event.kind == "text" else "",
                 said_at=event.received_at or time.time(),
             ))
+
+    def _rules(self, conv: Conversation, event: InboundEvent, decision: Decision, brain: Brain,
+               intent: str) -> None:
+        """Automation rules (bots/rules/turn.py): their changes ride on the turn's commit."""
+        if decision.transition or event.kind not in ("text", "command", "media", "button"):
+            return
+        decision.rules, decision.handoff = rule_args(
+            brain.rules, conv, event, intent, time.time(), decision.handoff,
+            lambda text: self._tell(event, decision, text))
+        if decision.rules and self._desk and decision.handoff is None and conv.state != "bot":
+            decision.desk.extend(desk_bookkeeping(
+                conv.id, decision.rules["priority"] or conv.priority)[:1])  # the card
 
     def _noted(self, conv: Conversation, event: InboundEvent, decision: Decision) -> None:
         """Events the bot records and never answers. `blocked`: the customer stopped our

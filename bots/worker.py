@@ -231,7 +231,7 @@ class Worker:
             handoff=decision.handoff, clear_unreachable=event.kind != "blocked",
             unreachable=decision.unreachable, customer_waiting=decision.customer_waiting,
             any_state=bool(decision.transition),  # a script already moved it on purpose
-            flag=decision.flag, unflag=decision.unflag,
+            flag=decision.flag, unflag=decision.unflag, rules=decision.rules,
         )
         metrics.TURNS.labels(conv.state, result.status).inc()
         if decision.handoff is not None and result.status == "ok":

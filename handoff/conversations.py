@@ -49,6 +49,7 @@ class Conversation:
     linked: str = ""
     route: str = ""
     via: str = ""
+    tags: frozenset[str] = frozenset()  # the handoff's tags (automation rules match them)
 
     @property
     def reply_to(self) -> str:
@@ -72,6 +73,7 @@ class Conversation:
             priority=raw.get("handoff_priority", "normal"),
             comment_pending=raw.get("comment_pending") == "1",
             linked=raw.get("linked", ""), route=raw.get("route", ""), via=conv,
+            tags=frozenset(t for t in raw.get("handoff_tags", "").split(",") if t),
         )
 
 
@@ -190,7 +192,7 @@ class ConversationStore:
         desk: Sequence[OutboundMessage] = (), handoff: Handoff | None = None,
         clear_unreachable: bool = False, unreachable: str = "", any_state: bool = False,
         owner: str = "", customer_waiting: bool = False, operator_reply: bool = False,
-        flag: str = "", unflag: str = "",
+        flag: str = "", unflag: str = "", rules: dict[str, Any] | None = None,
     ) -> CommitResult:
         """Commit one processed event (see commit_turn.lua).
 
@@ -225,6 +227,8 @@ class ConversationStore:
             args["flag"] = flag
         if unflag:
             args["unflag"] = unflag
+        if rules is not None:
+            args["rules"] = rules  # automation rules that fired (bots/rules/turn.py)
         if dialogue is not None:
             args["dialogue"] = json.dumps(dialogue, ensure_ascii=False)
         if profile is not None and conv.via in ("", conv.id):
@@ -243,7 +247,7 @@ class ConversationStore:
             self._keys.outbox(channel, "customer"), self._keys.journal(), self._keys.queue(),
             self._keys.outbox(self._desk_channel, "desk"), self._keys.waiting(),
             self._keys.inbox(), self._keys.stats_day(day), self._keys.stats_day_convs(day),
-            self._keys.stats_day_handoffs(day),
+            self._keys.stats_day_handoffs(day), self._keys.rules_day(day),
         ]
         status, version, state, position = await self._scripts["commit_turn"](
             keys=keys, args=[json.dumps(args, ensure_ascii=False)]

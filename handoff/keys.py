@@ -220,6 +220,10 @@ class Keys:
         """HyperLogLog of the conversations the bot handed to a human that day."""
         return f"{self.prefix}stats:day:{day}:handoffs"
 
+    def rules_day(self, day: str) -> str:
+        """Hash of one UTC day's automation rule firings: rule name -> count."""
+        return f"{self.prefix}rules:day:{day}"
+
     def reload(self) -> str:
         """Hash: version (bumped by every reload request), by, reply_to (a desk conversation)."""
         return f"{self.prefix}brain:reload"

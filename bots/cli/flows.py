@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bots.cli.common import EXIT_DATA_ERROR, console, settings_or_exit
+from bots.rules.files import rules_problems
 from bots.settings import PACKAGE_ROOT, Settings
 from flows.engine import FlowEngine
 from flows.loader import FlowError, load_flows
@@ -73,6 +74,7 @@ def validate_command(nlu: NluOption = None, flows: FlowsOption = None) -> None:
         known = set(data.intents) if data is not None else None
         sources = _intent_sources(data) if data is not None else {}
         problems += validate_flows(flowset, known, sources)
+    problems += rules_problems(settings, set(data.intents) if data is not None else None)
     print_problems(problems)
     errors = sum(problem.severity == "error" for problem in problems)
     counts = []

@@ -17,6 +17,7 @@ from bots.cli import inbox as inbox_cli
 from bots.cli import nlu as nlu_cli
 from bots.cli import notices as notices_cli
 from bots.cli import report as report_cli
+from bots.cli import rules as rules_cli
 from bots.cli import stats as stats_cli
 from bots.cli import tokens as tokens_cli
 from bots.cli.common import (
@@ -29,6 +30,7 @@ from bots.cli.common import (
     setup_logging,
 )
 from bots.cli.lifecycle import stop_event
+from bots.rules.loader import RulesError
 from bots.settings import Settings
 from flows.loader import FlowError
 from handoff.embedded_redis import EmbeddedRedisError
@@ -47,6 +49,7 @@ app.add_typer(audit_cli.records_app, name="records")
 app.add_typer(tokens_cli.app, name="tokens")
 app.add_typer(console_cli.app, name="console")
 app.add_typer(notices_cli.app, name="notices")
+app.add_typer(rules_cli.app, name="rules")
 app.command("journal")(audit_cli.journal_command)
 app.command("stats")(stats_cli.stats_command)
 flows_cli.register(app)
@@ -120,7 +123,7 @@ def _run_guarded(coro: object, settings: Settings | None = None) -> None:
     exit 1 for data and the environment (a port in use), 2 for configuration (a bad token)."""
     try:
         asyncio.run(coro)  # type: ignore[arg-type]
-    except (DataError, FlowError) as exc:
+    except (DataError, FlowError, RulesError) as exc:
         for problem in exc.problems:
             err_console.print(str(problem), highlight=False)
         raise typer.Exit(EXIT_DATA_ERROR) from None

@@ -20,6 +20,7 @@ from bots import texts
 from bots.desk.notices import CustomerNotices
 from bots.desk.store import card_of_this_handoff
 from bots.desk.turns import desk_item, summary_item
+from bots.rules.timers import RuleTimers
 from bots.turns import desk_bookkeeping
 from handoff.access import Access
 from handoff.conversations import ConversationStore
@@ -51,7 +52,9 @@ class DeskScheduler:
         self, service: HandoffService, store: ConversationStore, lease: Lease, *,
         supervisors: list[int], language: str = "ru", auto_assign: bool = False,
         tick: float = 5.0, access: Access | None = None, desk: bool = True,
+        rules: RuleTimers | None = None,
     ) -> None:
+        self.rules = rules  # timed automation rules (bots/rules/timers.py)
         self._service = service
         self._store = store
         self._lease = lease
@@ -89,6 +92,8 @@ class DeskScheduler:
             for claimed in await self._service.auto_assign(notices=notices.joined):
                 await self._assigned(claimed.conv, claimed.owner)
         await self._positions()
+        if self.rules is not None:
+            await self.rules.once()
 
     async def _sla_notice(self, event: SlaEvent) -> None:
         conv = event.conv

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from bots.rules.files import rules_problems
+from bots.rules.loader import RulesError
 from bots.settings import Settings
 from bots.turns import Brain
 from flows.loader import FlowError, load_flows
@@ -73,6 +75,7 @@ def check_files(settings: Settings) -> list[Problem]:
     sources = {name: (examples[0].file, examples[0].line)
                for name, examples in data.intents.items() if examples}
     problems += validate_flows(flows, set(data.intents), sources)
+    problems += rules_problems(settings, set(data.intents))
     return [problem for problem in problems if problem.severity == "error"]
 
 
@@ -139,7 +142,7 @@ class BrainReloader:
                 return Outcome(False, problems)
             try:
                 brain = await asyncio.to_thread(self._load, self._settings)
-            except (DataError, FlowError) as exc:  # the files changed again meanwhile
+            except (DataError, FlowError, RulesError) as exc:  # the files changed meanwhile
                 return Outcome(False, list(exc.problems))
             self._swap(brain)
             self.reloads += 1

@@ -86,6 +86,34 @@ if type(a.handoff) == 'table' then
   end
   state = 'queued'
 end
+-- rules? {fired[] {name, did}, tags, priority, band, desk}: automation rules of this turn;
+-- KEYS[13] the day's rule counts
+if type(a.rules) == 'table' then
+  local r = a.rules
+  if state ~= 'bot' and r.tags ~= '' then
+    local seen, tags = {}, {}
+    for tag in string.gmatch((redis.call('HGET', KEYS[1], 'handoff_tags') or '') .. ',' .. r.tags,
+        '[^,]+') do
+      if not seen[tag] then seen[tag] = true; tags[#tags + 1] = tag end
+    end
+    redis.call('HSET', KEYS[1], 'handoff_tags', table.concat(tags, ','))
+  end
+  if state ~= 'bot' and r.priority ~= '' then
+    redis.call('HSET', KEYS[1], 'handoff_priority', r.priority)
+    local score = tonumber(redis.call('ZSCORE', KEYS[6], a.conv))
+    if score then
+      redis.call('ZADD', KEYS[6], string.format('%.0f', r.band * 1e13 + score % 1e13), a.conv)
+    end
+  end
+  if r.desk ~= '' then redis.call('HSETNX', KEYS[1], 'desk', r.desk) end
+  for _, rule in ipairs(r.fired) do
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', a.journal_maxlen, '*', 'conv', a.conv,
+      'action', 'rule', 'actor', 'rule:' .. rule.name, 'reason', rule.did, 'at', now,
+      'version', version)
+    redis.call('HINCRBY', KEYS[13], rule.name, 1)
+  end
+  redis.call('EXPIRE', KEYS[13], a.stats_ttl)
+end
 
 for _, message in ipairs(outbox) do
   redis.call('XADD', KEYS[4], 'MAXLEN', '~', a.outbox_maxlen, '*', 'm', message)

@@ -1,0 +1,50 @@
+"""Message rules in the customer's turn: what fires goes into the turn's Decision, so the
+worker commits it atomically with the turn (commit_turn.lua's `rules`: tags, priority, desk,
+the journal entries and the day's counts); a template is one more reply of the turn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from bots.rules.matcher import Facts, fired
+from bots.rules.model import PRIORITIES, RuleSet
+from handoff.conversations import Conversation, Handoff
+from handoff.events import InboundEvent
+
+
+def rule_args(ruleset: RuleSet, conv: Conversation, event: InboundEvent, intent: str,
+              now: float, handoff: Handoff | None, say: Callable[[str], None]
+              ) -> tuple[dict[str, Any] | None, Handoff | None]:
+    """The commit's `rules` argument (None: nothing fired) and the turn's handoff with the
+    rules' tags and priority; templates are said through `say`."""
+    if not ruleset.message_rules:
+        return None, handoff
+    facts = Facts(
+        conv=conv.id, at=datetime.fromtimestamp(now, UTC),
+        text=event.text if event.kind in ("text", "command") else "", intent=intent,
+        tags=conv.tags, language=event.profile.language_code,
+        channel=event.conversation.split(":", 1)[0])
+    rules = fired(ruleset, facts)
+    if not rules:
+        return None, handoff
+    tags: list[str] = []
+    priority, desk = "", ""
+    for rule in rules:
+        tags += [tag for tag in rule.do.tags if tag not in tags]
+        priority = rule.do.priority or priority
+        if rule.do.desk_chat is not None and not desk:
+            desk = str(rule.do.desk_chat)
+        if rule.do.template_text:
+            say(rule.do.template_text)
+    if handoff is not None:
+        handoff = replace(handoff, priority=priority or handoff.priority,
+                          tags=tuple(dict.fromkeys((*handoff.tags, *tags))))
+    band = len(PRIORITIES) - 1 - PRIORITIES.index(priority) if priority else 0
+    args = {
+        "fired": [{"name": rule.name, "did": "; ".join(rule.do.describe())} for rule in rules],
+        "tags": ",".join(tags), "priority": priority, "band": band, "desk": desk,
+    }
+    return args, handoff

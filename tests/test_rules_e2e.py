@@ -1,0 +1,192 @@
+"""Automation rules through the running bot and the fake Bot API: message rules committed
+with the customer's turn (tags, priority, the desk a conversation goes to, visible on the
+conversation and in the desk card), and a timed rule that closes a silent conversation on the
+fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from bots.rules.loader import Known, load_rules
+from bots.settings import Settings
+from bots.turns import Brain
+from fakes.telegram import FakeTelegram
+from handoff.clock import FakeClock
+from handoff.conversations import utc_day
+from tests.conftest import FAKE_TOKEN
+from tests.telegram_harness import BotUnderTest, running_bot, wait_until
+from tests.test_desk_e2e import CUSTOMER, DESK, OPERATOR_A, buttons
+from tests.test_desk_timers import clocked_desk, taken_by_olga
+
+CARE = -1001000000002
+CONV = f"tg:{CUSTOMER}"
+
+
+def with_rules(brain: Brain, tmp_path: Path, text: str, desks: dict[str, int] | None = None
+               ) -> Brain:
+    path = tmp_path / "rules.yml"
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    known = Known(intents=brain.nlu.known_intents(), templates={"hello": "Здравствуйте!"},
+                  desks=desks or {})
+    return replace(brain, rules=load_rules(path, known))
+
+
+async def journal(bot: BotUnderTest, action: str) -> list[dict[str, Any]]:
+    entries = await bot.runtime.redis.xrange(bot.runtime.keys.journal())
+    return [fields for _id, fields in entries if fields.get("action") == action
+            and fields.get("conv") == CONV]
+
+
+async def counts(bot: BotUnderTest) -> dict[str, str]:
+    day = utc_day(bot.runtime.handoff.clock.now())
+    found: dict[str, str] = await bot.runtime.redis.hgetall(bot.runtime.keys.rules_day(day))
+    return found
+
+
+def card_text(bot: BotUnderTest, chat: int = DESK) -> str:
+    cards = [m for m in bot.fake.messages_to(chat) if "Взять" in buttons(m)]
+    return str(cards[-1].get("text", "")) if cards else ""
+
+
+async def test_message_rules_are_committed_with_the_turn_and_shown_on_the_card(
+        settings: Settings, brain: Brain, tmp_path: Path) -> None:
+    ruled = with_rules(brain, tmp_path, f"""
+        vip: [{CONV}]
+        rules:
+          - name: vip_first
+            when: {{vip: true}}
+            do: {{priority: high, tags: [vip]}}
+          - name: complaints
+            when: {{keywords: [безобразие]}}
+            do: {{priority: urgent, tags: [complaint]}}
+        """)
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, ruled, fake=fake, operator_chat_id=DESK) as bot:
+            await bot.say(CUSTOMER, "позовите оператора", first_name="Анна")
+            conv = await wait_until(lambda: bot.conversation(CUSTOMER),
+                                    lambda c: c.state == "queued", 5, "queued")
+            assert conv.priority == "high" and "vip" in conv.tags
+            card = await wait_until(lambda: card_text(bot), bool, 5, "the card")
+            assert "приоритет: высокий" in card and "#vip" in card
+            # queued: a rule on the customer's next message changes the waiting handoff
+            await bot.say(CUSTOMER, "это безобразие, сколько ждать")
+            conv = await wait_until(lambda: bot.conversation(CUSTOMER),
+                                    lambda c: c.priority == "urgent", 5, "urgent")
+            assert {"vip", "complaint"} <= conv.tags
+            await wait_until(lambda: card_text(bot), lambda t: "#complaint" in t, 5,
+                             "the card with the new tag")
+            queue = await bot.runtime.handoff.queue()
+            assert queue[0].conv == CONV and queue[0].priority == "urgent"
+            fired = await journal(bot, "rule")
+            assert [e["actor"] for e in fired] == [
+                "rule:vip_first", "rule:vip_first", "rule:complaints"]
+            assert fired[-1]["reason"] == "tags complaint; priority urgent"
+            assert await counts(bot) == {"vip_first": "2", "complaints": "1"}
+
+
+async def test_a_rule_routes_the_conversation_to_a_desk_and_sends_a_template(
+        settings: Settings, brain: Brain, tmp_path: Path) -> None:
+    ruled = with_rules(brain, tmp_path, """
+        rules:
+          - name: humans_to_care
+            when: {intent: request_human}
+            do: {route: care, template: hello}
+        """, desks={"main": DESK, "care": CARE})
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        fake.add_group(CARE, "Забота", is_forum=True)
+        async with running_bot(settings, ruled, fake=fake,
+                               operator_chat_ids=f"main={DESK}, care={CARE}") as bot:
+            await bot.say(CUSTOMER, "позовите оператора", first_name="Анна")
+            await wait_until(lambda: card_text(bot, CARE), bool, 5, "the card in care")
+            fields = await bot.runtime.redis.hgetall(bot.runtime.keys.conversation(CONV))
+            assert fields["desk"] == str(CARE)
+            assert not card_text(bot, DESK)
+            texts = await wait_until(lambda: bot.texts_to(CUSTOMER),
+                                     lambda got: "Здравствуйте!" in got, 5, "the template")
+            assert texts
+
+
+SILENT_RULES = """
+    rules:
+      - name: close_silent
+        when: {silent_minutes: 30}
+        do:
+          close: {notice: Закрываем обращение — вы не ответили 30 минут.}
+    """
+
+
+async def operator_says(bot: BotUnderTest, thread: int, text: str, told: int) -> int:
+    bot.fake.push_update(bot.fake.group_message_update(
+        DESK, OPERATOR_A, text, thread_id=thread, first_name="Ольга"))
+    await bot.wait_texts(CUSTOMER, told + 1)
+    return told + 1
+
+
+async def test_a_rule_auto_closes_a_silent_conversation(
+        settings: Settings, brain: Brain, tmp_path: Path) -> None:
+    clock = FakeClock()
+    async with clocked_desk(settings, with_rules(brain, tmp_path, SILENT_RULES), clock) as bot:
+        thread, told = await taken_by_olga(bot)
+        told = await operator_says(bot, thread, "Ваш заказ уже в пути.", told)
+        scheduler = bot.runtime.scheduler()
+        clock.advance(20 * 60)
+        await scheduler.once()
+        assert (await bot.conversation(CUSTOMER)).state == "assigned"
+        # the customer writes before the 30 minutes: the silence starts again
+        await bot.say(CUSTOMER, "а курьер позвонит?")
+        await wait_until(lambda: bot.runtime.redis.hget(bot.runtime.keys.conversation(CONV),
+                                                        "customer_waiting_since"),
+                         bool, 5, "the customer waiting for a reply")
+        clock.advance(40 * 60)  # waiting for the operator is not the customer's silence
+        await scheduler.once()
+        assert (await bot.conversation(CUSTOMER)).state == "assigned"
+        told = await operator_says(bot, thread, "Да, за час до приезда.", told)
+        clock.advance(29 * 60)
+        await scheduler.once()
+        assert (await bot.conversation(CUSTOMER)).state == "assigned"
+        assert not await journal(bot, "rule")
+        clock.advance(60)
+        await scheduler.once()
+        await scheduler.once()  # fires once
+        assert (await bot.conversation(CUSTOMER)).state == "bot"
+        got = await wait_until(lambda: bot.fake.messages_to(CUSTOMER),
+                               lambda m: len(m) >= told + 2, 5, "the notice and the rating")
+        assert "вы не ответили 30 минут" in got[told]["text"]
+        assert set(buttons(got[told + 1])) == {"1", "2", "3", "4", "5"}
+        (fired,) = await journal(bot, "rule")
+        assert fired["actor"] == "rule:close_silent" and fired["reason"] == "close with a notice"
+        (closed,) = await journal(bot, "close")
+        assert closed["actor"] == "rule:close_silent"
+        assert await counts(bot) == {"close_silent": "1"}
+        await wait_until(lambda: [m for m in bot.fake.messages_to(DESK, thread)
+                                  if "close_silent" in m.get("text", "")], bool, 5,
+                         "the note in the topic")
+        await asyncio.sleep(0.1)
+        assert len(bot.fake.messages_to(CUSTOMER)) == told + 2
+
+
+async def test_a_customer_who_wrote_since_the_round_read_it_is_not_closed(
+        settings: Settings, brain: Brain, tmp_path: Path) -> None:
+    """The close is refused when the conversation changed after the round read it."""
+    clock = FakeClock()
+    async with clocked_desk(settings, with_rules(brain, tmp_path, SILENT_RULES), clock) as bot:
+        thread, told = await taken_by_olga(bot)
+        told = await operator_says(bot, thread, "Ваш заказ уже в пути.", told)
+        clock.advance(31 * 60)
+        timers = bot.runtime.scheduler().rules
+        assert timers is not None
+        ruleset = bot.runtime.brain.rules
+        rule, version, silent = await timers._due(ruleset, CONV)
+        assert rule is not None
+        await bot.say(CUSTOMER, "я тут!")
+        await wait_until(lambda: bot.conversation(CUSTOMER),
+                         lambda c: c.version > version, 5, "the customer's message committed")
+        assert not await timers._fire(CONV, rule, version, silent)
+        assert (await bot.conversation(CUSTOMER)).state == "assigned"
+        assert not await journal(bot, "rule")
