@@ -63,6 +63,7 @@ from handoff.api_models import (
     TransitionOut,
     UnbanBody,
 )
+from handoff.api_notices import NoticeApi
 from handoff.api_read import ConversationReader
 from handoff.audit import COLUMNS as AUDIT_COLUMNS
 from handoff.audit import (
@@ -234,6 +235,7 @@ def create_api_app(
         web.get("/metrics", api.metrics, name="metrics"),
         web.get("/openapi.json", _openapi, name="openapi"),
     ])
+    NoticeApi(service.redis, service.keys).mount(app)  # /notices (handoff/api_notices.py)
     return app
 
 

@@ -37,6 +37,7 @@ from handoff.api_models import (
     TransitionOut,
     UnbanBody,
 )
+from handoff.api_notices import openapi_paths
 from handoff.stats import MAX_DAYS, StatsOut
 
 API_VERSION = "1.0.0"
@@ -155,6 +156,7 @@ def _paths() -> dict[str, Any]:
         "/roles/{op}/revoke": {"post": _revoke_operation()},
         "/metrics": {"get": _metrics_operation()},
         "/openapi.json": {"get": _openapi_operation()},
+        **openapi_paths(),  # /notices (handoff/api_notices.py)
     }
 
 

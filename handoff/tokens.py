@@ -30,11 +30,12 @@ _READING = frozenset({"stats", "operator_report", "hourly_report", "journal", "r
                       "record_export", "metrics"})
 _RUNNING = frozenset({"dead_letters", "requeue", "roles", "grant_role", "revoke_role",
                       "operator_shift"})
+_NOTICES = frozenset({"notices", "notice", "notice_resume"})  # handoff/api_notices.py
 #: The routes (by name, handoff/api.py) each role reaches; admin reaches all.
 PERMISSIONS: dict[TokenRole, frozenset[str]] = {
     "integration": _CONVERSATIONS,
     "reports": _READING,
-    "supervisor": _CONVERSATIONS | _READING | _RUNNING,
+    "supervisor": _CONVERSATIONS | _READING | _RUNNING | _NOTICES,
 }
 
 

@@ -65,6 +65,9 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/roles", None),  # tests/test_access.py
     ("POST", f"/roles/{CRM}/grant", {"role": "operator"}),
     ("POST", f"/roles/{CRM}/revoke", {"reason": "left"}),
+    ("POST", "/notices", {"text": "hi", "segment": {"ids": [CONV]}}),  # test_notices_api
+    ("GET", "/notices/{notice}", None),  # the template itself: any id is refused unauthorised
+    ("POST", "/notices/{notice}/resume", None),
 ]
 
 
