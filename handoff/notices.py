@@ -246,6 +246,31 @@ class Notices:
         rows = await self._fields(sent, ("unreachable",))
         return [conv for conv, (reason,) in zip(sent, rows, strict=True) if reason]
 
+    async def reindex(self) -> int:
+        """Adds the customers who last wrote before the index existed (it is kept from the
+        version that added notices on): one pass over the conversations' keys, for an upgrade,
+        never on a request's path. Their time is the conversation's last change. Returns how
+        many were added."""
+        head, tail = self._keys.conversation("\0").split("\0")
+        added = 0
+        batch: list[str] = []
+        async for key in self._redis.scan_iter(match=f"{head}*{tail}", count=1000):
+            conv = str(key)[len(head):-len(tail)]
+            if conv.split(":", 1)[0] in CHANNELS:
+                batch.append(conv)
+            if len(batch) >= _CHUNK:
+                added += await self._index(batch)
+                batch = []
+        return added + (await self._index(batch) if batch else 0)
+
+    async def _index(self, convs: list[str]) -> int:
+        rows = await self._fields(convs, ("profile", "updated_at", "created_at"))
+        found = {conv: float(updated or created or 0)
+                 for conv, (profile, updated, created) in zip(convs, rows, strict=True)
+                 if profile}
+        return int(await self._redis.zadd(self._keys.customers(), found, nx=True) or 0) \
+            if found else 0
+
     async def _candidates(self, segment: Segment) -> list[str]:
         if segment.ids:
             ids = list(dict.fromkeys(segment.ids))

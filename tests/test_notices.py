@@ -250,3 +250,17 @@ async def test_a_stopped_run_is_resumed_where_it_stopped(
     done = await run_of(redis, keys, notices).run(notice.id)
     assert (done.status, done.counts["sent"]) == ("done", 10)
     assert len(await outbox_texts(redis, keys, "tg")) == 10
+
+
+async def test_reindex_adds_the_customers_who_wrote_before_the_index(
+    store: ConversationStore, keys: Keys, notices: Notices, redis: aioredis.Redis
+) -> None:
+    for conv in ("tg:1", "vk:2", "web:3"):
+        await customer_wrote(store, keys, conv)
+    await redis.hset(keys.conversation("tg:1"), "updated_at", 1000)
+    await redis.hset(keys.conversation("tg:4"), mapping={"version": 1})  # never wrote: no profile
+    await redis.delete(keys.customers())
+    assert await notices.reindex() == 3
+    assert await redis.zscore(keys.customers(), "tg:1") == 1000
+    assert await notices.reindex() == 0
+    assert sorted((await notices.preview(Segment(), TEXT)).recipients) == ["tg:1", "vk:2", "web:3"]

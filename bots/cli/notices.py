@@ -149,6 +149,17 @@ def cancel_command(notice_id: Annotated[str, typer.Argument(help="The notice's i
     with_redis(work)
 
 
+@app.command("reindex")
+def reindex_command() -> None:
+    """Once after the upgrade that added notices: index the customers who wrote before it
+    (a scan of the conversations' keys; the index is kept up to date from then on)."""
+
+    async def work(_settings: Settings, client: aioredis.Redis, keys: Keys) -> int:
+        return await Notices(client, keys).reindex()
+
+    console.print(f"{with_redis(work)} customer(s) added to the index.")
+
+
 @app.command("list")
 def list_command(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> None:
     """The latest notices with their counts."""
