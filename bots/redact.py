@@ -152,7 +152,7 @@ def uninstall_redaction() -> None:
 def settings_secrets(settings: Settings) -> list[str]:
     values: list[SecretStr | None] = [
         settings.telegram_bot_token, settings.vk_token, settings.api_token,
-        settings.telegram_webhook_secret, settings.vk_secret,
+        settings.telegram_webhook_secret, settings.vk_secret, settings.vk_admin_token,
     ]
     return [value.get_secret_value() for value in values if value is not None] \
         + settings.relay_tokens

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     vk_secret: SecretStr | None = None  # the Callback API server's secret key
     vk_poll_wait: int = Field(default=25, ge=1, le=90)
     vk_requests_per_second: float = Field(default=20.0, gt=0)
+    # A community administrator's user token: wall.deleteComment and groups.ban (docs/vk.md)
+    vk_admin_token: SecretStr | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     # The operator desk (a Telegram forum supergroup) and the human handoff

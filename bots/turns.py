@@ -18,6 +18,7 @@ from bots.pace import CustomerPace, Pace
 from bots.rules.model import NO_RULES, RuleSet
 from bots.rules.turn import rule_args
 from bots.textcap import capped
+from bots.vk.wall import wall_entry, wall_turn
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
 from handoff.conversations import Conversation, Handoff, desk_priority
 from handoff.events import BotTrace, CopyOf, InboundEvent, OutboundMessage, OutButton, Profile
@@ -235,6 +236,8 @@ class TurnDecider:
         return True
 
     async def _turn(self, event: InboundEvent, decision: Decision, brain: Brain) -> Turn | None:
+        if wall_turn(event, decision, desk=self._desk):  # a VK wall comment: to the operators
+            return None
         language = brain.language
         if event.kind == "media":
             self._tell(event, decision, texts.text("non_text", language))
@@ -368,6 +371,7 @@ def _inbound_entry(event: InboundEvent) -> dict[str, Any]:
             entry["files"] = shown
     if event.kind == "edit":
         entry["edit_of"] = event.message_id
+    wall_entry(event, entry)  # a VK wall comment: its id and author (bots/vk/wall.py)
     entry["text"] = capped(event.text) if event.kind != "button" \
         else f"[button] {event.payload[:64]}"
     return entry

@@ -31,6 +31,7 @@ from aiohttp import web
 from typing_extensions import Self
 
 from fakes.vk_longpoll import ERRORS, LongPoll, VkApiFailure
+from fakes.vk_wall import Wall
 
 TEXT_LIMIT = 9000
 ERRORS.update({
@@ -80,9 +81,10 @@ class VkState:
     files: dict[str, bytes] = field(default_factory=dict)
 
 
-class FakeVk(LongPoll):
+class FakeVk(LongPoll, Wall):
     def __init__(self, token: str = "vk-test-token", group_id: int = 77) -> None:
         LongPoll.__init__(self, group_id)
+        Wall.__init__(self)  # the community wall: fakes/vk_wall.py
         self.token = token
         self.group_id = group_id
         self.state = VkState()
@@ -153,8 +155,9 @@ class FakeVk(LongPoll):
         params = {k: str(v) for k, v in (await request.post()).items()}
         self.state.calls.append((method, params))
         try:
-            if params.get("access_token") != self.token:
+            if not self.valid_token(params.get("access_token", "")):
                 raise VkApiFailure(5)
+            self.check_token_type(method, params.get("access_token", ""))
             self._injected(method)
             handler = getattr(self, "m_" + method.replace(".", "_"), None)
             if handler is None:

@@ -24,8 +24,9 @@ DESK_KINDS = frozenset({"desk_text", "desk_media", "desk_edit", "desk_button", "
 # conversation (sent once, then edited); summary: the desk's queue summary (edited in place);
 # edit: mirror an edited message (`edit_of`); topic: the desk topic's name and state.
 # move: the conversation goes to another desk group (`text`: its chat id).
+# wall: an operator's action on a VK wall comment thread (bots/desk/wall.py), JSON in `text`.
 OutboundKind = Literal["text", "callback_answer", "copy", "card", "summary", "edit", "topic",
-                       "move"]
+                       "move", "wall"]
 Lane = Literal["customer", "desk"]
 
 

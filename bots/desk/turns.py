@@ -29,6 +29,7 @@ from bots.desk.report_text import stats_text
 from bots.desk.routing import DeskRouting
 from bots.desk.shift_text import shift_line
 from bots.desk.templates import TemplateError, Templates
+from bots.desk.wall import wall_command
 from bots.textcap import capped
 from bots.trainer.desk import TrainerDesk
 from bots.turns import SUMMARY_PRIORITY, desk_bookkeeping
@@ -285,7 +286,8 @@ class DeskDecider:
             decision.desk.append(_answer(event, "Кнопка не от этого разговора.", alert=True))
             return None
         command = Command({"take": "take", "close": "close", "bot": "bot",
-                           "transfer": "transfer"}.get(action, ""), argument)
+                           "transfer": "transfer", "dm": "dm",  # dm, ban: VK wall threads
+                           "ban": "ban"}.get(action, ""), argument)
         if not command.name:
             decision.desk.append(_answer(event, "Неизвестная кнопка.", alert=True))
             return None
@@ -406,6 +408,8 @@ class DeskDecider:
         group's 20 messages a minute on the one customer everyone agreed to ignore, starving
         the others, and an answer invites more. Nothing is lost: the transcript (API, and the
         card's last messages, re-rendered on /unban) keeps every message."""
+        if conv.id.startswith("vk-wall:"):  # a wall comment's author: banned in VK itself
+            return await self._cmd_dm(conv, event, command, decision)
         reason = command.args or "заблокирован из desk"
         force = await self._force(event)
         if await self._transition(conv, self._service.ban(
@@ -593,6 +597,14 @@ class DeskDecider:
         decision.desk.append(desk_item(conv.id, "text", text))
 
     _cmd_learn = _cmd_totemplate = _cmd_toflow = _cmd_reload = _trainer_command
+
+    async def _cmd_dm(self, conv: Conversation, event: InboundEvent, command: Command,
+                      decision: DeskDecision) -> None:
+        """VK wall comment threads: /dm, /hide, /delete, /ban (bots/desk/wall.py)."""
+        owner = await self._operator_name(conv.owner) if conv.owner else ""
+        wall_command(conv, event, command, decision, owner)
+
+    _cmd_hide = _cmd_delete = _cmd_dm
 
     # --- helpers ----------------------------------------------------------------------
     async def _status(self, conv: Conversation, event: InboundEvent, status: str,

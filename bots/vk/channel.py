@@ -15,6 +15,8 @@ from bots.vk.ingress import VkIngress
 from bots.vk.outgoing import Uploads
 from bots.vk.polling import VkPoller
 from bots.vk.sender import VkLimits, VkSender
+from bots.vk.wall import configure as configure_wall
+from bots.vk.wall_sender import WallSender
 from handoff.lease import Lease
 from handoff.outbox import OutboxReader
 
@@ -36,6 +38,10 @@ class VkChannel:
         self._scripts = context.scripts
         self._files = files
         self.ingress = VkIngress(context.ingestor, self.client, context.redis, context.keys)
+        admin = settings.vk_admin_token
+        self.admin_client = None if admin is None else VkClient(
+            admin.get_secret_value(), settings.vk_group_id, settings.vk_api_url)
+        configure_wall(admin=admin is not None)
 
     async def prepare(self) -> None:
         """Nothing to learn first: the community is configured (VK_GROUP_ID)."""
@@ -48,10 +54,13 @@ class VkChannel:
             tasks.append(role("vk-poller", poller.run, stop))
         if "sender" in roles:
             tasks.append(role("vk-sender", lambda stop: self.sender().run(stop), stop))
+            tasks.append(role("vk-wall-sender", lambda stop: self.wall_sender().run(stop), stop))
         return tasks
 
     async def close(self) -> None:
         self.client.close()
+        if self.admin_client is not None:
+            self.admin_client.close()
 
     def routes(self) -> list[web.AbstractRouteDef]:
         """The Callback API endpoint (callback mode), for the runtime's HTTP server."""
@@ -78,3 +87,12 @@ class VkChannel:
             self._ctx.signer, self._redis, self._keys, Uploads(self.client, self._files),
             VkLimits(requests_per_second=self.settings.vk_requests_per_second), lease=lease,
         )
+
+    def wall_sender(self) -> WallSender:
+        """Operators' public answers and actions on the community's wall (bots/vk/wall.py)."""
+        lease = Lease(self._redis, self._scripts,
+                      self._keys.lease(f"sender:vk-wall:{self.client.group_id}"),
+                      ttl=self.settings.lease_seconds, owner=self._ctx.owner)
+        return WallSender(self.client, self.admin_client,
+                          OutboxReader(self._redis, self._keys, "vk-wall"), self._ctx.store,
+                          self._redis, self._keys, lease=lease)

@@ -10,11 +10,13 @@ from typing import Any
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bots.callbacks import CallbackSigner
+from bots.vk.wall import card_lines, is_wall
 from handoff.conversations import Conversation
 
 PRIORITY_RU = {"low": "низкий", "normal": "обычный", "high": "высокий", "urgent": "срочный"}
 STATE_RU = {"queued": "🟡 В очереди", "assigned": "🟢 В работе", "bot": "⚪ Закрыт, с ботом"}
-CHANNEL_RU = {"tg": "Telegram", "vk": "ВКонтакте", "web": "чат на сайте", "shell": "терминал"}
+CHANNEL_RU = {"tg": "Telegram", "vk": "ВКонтакте", "web": "чат на сайте", "shell": "терминал",
+              "vk-wall": "комментарии ВКонтакте"}
 TRANSCRIPT_LINES = 8
 
 
@@ -64,6 +66,7 @@ def card_text(data: CardData) -> str:
         if conv.route:
             last = conv.route.split(":", 1)[0]
             lines.append(f"✉️ Последнее сообщение из: {CHANNEL_RU.get(last, last)}")
+    lines.extend(card_lines(conv.id, data.transcript))  # a VK wall thread: post, author, rights
     lines.append(f"Причина: {fields.get('handoff_reason') or '—'}")
     if fields.get("handoff_tags"):
         lines.append("Теги: " + ", ".join(f"#{t}" for t in fields["handoff_tags"].split(",") if t))
@@ -91,6 +94,8 @@ async def card_keyboard(conv: Conversation, signer: CallbackSigner) -> InlineKey
                ("bot", "Вернуть боту")]
     if conv.state == "assigned":
         actions = actions[1:]
+    if is_wall(conv.id):  # bots/desk/wall.py
+        actions += [("dm", "В личку"), ("ban", "Бан автора")]
     row = [
         InlineKeyboardButton(text=title, callback_data=await signer.encode(f"{action}:{conv.id}"))
         for action, title in actions
