@@ -66,6 +66,8 @@ class HumanSide(Protocol):
 
     async def cancel_wait(self, conv: str) -> bool: ...
 
+    async def return_to_bot(self, conv: str, by: str) -> bool: ...
+
     async def rate(self, conv: str, score: int) -> bool: ...
 
     async def comment(self, conv: str, text: str) -> bool: ...
@@ -101,7 +103,7 @@ class TurnDecider:
             return decision
         if conv.state != "bot":
             await self._with_human(conv, event, decision)
-            self._rules(conv, event, decision, self.brain, "")
+            await self._rules(conv, event, decision, self.brain, "")
             return decision  # a human owns this conversation: the bot never answers
         if self._pace is not None and not self._paced(conv, event, decision, self._pace):
             return decision
@@ -119,7 +121,7 @@ class TurnDecider:
             return decision
         result = self._run_engine(conv, event, turn, brain)
         await self._apply(result, conv, event, decision)
-        self._rules(conv, event, decision, brain, result.intent or "")
+        await self._rules(conv, event, decision, brain, result.intent or "")
         if turn.parse is not None and not result.understood:
             mark_miss(decision.transcript[0], turn.parse, decision.handoff)
         return decision
@@ -150,17 +152,21 @@ class TurnDecider:
                 said_at=event.received_at or time.time(),
             ))
 
-    def _rules(self, conv: Conversation, event: InboundEvent, decision: Decision, brain: Brain,
-               intent: str) -> None:
+    async def _rules(self, conv: Conversation, event: InboundEvent, decision: Decision,
+                     brain: Brain, intent: str) -> None:
         """Automation rules (bots/rules/turn.py): their changes ride on the turn's commit."""
         if decision.transition or event.kind not in ("text", "command", "media", "button"):
             return
         decision.rules, decision.handoff = rule_args(
             brain.rules, conv, event, intent, time.time(), decision.handoff,
             lambda text: self._tell(event, decision, text))
+        back = decision.rules.get("return_to_bot", "") if decision.rules else ""
+        if back and conv.state != "bot" and self._human is not None \
+                and await self._human.return_to_bot(conv.id, f"rule:{back}"):
+            decision.transition = "return_to_bot"  # like /cancel: its script ran first
         if decision.rules and self._desk and decision.handoff is None and conv.state != "bot":
-            decision.desk.extend(desk_bookkeeping(
-                conv.id, decision.rules["priority"] or conv.priority)[:1])  # the card
+            items = desk_bookkeeping(conv.id, decision.rules["priority"] or conv.priority)
+            decision.desk.extend(items if decision.transition else items[:1])  # the card
 
     def _noted(self, conv: Conversation, event: InboundEvent, decision: Decision) -> None:
         """Events the bot records and never answers. `blocked`: the customer stopped our

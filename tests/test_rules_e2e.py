@@ -190,3 +190,34 @@ async def test_a_customer_who_wrote_since_the_round_read_it_is_not_closed(
         assert not await timers._fire(CONV, rule, version, silent)
         assert (await bot.conversation(CUSTOMER)).state == "assigned"
         assert not await journal(bot, "rule")
+
+
+async def test_a_message_rule_returns_a_waiting_customer_to_the_bot(
+        settings: Settings, brain: Brain, tmp_path: Path) -> None:
+    ruled = with_rules(brain, tmp_path, """
+        rules:
+          - name: back_to_bot
+            when: {keywords: [передумал]}
+            do: {return_to_bot: true, tags: [changed_mind]}
+        """)
+    async with FakeTelegram(token=FAKE_TOKEN) as fake:
+        fake.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_bot(settings, ruled, fake=fake, operator_chat_id=DESK) as bot:
+            await bot.say(CUSTOMER, "позовите оператора", first_name="Анна")
+            await wait_until(lambda: bot.conversation(CUSTOMER),
+                             lambda c: c.state == "queued", 5, "queued")
+            told = len(await bot.wait_texts(CUSTOMER, 1))
+            await bot.say(CUSTOMER, "я передумал, сам разберусь")
+            await wait_until(lambda: bot.conversation(CUSTOMER),
+                             lambda c: c.state == "bot", 5, "back with the bot")
+            assert not await bot.runtime.handoff.queue()
+            await bot.wait_texts(CUSTOMER, told + 1)
+            (returned,) = await journal(bot, "return_to_bot")
+            assert returned["actor"] == "rule:back_to_bot"
+            (fired,) = await journal(bot, "rule")
+            assert fired["actor"] == "rule:back_to_bot"
+            assert await counts(bot) == {"back_to_bot": "1"}
+            # the bot answers the next message again
+            await bot.say(CUSTOMER, "где мой заказ")
+            answer = await bot.wait_texts(CUSTOMER, told + 2)
+            assert "заказ" in answer[-1].lower()

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 
 from bots import texts
+from bots.desk.notices import CustomerNotices
 from bots.desk.routing import DeskRouting
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage, Profile
@@ -38,6 +39,13 @@ class ServiceHumanSide:
                               when=texts.opening(opens, now, self.language))
         estimate = await self._service.estimate_for(priority)
         return texts.text("handoff_wait", self.language, minutes=max(1, round(estimate / 60)))
+
+    async def return_to_bot(self, conv: str, by: str) -> bool:
+        """An automation rule hands a waiting or assigned conversation back to the bot."""
+        result = await self._service.return_to_bot(
+            conv, by, "automation rule", force=True,
+            notices=CustomerNotices(self.language).back_to_bot(conv))
+        return result.ok
 
     async def _hours(self, conv: str, reason: str, tags: tuple[str, ...],
                      profile: Profile | None) -> BusinessHours | None:

@@ -255,9 +255,6 @@ def _check_fit(r: Reader, entries: dict[str, Node], when: When, do: Do) -> None:
         if do.close:
             r.error(entries["do"], "close needs silent_minutes in 'when' (close after N "
                                    "minutes of the customer's silence)")
-        if do.return_to_bot:
-            r.error(entries["do"], "return_to_bot needs silent_minutes in 'when' (at message "
-                                   "time: not available yet)")
 
 
 def normal(text: str) -> str:

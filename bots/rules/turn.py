@@ -46,5 +46,6 @@ def rule_args(ruleset: RuleSet, conv: Conversation, event: InboundEvent, intent:
     args = {
         "fired": [{"name": rule.name, "did": "; ".join(rule.do.describe())} for rule in rules],
         "tags": ",".join(tags), "priority": priority, "band": band, "desk": desk,
+        "return_to_bot": next((rule.name for rule in rules if rule.do.return_to_bot), ""),
     }
     return args, handoff
