@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -20,6 +22,7 @@ from handoff.keys import Keys
 from handoff.notice_run import NoticeRun, RunLimits, backlog
 from handoff.notices import Notice, NoticeError, Notices, Segment
 from handoff.scripts import Scripts
+from tests.telegram_harness import wait_until
 
 TEXT = "Завтра с 10 до 12 возможны задержки доставки."
 
@@ -264,3 +267,32 @@ async def test_reindex_adds_the_customers_who_wrote_before_the_index(
     assert await redis.zscore(keys.customers(), "tg:1") == 1000
     assert await notices.reindex() == 0
     assert sorted((await notices.preview(Segment(), TEXT)).recipients) == ["tg:1", "vk:2", "web:3"]
+
+
+async def test_ctrl_c_stops_the_cli_between_batches_and_resume_finishes(
+    store: ConversationStore, keys: Keys, notices: Notices, redis: aioredis.Redis,
+    redis_url: str, tmp_path: Path,
+) -> None:
+    import signal
+    import sys
+
+    for n in range(100):
+        await customer_wrote(store, keys, f"tg:{n}")
+    notice = await notices.create(Segment(), TEXT, "cli")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "REDIS_URL": redis_url,
+           "REDIS_PREFIX": keys.prefix, "DATA_DIR": str(tmp_path)}
+    cli = await asyncio.create_subprocess_exec(
+        str(Path(sys.executable).parent / "supportbot"), "notices", "resume", notice.id,
+        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    # No sender runs: the outbox fills to its bound and the run waits there
+    await wait_until(lambda: notices.get(notice.id),
+                     lambda n: n is not None and n.decided >= 60, 20, "the outbox full")
+    cli.send_signal(signal.SIGINT)
+    out, _ = await asyncio.wait_for(cli.communicate(), 10)
+    assert cli.returncode == 0 and b"Stopped" in out
+    stopped = await notices.get(notice.id)
+    assert stopped is not None and stopped.status == "sending" and stopped.decided < 100
+    await redis.delete(keys.outbox("tg", "customer"))  # as if the sender delivered them
+    done = await run_of(redis, keys, notices).run(notice.id)
+    assert (done.status, done.counts["sent"]) == ("done", 100)
