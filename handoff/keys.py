@@ -289,7 +289,6 @@ class Keys:
         return f"{self.prefix}notice:{notice_id}:done"
 
 
-
 def shard_of(conv: str, shards: int) -> int:
     """Stable shard for a conversation: every event of one conversation lands in one stream."""
     return zlib.crc32(conv.encode()) % shards
