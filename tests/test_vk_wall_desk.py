@@ -186,3 +186,33 @@ async def test_moving_the_author_to_private_messages_and_a_901(
             assert "901" in note
             assert len(bot.vk.calls_of("wall.createComment")) == 1  # no second public note
             assert "901" in (await journal(bot, "wall_dm"))["reason"]
+
+
+async def test_callback_api_comments_edits_and_deletions_reach_the_topic(
+    settings: Settings, brain: Brain
+) -> None:
+    """The Callback API ingress takes wall events too; a comment its author deleted is not the
+    one the public answer replies to."""
+    async with FakeTelegram(token=FAKE_TOKEN) as tg:
+        tg.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_vk_bot(settings, brain, telegram=tg, operator_chat_id=DESK,
+                                  mode="callback") as bot:
+            first, thread, _card = await trolled(bot, "первый комментарий")
+            await bot.deliver(bot.vk.wall_reply_new(TROLL, POST, "второй комментарий"))
+            await topic_says(tg, thread, "второй комментарий")
+            second = max(c.id for c in bot.vk.comments_on(POST))
+            await bot.deliver(bot.vk.wall_reply_edit(first, "первый, исправленный"))
+            await topic_says(tg, thread, "первый, исправленный")
+            await bot.deliver(bot.vk.wall_reply_delete(second, deleter_id=TROLL))
+            await topic_says(tg, thread, "[комментарий удалён]")
+            say(tg, thread, "Добрый день!")
+            (answer,) = await wait_until(lambda: bot.vk.calls_of("wall.createComment"), bool, 5,
+                                         "the public answer")
+            assert answer["reply_to_comment"] == str(first)
+            # a repeated delivery of an event is dropped by the dedup, as for messages
+            event = bot.vk.wall_reply_new(TROLL, POST, "третий")
+            await bot.deliver(event)
+            await bot.deliver(event)
+            await topic_says(tg, thread, "третий")
+            entries = await bot.runtime.store.transcript(CONV, last=50)
+            assert sum(1 for e in entries if e.get("text") == "третий") == 1

@@ -31,7 +31,7 @@ from bots.vk.client import VkClient, VkError
 from bots.vk.outgoing import random_id
 from bots.vk.sender import classify_vk
 from bots.vk.wall import MISSING_ADMIN
-from bots.vk.wall_events import post_of
+from bots.vk.wall_events import DELETED, post_of
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
 from handoff.keys import Keys
@@ -201,9 +201,17 @@ class WallSender(LaneSender):
 
     async def _last_comment(self, conv: str) -> tuple[int, int]:
         """The thread's last comment by a visitor still on the wall, and its author."""
+        gone: set[int] = set()
         for entry in reversed(await self._store.transcript(conv, last=200)):
-            if entry.get("dir") == "in" and entry.get("comment") and "edit_of" not in entry:
-                return int(entry["comment"]), int(entry.get("author") or 0)
+            if entry.get("dir") != "in" or not entry.get("comment"):
+                continue
+            comment = int(entry["comment"])
+            if "edit_of" in entry:  # an edit, or a deletion (a restore comes back as new)
+                if entry.get("text") == DELETED:
+                    gone.add(comment)
+                continue
+            if comment not in gone:
+                return comment, int(entry.get("author") or 0)
         return 0, 0
 
     async def _journal(self, conv: str, action: str, actor: str, failure: VkError | None,
