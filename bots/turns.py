@@ -118,6 +118,7 @@ class TurnDecider:
         brain = self.brain  # one turn is decided by one brain, even if a reload swaps it
         turn = await self._turn(event, decision, brain)
         if turn is None:
+            await self._rules(conv, event, decision, brain, "")  # e.g. a VK wall comment
             return decision
         result = self._run_engine(conv, event, turn, brain)
         await self._apply(result, conv, event, decision)
@@ -159,7 +160,7 @@ class TurnDecider:
             return
         decision.rules, decision.handoff = rule_args(
             brain.rules, conv, event, intent, time.time(), decision.handoff,
-            lambda text: self._tell(event, decision, text))
+            lambda text: self._tell(event, decision, text), decision.outbox)
         back = decision.rules.get("return_to_bot", "") if decision.rules else ""
         if back and conv.state != "bot" and self._human is not None \
                 and await self._human.return_to_bot(conv.id, f"rule:{back}"):

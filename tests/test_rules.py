@@ -27,7 +27,8 @@ from handoff.keys import Keys
 
 MOSCOW = ZoneInfo("Europe/Moscow")
 KNOWN = Known(intents={"order_status", "request_human", "complaint"},
-              templates={"hello": "Здравствуйте!"}, desks={"sales": -1001, "care": -1002})
+              templates={"hello": "Здравствуйте!"}, desks={"sales": -1001, "care": -1002},
+              wall=False)
 
 
 def write(tmp_path: Path, text: str, name: str = "rules.yml") -> Path:
@@ -75,7 +76,7 @@ def test_every_problem_is_reported_at_its_file_and_line(tmp_path: Path) -> None:
     assert "rules.yml:7: rule name 'Bad-Name' may only use a-z, 0-9 and _" in found
     assert any(p.startswith("rules.yml:8: bad regex:") for p in found)
     assert "rules.yml:8: hours '25:00-03:00': not a time of day" in found
-    assert "rules.yml:8: unknown channel 'fax' (one of tg, vk, web)" in found
+    assert "rules.yml:8: unknown channel 'fax' (one of tg, vk, web, vk-wall)" in found
     assert "rules.yml:10: rule 'one' is already defined at line 4" in found
     assert "rules.yml:13: stop must be true or false" in found
 
@@ -97,7 +98,7 @@ def test_actions_that_cannot_run_where_the_rule_runs_are_refused(tmp_path: Path)
     assert "rules.yml:3: 'keywords' needs a message: it cannot go with silent_minutes" in found
     assert "rules.yml:4: a rule with silent_minutes must close or return_to_bot" in found
     assert any(p.startswith("rules.yml:7: close needs silent_minutes") for p in found)
-    assert "rules.yml:10: hide_comment needs VK wall comments (not available yet)" in found
+    assert any(p.startswith("rules.yml:10: hide_comment needs VK_ADMIN_TOKEN") for p in found)
 
 
 def test_yaml_syntax_and_a_missing_optional_file(tmp_path: Path) -> None:
@@ -113,7 +114,8 @@ def test_the_shipped_example_loads_against_the_demo(settings: Settings, brain: B
     ruleset = load_rules(example, Known(intents=brain.nlu.known_intents(),
                                         templates={"order_number": "…"}, desks={}))
     assert [r.name for r in ruleset.rules] == [
-        "vip_first", "refunds_to_sales", "angry_words", "night_order_numbers", "close_silent"]
+        "vip_first", "refunds_to_sales", "angry_words", "night_order_numbers", "wall_profanity",
+        "close_silent"]
     assert ruleset.rules[-1].when.silent_minutes == 30 and ruleset.rules[-1].do.close
 
 

@@ -221,3 +221,38 @@ async def test_a_message_rule_returns_a_waiting_customer_to_the_bot(
             await bot.say(CUSTOMER, "где мой заказ")
             answer = await bot.wait_texts(CUSTOMER, told + 2)
             assert "заказ" in answer[-1].lower()
+
+
+async def test_a_rule_hides_a_wall_comment_with_profanity(
+        settings: Settings, brain: Brain, tmp_path: Path) -> None:
+    from tests.test_vk_wall_desk import CONV as WALL_CONV
+    from tests.test_vk_wall_desk import DESK as WALL_DESK
+    from tests.test_vk_wall_desk import POST, topic_says, trolled
+    from tests.vk_harness import running_vk_bot
+
+    ruled = with_rules(brain, tmp_path, """
+        rules:
+          - name: profanity
+            when: {channel: vk-wall, keywords: [жулики, мусор]}
+            do: {hide_comment: true, tags: [profanity]}
+        """)
+    async with FakeTelegram(token=FAKE_TOKEN) as tg:
+        tg.add_group(WALL_DESK, "Поддержка", is_forum=True)
+        async with running_vk_bot(settings, ruled, telegram=tg, operator_chat_id=WALL_DESK,
+                                  vk_admin_token="vk-admin-user-token") as bot:
+            comment, thread, _card = await trolled(bot, "вы все жулики")
+            await topic_says(tg, thread, f"Комментарий {comment} удалён")
+            (deleted,) = bot.vk.calls_of("wall.deleteComment")
+            assert deleted["comment_id"] == str(comment)
+            assert bot.vk.wall.comments[comment].deleted
+            conv = await bot.runtime.store.load(WALL_CONV)
+            assert conv.state == "queued" and "profanity" in conv.tags  # operators still see it
+            entries = [fields for _id, fields in
+                       await bot.runtime.redis.xrange(bot.runtime.keys.journal())
+                       if fields.get("conv") == WALL_CONV]
+            assert {(e["action"], e["actor"]) for e in entries} >= {
+                ("rule", "rule:profanity"), ("wall_delete", "rule:profanity")}
+            # a clean comment is left alone
+            await bot.deliver(bot.vk.wall_reply_new(7302, POST, "а когда доставка?"))
+            await topic_says(tg, thread, "а когда доставка?")
+            assert len(bot.vk.calls_of("wall.deleteComment")) == 1

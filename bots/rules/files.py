@@ -18,7 +18,8 @@ SHIPPED_TEMPLATES = Path(__file__).parent.parent / "desk" / "templates.yml"
 
 def known_names(settings: Settings, intents: Collection[str] | None) -> Known:
     desks = {desk.name: desk.chat_id for desk in settings.desk_groups}
-    return Known(intents=intents, templates=templates(settings), desks=desks)
+    return Known(intents=intents, templates=templates(settings), desks=desks,
+                 wall=settings.vk_enabled and settings.vk_admin_token is not None)
 
 
 def templates(settings: Settings) -> dict[str, str]:

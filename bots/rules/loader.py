@@ -21,13 +21,14 @@ from nlu.types import Problem
 
 FILE_VERSION = 1
 NAME = re.compile(r"^[a-z0-9_]{1,48}$")
-CHANNELS = ("tg", "vk", "web")
+CHANNELS = ("tg", "vk", "web", "vk-wall")  # vk-wall: comments on the community's posts
 HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
 WHEN_KEYS = ("intent", "keywords", "regex", "channel", "tag", "language", "hours", "vip",
              "silent_minutes")
 DO_KEYS = ("tags", "priority", "route", "template", "close", "return_to_bot", "hide_comment")
 MESSAGE_ONLY = ("intent", "keywords", "regex")
-NO_VK_WALL = "needs VK wall comments (not available yet)"
+NO_ADMIN = ("hide_comment needs VK_ADMIN_TOKEN (a community administrator's token): the "
+            "community token cannot delete comments")
 
 
 class RulesError(Exception):
@@ -43,6 +44,7 @@ class Known:
     intents: Collection[str] | None = None
     templates: Mapping[str, str] | None = None
     desks: Mapping[str, int] | None = None  # name -> chat id
+    wall: bool | None = None  # comments can be deleted (VK with VK_ADMIN_TOKEN)
 
 
 def load_rules(path: str | Path, known: Known = Known(), timezone: str = "Europe/Moscow",
@@ -215,8 +217,8 @@ def _do(r: Reader, node: Node, known: Known) -> Do | None:
     hide = False
     if "hide_comment" in entries:
         hide = bool(r.boolean(entries["hide_comment"], "hide_comment"))
-        if hide:
-            r.error(entries["hide_comment"], f"hide_comment {NO_VK_WALL}")
+        if hide and known.wall is False:
+            r.error(entries["hide_comment"], NO_ADMIN)
     return Do(tags, priority, desk, chat, template, text, close, notice, back, hide)
 
 
@@ -247,7 +249,8 @@ def _check_fit(r: Reader, entries: dict[str, Node], when: When, do: Do) -> None:
         if do.close and do.return_to_bot:
             r.error(entries["do"], "close and return_to_bot together: pick one")
         extra = [name for name, used in (("tags", do.tags), ("priority", do.priority),
-                                         ("route", do.desk)) if used]
+                                         ("route", do.desk), ("hide_comment", do.hide_comment))
+                 if used]
         if extra:
             r.error(entries["do"], f"{', '.join(extra)}: not available with silent_minutes "
                                    f"(the conversation is closed or returned)")

@@ -42,7 +42,7 @@ class Do:
     close: bool = False
     notice: str = ""  # said before the rating keyboard when a timed rule closes
     return_to_bot: bool = False
-    hide_comment: bool = False  # needs VK wall comments: refused at load for now
+    hide_comment: bool = False  # a VK wall comment that matched is deleted
 
     def describe(self) -> list[str]:
         """What the rule does, one item per action (for the journal and `rules test`)."""

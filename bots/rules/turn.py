@@ -4,6 +4,7 @@ the journal entries and the day's counts); a template is one more reply of the t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -12,14 +13,17 @@ from typing import Any
 from bots.rules.matcher import Facts, fired
 from bots.rules.model import PRIORITIES, RuleSet
 from handoff.conversations import Conversation, Handoff
-from handoff.events import InboundEvent
+from handoff.events import InboundEvent, OutboundMessage
+
+WALL = "vk-wall"  # bots/vk/wall_events.py CHANNEL
 
 
 def rule_args(ruleset: RuleSet, conv: Conversation, event: InboundEvent, intent: str,
-              now: float, handoff: Handoff | None, say: Callable[[str], None]
-              ) -> tuple[dict[str, Any] | None, Handoff | None]:
+              now: float, handoff: Handoff | None, say: Callable[[str], None],
+              outbox: list[OutboundMessage]) -> tuple[dict[str, Any] | None, Handoff | None]:
     """The commit's `rules` argument (None: nothing fired) and the turn's handoff with the
-    rules' tags and priority; templates are said through `say`."""
+    rules' tags and priority; templates are said through `say`, a VK wall comment to hide
+    goes to `outbox` (the wall sender deletes it, bots/vk/wall_sender.py)."""
     if not ruleset.message_rules:
         return None, handoff
     facts = Facts(
@@ -39,6 +43,8 @@ def rule_args(ruleset: RuleSet, conv: Conversation, event: InboundEvent, intent:
             desk = str(rule.do.desk_chat)
         if rule.do.template_text:
             say(rule.do.template_text)
+        if rule.do.hide_comment and event.channel == WALL and event.message_id:
+            outbox.append(hidden(conv.id, event.message_id, rule.name, now))
     if handoff is not None:
         handoff = replace(handoff, priority=priority or handoff.priority,
                           tags=tuple(dict.fromkeys((*handoff.tags, *tags))))
@@ -49,3 +55,10 @@ def rule_args(ruleset: RuleSet, conv: Conversation, event: InboundEvent, intent:
         "return_to_bot": next((rule.name for rule in rules if rule.do.return_to_bot), ""),
     }
     return args, handoff
+
+
+def hidden(conv: str, comment: int, rule: str, now: float) -> OutboundMessage:
+    """The wall sender's delete action (as the desk's /hide sends it), by the rule."""
+    action = {"do": "delete", "comment": comment}
+    return OutboundMessage(conversation=conv, kind="wall", created_at=now,
+                           text=json.dumps(action, ensure_ascii=False), operator=f"rule:{rule}")
