@@ -14,6 +14,8 @@ Behaviour comes from ../shared/PLATFORMS.md (VK part):
   or `attachment` required (100); `keyboard` must be JSON (911); a user who denied the
   community's messages gives 901. Errors can be injected per method (`fail_next`).
 * Long poll (`groups.getLongPollServer` -> `server`, `key`, `ts`): `fakes/vk_longpoll.py`.
+* The wall (comment events, wall.createComment, wall.deleteComment, groups.ban, and error 27
+  for a community token on user-only methods; `admin_token` is a user token): `fakes/vk_wall.py`.
 * Uploads: photos/docs `get*UploadServer` hand out `/upload/<kind>` URLs; the saved
   attachment ids are remembered with the uploaded bytes. Customers' files are served from
   `/files/<name>` (what a photo's `url` points at).
