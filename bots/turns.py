@@ -16,9 +16,10 @@ from bots.callbacks import CallbackSigner, ForgedCallback
 from bots.notice_optout import notices_command
 from bots.pace import CustomerPace, Pace
 from bots.rules.model import NO_RULES, RuleSet
-from bots.rules.turn import rule_args
+from bots.rules.turn import answered_publicly, rule_args
 from bots.textcap import capped
-from bots.vk.wall import wall_entry, wall_turn
+from bots.vk.wall import REASON as WALL_REASON
+from bots.vk.wall import is_wall_handoff, wall_entry, wall_turn
 from flows.engine import Button, DialogueState, FlowEngine, Reply, Turn, TurnResult
 from handoff.conversations import Conversation, Handoff, desk_priority
 from handoff.events import BotTrace, CopyOf, InboundEvent, OutboundMessage, OutButton, Profile
@@ -161,6 +162,12 @@ class TurnDecider:
         decision.rules, decision.handoff = rule_args(
             brain.rules, conv, event, intent, time.time(), decision.handoff,
             lambda text: self._tell(event, decision, text), decision.outbox)
+        if conv.state == "bot" and is_wall_handoff(decision.handoff) \
+                and answered_publicly(decision.outbox):  # a rule answered the comment itself
+            decision.handoff = None
+            decision.desk.clear()  # only wall_turn's card and queue bookkeeping were there
+            decision.transcript[:] = [e for e in decision.transcript
+                                      if e.get("text") != f"handoff: {WALL_REASON}"]
         back = decision.rules.get("return_to_bot", "") if decision.rules else ""
         if back and conv.state != "bot" and self._human is not None \
                 and await self._human.return_to_bot(conv.id, f"rule:{back}"):

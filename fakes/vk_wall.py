@@ -5,6 +5,10 @@ community (group) token or a user token; `wall.deleteComment`, `wall.restoreComm
 `groups.ban` take a user token only, and a community token gets VK's error 27 ("Group
 authorization failed: method is unavailable with group auth."). The fake's user token is
 `admin_token` (an administrator of the community).
+
+The discussion board: `board_post_*` events (objects with `topic_id`, `topic_owner_id`, and on
+deletion `id` and `deleter_id`), board.createComment and board.deleteComment, which the schema
+lets a community token call (`group_id` positive; `from_group=1` posts as the community).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class Comment:
     text: str
     reply_to_comment: int = 0
     deleted: bool = False
+    topic: bool = False  # a board topic's comment: post_id is the topic's id
+    guid: str = ""
 
 
 @dataclass
@@ -114,8 +120,77 @@ class Wall:
                 obj["reply_to_user"] = parent.from_id
         return obj
 
-    def comments_on(self, post_id: int) -> list[Comment]:
-        return [c for c in self.wall.comments.values() if c.post_id == post_id]
+    def comments_on(self, post_id: int, *, topic: bool = False) -> list[Comment]:
+        return [c for c in self.wall.comments.values()
+                if c.post_id == post_id and c.topic == topic]
+
+    # --- an administrator's ban made in VK itself ---------------------------------------------
+    def user_block(self, user_id: int, admin_id: int, *, unblock_date: int = 0, reason: int = 0,
+                   comment: str = "") -> dict[str, Any]:
+        """`user_block` (as the schema's callback object: admin_id, user_id, unblock_date,
+        reason, comment); the ban is recorded like groups.ban's."""
+        self.wall.bans.append(Ban(self.group_id, user_id, unblock_date, reason, comment))
+        return self._wall_wrap("user_block", {
+            "admin_id": admin_id, "user_id": user_id, "unblock_date": unblock_date,
+            "reason": reason, "comment": comment})
+
+    def user_unblock(self, user_id: int, admin_id: int, *, by_end_date: int = 0
+                     ) -> dict[str, Any]:
+        self.wall.bans = [b for b in self.wall.bans if b.owner_id != user_id]
+        return self._wall_wrap("user_unblock", {
+            "admin_id": admin_id, "user_id": user_id, "by_end_date": by_end_date})
+
+    # --- the discussion board ----------------------------------------------------------------
+    def board_post_new(self, user_id: int, topic_id: int, text: str) -> dict[str, Any]:
+        comment = Comment(next(self._comment_ids), -self.group_id, topic_id, user_id, text,
+                          topic=True)
+        self.wall.comments[comment.id] = comment
+        return self._wall_wrap("board_post_new", self._board_object(comment))
+
+    def board_post_edit(self, comment_id: int, text: str) -> dict[str, Any]:
+        comment = self.wall.comments[comment_id]
+        comment.text = text
+        return self._wall_wrap("board_post_edit", self._board_object(comment))
+
+    def board_post_restore(self, comment_id: int) -> dict[str, Any]:
+        comment = self.wall.comments[comment_id]
+        comment.deleted = False
+        return self._wall_wrap("board_post_restore", self._board_object(comment))
+
+    def board_post_delete(self, comment_id: int, deleter_id: int) -> dict[str, Any]:
+        comment = self.wall.comments[comment_id]
+        comment.deleted = True
+        return self._wall_wrap("board_post_delete", {
+            "topic_owner_id": comment.owner_id, "topic_id": comment.post_id, "id": comment.id,
+            "deleter_id": deleter_id})
+
+    def _board_object(self, comment: Comment) -> dict[str, Any]:
+        return {"id": comment.id, "from_id": comment.from_id, "date": int(time.time()),
+                "text": comment.text, "topic_id": comment.post_id,
+                "topic_owner_id": comment.owner_id, "attachments": []}
+
+    def m_board_createComment(self, p: dict[str, str]) -> int:
+        if not p.get("message") and not p.get("attachments") and not p.get("sticker_id"):
+            raise VkApiFailure(100, "message is empty or invalid")
+        if int(p.get("group_id", 0)) != self.group_id or not p.get("topic_id"):
+            raise VkApiFailure(100, "group_id and topic_id are required")
+        guid = p.get("guid", "")
+        for made in self.wall.comments.values():  # a repeated guid: the same comment
+            if guid and made.topic and made.guid == guid:
+                return made.id
+        from_id = -self.group_id if p.get("from_group") == "1" else 1
+        comment = Comment(next(self._comment_ids), -self.group_id, int(p["topic_id"]),
+                          from_id, p.get("message", ""), topic=True, guid=guid)
+        self.wall.comments[comment.id] = comment
+        return comment.id  # board.createComment returns the new comment's id
+
+    def m_board_deleteComment(self, p: dict[str, str]) -> int:
+        comment = self.wall.comments.get(int(p.get("comment_id", 0)))
+        if (comment is None or not comment.topic or comment.post_id != int(p.get("topic_id", 0))
+                or int(p.get("group_id", 0)) != self.group_id):
+            raise VkApiFailure(100, "comment_id is invalid")
+        comment.deleted = True
+        return 1
 
     # --- methods ---------------------------------------------------------------------------
     def m_wall_createComment(self, p: dict[str, str]) -> dict[str, Any]:

@@ -265,6 +265,11 @@ class Keys:
         """The key that signs visitors' widget tokens, made once and shared by every process."""
         return f"{self.prefix}web:secret"
 
+    def vk_author_threads(self, user: int) -> str:
+        """Set: the VK wall and board threads (`vk-wall:` conversations) a user commented in,
+        kept a while (bots/vk/blocks.py: an admin's ban in VK is told in their topics)."""
+        return f"{self.prefix}vk:author:{user}:threads"
+
     # --- proactive notices (handoff/notices.py) --------------------------------------------
     def customers(self) -> str:
         """Zset: every conversation whose customer wrote -> when they last wrote (seconds).

@@ -256,3 +256,57 @@ async def test_a_rule_hides_a_wall_comment_with_profanity(
             await bot.deliver(bot.vk.wall_reply_new(7302, POST, "а когда доставка?"))
             await topic_says(tg, thread, "а когда доставка?")
             assert len(bot.vk.calls_of("wall.deleteComment")) == 1
+
+
+async def test_a_rule_answers_a_wall_comment_in_public_and_the_rest_go_to_the_desk(
+        settings: Settings, brain: Brain, tmp_path: Path) -> None:
+    """Only a rule that says so answers a comment in public: its template replies to the
+    triggering comment as the community (journaled `rule` and `wall_reply` by rule:<name>), and
+    the thread does not go to the desk; a comment without the keyword is left to the operators."""
+    from tests.test_vk_wall_desk import CONV as WALL_CONV
+    from tests.test_vk_wall_desk import DESK as WALL_DESK
+    from tests.test_vk_wall_desk import POST, TROLL, topic_says
+    from tests.vk_harness import running_vk_bot
+
+    path = tmp_path / "rules.yml"
+    path.write_text(textwrap.dedent("""
+        rules:
+          - name: delivery
+            when: {channel: vk-wall, keywords: [доставка]}
+            do: {template: delivery}
+        """).lstrip(), encoding="utf-8")
+    answer = "Доставка — 2–3 дня, подробности в личных сообщениях сообщества."
+    known = Known(intents=brain.nlu.known_intents(), templates={"delivery": answer}, desks={})
+    ruled = replace(brain, rules=load_rules(path, known))
+    async with FakeTelegram(token=FAKE_TOKEN) as tg:
+        tg.add_group(WALL_DESK, "Поддержка", is_forum=True)
+        async with running_vk_bot(settings, ruled, telegram=tg,
+                                  operator_chat_id=WALL_DESK) as bot:
+            bot.vk.add_user(TROLL, "Иван", "Петров")
+            await bot.deliver(bot.vk.wall_reply_new(TROLL, POST, "а сколько идёт доставка?"))
+            (comment,) = [c.id for c in bot.vk.comments_on(POST)]
+            (public,) = await wait_until(lambda: bot.vk.calls_of("wall.createComment"), bool, 5,
+                                         "the rule's public answer")
+            assert public["message"] == answer and public["reply_to_comment"] == str(comment)
+            assert public["from_group"] == "77" and public["access_token"] == bot.vk.token
+            redis, keys = bot.runtime.redis, bot.runtime.keys
+
+            async def entries() -> set[tuple[str, str]]:
+                raw = await redis.xrange(keys.journal())
+                return {(f["action"], f["actor"]) for _id, f in raw
+                        if f.get("conv") == WALL_CONV}
+
+            await wait_until(entries, lambda e: ("wall_reply", "rule:delivery") in e, 5,
+                             "the wall sender's journal")
+            assert ("rule", "rule:delivery") in await entries()
+            conv = await bot.runtime.store.load(WALL_CONV)
+            assert conv.state == "bot"
+            assert not tg.topics_of(WALL_DESK) and not bot.vk.state.sent
+
+            # a comment without the keyword: to the desk, nothing said in public
+            await bot.deliver(bot.vk.wall_reply_new(TROLL, POST, "а оплата картой есть?"))
+            await wait_until(lambda: tg.topics_of(WALL_DESK), bool, 5, "the thread's topic")
+            (thread,) = tg.topics_of(WALL_DESK)
+            await topic_says(tg, thread, "а оплата картой есть?")
+            assert (await bot.runtime.store.load(WALL_CONV)).state == "queued"
+            assert len(bot.vk.calls_of("wall.createComment")) == 1

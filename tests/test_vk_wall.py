@@ -43,6 +43,24 @@ async def test_wall_events_become_a_thread_conversation() -> None:
     assert post_link("vk-wall:-77_12") == "https://vk.com/wall-77_12"
 
 
+async def test_board_events_become_a_topic_thread_of_the_same_channel() -> None:
+    vk = FakeVk(group_id=GROUP)
+    new = parse_event(vk.board_post_new(TROLL, 5, "когда скидка?"), GROUP)
+    assert new is not None and new.conversation == "vk-wall:topic-77_5"
+    assert (new.kind, new.text, new.chat_id, new.channel) == ("text", "когда скидка?", TROLL,
+                                                               "vk-wall")
+    comment = new.message_id
+    edit = parse_event(vk.board_post_edit(comment, "скидка?"), GROUP)
+    assert edit is not None and (edit.kind, edit.message_id) == ("edit", comment)
+    deleted = parse_event(vk.board_post_delete(comment, deleter_id=1), GROUP)
+    assert deleted is not None and (deleted.kind, deleted.text) == ("edit", DELETED)
+    restored = parse_event(vk.board_post_restore(comment), GROUP)
+    assert restored is not None and restored.text.startswith(RESTORED)
+    assert parse_event(vk.board_post_new(-GROUP, 5, "Ответ"), GROUP) is None
+    assert post_of("vk-wall:topic-77_5") == (-77, 5)
+    assert post_link("vk-wall:topic-77_5") == "https://vk.com/topic-77_5"
+
+
 async def test_a_community_token_cannot_delete_or_ban_a_user_token_can() -> None:
     async with FakeVk(group_id=GROUP) as vk:
         group = VkClient(vk.token, GROUP, vk.url)

@@ -12,7 +12,7 @@ from typing import Any
 from bots.desk.wall import DM_TEXT
 from bots.settings import Settings
 from bots.turns import Brain
-from bots.vk.wall import MISSING_ADMIN
+from bots.vk.wall import MISSING_ADMIN, MISSING_ADMIN_BAN
 from bots.vk.wall_sender import DM_PUBLIC_REPLY
 from fakes.telegram import FakeTelegram
 from tests.conftest import FAKE_TOKEN
@@ -216,3 +216,93 @@ async def test_callback_api_comments_edits_and_deletions_reach_the_topic(
             await topic_says(tg, thread, "третий")
             entries = await bot.runtime.store.transcript(CONV, last=50)
             assert sum(1 for e in entries if e.get("text") == "третий") == 1
+
+
+async def test_a_board_topics_comment_answered_and_deleted_with_the_community_token(
+    settings: Settings, brain: Brain
+) -> None:
+    """A board topic's comments are a thread like a post's (`vk-wall:topic-77_5`): the card
+    links the topic, the answer is board.createComment and /delete board.deleteComment, both
+    with the community token (no VK_ADMIN_TOKEN configured here)."""
+    topic_conv = "vk-wall:topic-77_5"
+    async with FakeTelegram(token=FAKE_TOKEN) as tg:
+        tg.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_vk_bot(settings, brain, telegram=tg, operator_chat_id=DESK) as bot:
+            bot.vk.add_user(TROLL, "Тролль", "Троллев")
+            await bot.deliver(bot.vk.board_post_new(TROLL, 5, "когда будет скидка?"))
+            (comment,) = [c.id for c in bot.vk.comments_on(5, topic=True)]
+            await wait_until(lambda: tg.topics_of(DESK), bool, 5, "the thread's topic")
+            (thread,) = tg.topics_of(DESK)
+            cards = await wait_until(
+                lambda: [m for m in tg.messages_to(DESK, thread) if "Взять" in buttons(m)],
+                bool, 5, "the card")
+            assert "https://vk.com/topic-77_5" in cards[-1]["text"]
+            assert "когда будет скидка?" in cards[-1]["text"]
+            assert MISSING_ADMIN_BAN in cards[-1]["text"] and MISSING_ADMIN not in cards[-1]["text"]
+            assert (await bot.runtime.store.load(topic_conv)).state == "queued"
+            assert not bot.vk.calls_of("board.createComment")
+
+            say(tg, thread, "Скидки — в пятницу, следите за новостями!")
+            (answer,) = await wait_until(lambda: bot.vk.calls_of("board.createComment"), bool,
+                                         5, "the public answer")
+            assert (answer["group_id"], answer["topic_id"], answer["from_group"]) == (
+                "77", "5", "1")
+            assert answer["message"] == "Скидки — в пятницу, следите за новостями!"
+            assert answer["access_token"] == bot.vk.token and answer["guid"]
+            (ours,) = [c for c in bot.vk.comments_on(5, topic=True) if c.from_id == -77]
+            await bot.deliver(bot.vk.board_post_new(-77, 5, ours.text))  # ours: not a customer
+
+            await bot.deliver(bot.vk.board_post_edit(comment, "когда скидка??? ответьте"))
+            await topic_says(tg, thread, "когда скидка??? ответьте")
+            say(tg, thread, "/delete")
+            await topic_says(tg, thread, f"Комментарий {comment} удалён")
+            (deleted,) = bot.vk.calls_of("board.deleteComment")
+            assert (deleted["group_id"], deleted["topic_id"], deleted["comment_id"]) == (
+                "77", "5", str(comment))
+            assert deleted["access_token"] == bot.vk.token
+            assert bot.vk.wall.comments[comment].deleted
+            raw = await bot.runtime.redis.xrange(bot.runtime.keys.journal())
+            actions = {f.get("action"): f for _, f in raw if f.get("conv") == topic_conv}
+            assert actions["wall_reply"]["reason"] == "ok"
+            assert actions["wall_delete"]["actor"] == f"tg:{OPERATOR}"
+            await bot.deliver(bot.vk.board_post_delete(comment, deleter_id=1))
+            await topic_says(tg, thread, "[комментарий удалён]")
+            assert not bot.vk.calls_of("wall.createComment")
+
+
+async def test_an_admins_ban_in_vk_is_journaled_and_told_in_the_authors_topic(
+    settings: Settings, brain: Brain
+) -> None:
+    """`user_block` / `user_unblock` (a ban made in VK itself): journaled with its fields, and
+    the blocked author's open wall thread gets a line in its topic."""
+    async with FakeTelegram(token=FAKE_TOKEN) as tg:
+        tg.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_vk_bot(settings, brain, telegram=tg, operator_chat_id=DESK) as bot:
+            _comment, thread, _card = await trolled(bot)
+            until = int(time.time()) + 7 * 86400
+            await bot.deliver(bot.vk.user_block(TROLL, 501, unblock_date=until, reason=1,
+                                                comment="спам в комментариях"))
+            note = await topic_says(tg, thread, "заблокирован администратором")
+            assert f"https://vk.com/id{TROLL}" in note and "https://vk.com/id501" in note
+            assert "до " in note and "спам в комментариях" in note
+            redis, keys = bot.runtime.redis, bot.runtime.keys
+            entries = await wait_until(
+                lambda: _journaled(redis, keys.journal(), "vk_block"), bool, 5, "vk_block")
+            assert {k: entries[-1][k] for k in ("admin_id", "user_id", "unblock_date",
+                                                "reason", "comment")} == {
+                "admin_id": "501", "user_id": str(TROLL), "unblock_date": str(until),
+                "reason": "1", "comment": "спам в комментариях"}
+            await bot.deliver(bot.vk.user_unblock(TROLL, 501))
+            await topic_says(tg, thread, "разблокирован администратором")
+            # someone without a thread in the desk: journaled only
+            await bot.deliver(bot.vk.user_block(4242, 501))
+            found = await wait_until(lambda: _journaled(redis, keys.journal(), "vk_block"),
+                                     lambda e: len(e) == 2, 5, "the second vk_block")
+            assert found[-1]["user_id"] == "4242" and found[-1]["unblock_date"] == "0"
+            assert len([m for m in tg.messages_to(DESK, thread)
+                        if "заблокирован администратором" in m.get("text", "")]) == 1
+
+
+async def _journaled(redis: Any, key: str, action: str) -> list[dict[str, str]]:
+    raw = await redis.xrange(key)
+    return [{str(k): str(v) for k, v in f.items()} for _, f in raw if f.get("action") == action]

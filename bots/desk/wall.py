@@ -8,7 +8,8 @@
 An operator's plain text in the topic is the public answer (bots/desk/turns.py relays it).
 Each becomes a `wall` outbox item for bots/vk/wall_sender.py, committed only while the
 operator owns the conversation; the sender journals it with the operator and tells the topic
-how it went. Deleting and banning need VK_ADMIN_TOKEN: without it they are refused here.
+how it went. Deleting and banning need VK_ADMIN_TOKEN: without it they are refused here
+(a board topic's comment is deleted with the community token: only /ban needs it there).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from bots.desk.commands import Command
 from bots.vk.wall import MISSING_ADMIN, RIGHTS, is_wall
+from bots.vk.wall_events import is_topic
 from handoff.conversations import Conversation
 from handoff.events import InboundEvent, OutboundMessage
 
@@ -46,7 +48,8 @@ def wall_command(conv: Conversation, event: InboundEvent, command: Command,
     if conv.owner != event.actor:
         _say(conv, decision, f"Разговор ведёт {owner_name or 'другой оператор'}.", refusal=True)
         return
-    if command.name in ("hide", "delete", "ban") and not RIGHTS.admin:
+    admin_only = ("ban",) if is_topic(conv.id) else ("hide", "delete", "ban")
+    if command.name in admin_only and not RIGHTS.admin:
         _say(conv, decision, MISSING_ADMIN, refusal=True)
         return
     if command.name == "dm":

@@ -1,6 +1,9 @@
 """Message rules in the customer's turn: what fires goes into the turn's Decision, so the
 worker commits it atomically with the turn (commit_turn.lua's `rules`: tags, priority, desk,
-the journal entries and the day's counts); a template is one more reply of the turn."""
+the journal entries and the day's counts); a template is one more reply of the turn. On a VK
+wall or board comment (channel vk-wall) a template is a public comment instead, replying to the
+triggering one (the wall sender's `reply` action, by `rule:<name>`): the bot itself never answers
+comments, only a rule that says so."""
 
 from __future__ import annotations
 
@@ -41,7 +44,10 @@ def rule_args(ruleset: RuleSet, conv: Conversation, event: InboundEvent, intent:
         priority = rule.do.priority or priority
         if rule.do.desk_chat is not None and not desk:
             desk = str(rule.do.desk_chat)
-        if rule.do.template_text:
+        if rule.do.template_text and event.channel == WALL and event.message_id:
+            outbox.append(wall_action(conv.id, {"do": "reply", "comment": event.message_id,
+                                                "text": rule.do.template_text}, rule.name, now))
+        elif rule.do.template_text:
             say(rule.do.template_text)
         if rule.do.hide_comment and event.channel == WALL and event.message_id:
             outbox.append(hidden(conv.id, event.message_id, rule.name, now))
@@ -59,6 +65,15 @@ def rule_args(ruleset: RuleSet, conv: Conversation, event: InboundEvent, intent:
 
 def hidden(conv: str, comment: int, rule: str, now: float) -> OutboundMessage:
     """The wall sender's delete action (as the desk's /hide sends it), by the rule."""
-    action = {"do": "delete", "comment": comment}
+    return wall_action(conv, {"do": "delete", "comment": comment}, rule, now)
+
+
+def wall_action(conv: str, action: dict[str, Any], rule: str, now: float) -> OutboundMessage:
     return OutboundMessage(conversation=conv, kind="wall", created_at=now,
                            text=json.dumps(action, ensure_ascii=False), operator=f"rule:{rule}")
+
+
+def answered_publicly(outbox: list[OutboundMessage]) -> bool:
+    """Whether a rule answers a wall comment in public in this turn."""
+    return any(m.kind == "wall" and m.operator.startswith("rule:")
+               and json.loads(m.text).get("do") == "reply" for m in outbox)

@@ -18,8 +18,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bots import metrics
+from bots.vk import blocks
 from bots.vk.client import VkClient, VkError
 from bots.vk.updates import EventRejected, button_actions, parse_event
+from handoff.conversations import ConversationStore
 from handoff.events import InboundEvent, Profile
 from handoff.ingest import Ingestor
 from handoff.keys import Keys
@@ -30,8 +32,10 @@ PROFILE_FIELDS = "city,screen_name"
 
 
 class VkIngress:
-    def __init__(self, ingestor: Ingestor, client: VkClient, redis: Redis, keys: Keys) -> None:
+    def __init__(self, ingestor: Ingestor, client: VkClient, redis: Redis, keys: Keys,
+                 store: ConversationStore | None = None) -> None:
         self._ingestor = ingestor
+        self._store = store  # for user_block's line in the author's topics (bots/vk/blocks.py)
         self._client = client
         self._redis = redis
         self._keys = keys
@@ -44,6 +48,15 @@ class VkIngress:
         """Store a batch; the number of new events. Raises when Redis fails (nothing acked)."""
         events: list[InboundEvent] = []
         for raw in raw_events:
+            if isinstance(raw, dict) and raw.get("type") in blocks.KINDS \
+                    and isinstance(raw.get("object"), dict) \
+                    and raw.get("group_id") in (None, self.group_id):
+                try:
+                    await blocks.blocked(self._redis, self._keys, self._store, raw["type"],
+                                         raw["object"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("vk %s rejected: malformed (%s)", raw["type"], exc)
+                continue
             try:
                 event = parse_event(raw, self.group_id)
             except EventRejected as exc:
@@ -55,6 +68,7 @@ class VkIngress:
                 continue
             events.append(event)
             await self._note_buttons(event, raw)
+            await blocks.note_author(self._redis, self._keys, event)
         events = await self._with_profiles(events)
         stored = 0
         for entry in await self._ingestor.ingest(events):

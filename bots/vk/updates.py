@@ -42,7 +42,7 @@ def parse_event(raw: Any, group_id: int) -> InboundEvent | None:
             return _button_press(obj, _event_id(raw, group_id, obj))
         if kind == "message_edit":  # the object is the edited message itself
             return _edit(obj, _event_id(raw, group_id, obj))
-        if kind.startswith("wall_reply_"):  # comments on the community's wall
+        if kind.startswith(("wall_reply_", "board_post_")):  # the wall's and the board's comments
             from bots.vk.wall_events import wall_event
 
             return wall_event(kind, obj, _event_id(raw, group_id, obj))

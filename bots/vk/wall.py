@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from bots.vk.wall_events import CHANNEL, post_link
+from bots.vk.wall_events import CHANNEL, is_topic, post_link
 from handoff.conversations import Handoff
 from handoff.events import InboundEvent
 
@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 REASON = "wall comment"
 MISSING_ADMIN = ("⚠️ Нет прав администратора сообщества (VK_ADMIN_TOKEN): удалить комментарий "
                  "и заблокировать автора отсюда нельзя — только в самом ВКонтакте.")
+MISSING_ADMIN_BAN = ("⚠️ Нет прав администратора сообщества (VK_ADMIN_TOKEN): заблокировать "
+                     "автора отсюда нельзя — только в самом ВКонтакте.")  # a board topic's card
 
 
 class _Rights:
@@ -67,17 +69,22 @@ def wall_turn(event: InboundEvent, decision: Decision, *, desk: bool) -> bool:
     return True
 
 
+def is_wall_handoff(handoff: Handoff | None) -> bool:
+    return handoff is not None and handoff.reason == REASON
+
+
 def card_lines(conv: str, transcript: list[dict[str, Any]]) -> list[str]:
     """What the card of a comment thread adds (nothing for others): the post, the author,
     the rights."""
     if not is_wall(conv):
         return []
-    lines = [f"💬 Комментарии к посту: {post_link(conv)}"]
+    lines = [f"💬 Обсуждение: {post_link(conv)}" if is_topic(conv)
+             else f"💬 Комментарии к посту: {post_link(conv)}"]
     authors = [e.get("author") for e in transcript if e.get("dir") == "in" and e.get("author")]
     if authors:
         lines.append(f"✍️ Автор последнего комментария: https://vk.com/id{authors[-1]}")
     lines.append("Ответ в топике — публичный, от имени сообщества. /dm текст — в личку; "
                  "/hide или /delete — удалить комментарий; /ban [дни] [причина].")
     if not RIGHTS.admin:
-        lines.append(MISSING_ADMIN)
+        lines.append(MISSING_ADMIN_BAN if is_topic(conv) else MISSING_ADMIN)
     return lines

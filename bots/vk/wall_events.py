@@ -1,4 +1,5 @@
-"""VK wall comment events (`wall_reply_new`, `_edit`, `_restore`, `_delete`) -> InboundEvents.
+"""VK wall comment events (`wall_reply_new`, `_edit`, `_restore`, `_delete`) -> InboundEvents,
+and the discussion board's (`board_post_new`, `_edit`, `_restore`, `_delete`) the same way.
 
 Each comment thread is a conversation of its own: `vk-wall:<owner>_<post>` (the owner is the
 community, negative). A new comment is a `text` event (`media` with attachments): `message_id`
@@ -6,6 +7,10 @@ is the comment's id, `chat_id` its author, `reply_to` the comment it answers. An
 `edit` of that comment; a restored comment comes back as a new one, marked; a deletion is an
 `edit` to "[комментарий удалён]", so the topic and the transcript say so. The community's own
 comments (our public answers coming back as events) and other communities' are not customers'.
+
+A board topic's comments are a thread of the same channel, marked: `vk-wall:topic<owner>_<topic>`
+(as VK's own link, https://vk.com/topic-77_5), so the desk, the sender and the rules have one
+code path; the sender answers a topic with board.createComment instead of wall.createComment.
 """
 
 from __future__ import annotations
@@ -18,32 +23,42 @@ from handoff.events import InboundEvent, Profile
 
 CHANNEL = "vk-wall"
 KINDS = frozenset({"wall_reply_new", "wall_reply_edit", "wall_reply_restore",
-                   "wall_reply_delete"})
+                   "wall_reply_delete", "board_post_new", "board_post_edit",
+                   "board_post_restore", "board_post_delete"})
+TOPIC = "topic"  # the marker of a board topic's thread
 DELETED = "[комментарий удалён]"
 RESTORED = "[комментарий восстановлен]"
 
 
-def thread_of(owner_id: int, post_id: int) -> str:
-    return f"{CHANNEL}:{owner_id}_{post_id}"
+def thread_of(owner_id: int, post_id: int, *, topic: bool = False) -> str:
+    return f"{CHANNEL}:{TOPIC if topic else ''}{owner_id}_{post_id}"
+
+
+def is_topic(conv: str) -> bool:
+    """A board topic's thread (`vk-wall:topic-77_5`), not a post's."""
+    return conv.startswith(f"{CHANNEL}:{TOPIC}")
 
 
 def post_of(conv: str) -> tuple[int, int]:
-    """`vk-wall:-77_12` -> (-77, 12)."""
-    owner, _, post = conv.removeprefix(f"{CHANNEL}:").partition("_")
+    """`vk-wall:-77_12` -> (-77, 12); a topic's `vk-wall:topic-77_5` -> (-77, 5)."""
+    owner, _, post = conv.removeprefix(f"{CHANNEL}:").removeprefix(TOPIC).partition("_")
     return int(owner), int(post)
 
 
 def post_link(conv: str) -> str:
     owner, post = post_of(conv)
-    return f"https://vk.com/wall{owner}_{post}"
+    return f"https://vk.com/{TOPIC if is_topic(conv) else 'wall'}{owner}_{post}"
 
 
 def wall_event(kind: str, obj: dict[str, Any], event_id: str) -> InboundEvent | None:
     if kind not in KINDS:
         raise EventRejected(f"{kind}: not a wall comment event")
-    owner = int(obj.get("post_owner_id") or obj["owner_id"])
-    conv = thread_of(owner, int(obj["post_id"]))
+    if kind.startswith("board_post_"):  # topic_owner_id: the community, negative
+        conv = thread_of(-abs(int(obj["topic_owner_id"])), int(obj["topic_id"]), topic=True)
+    else:
+        conv = thread_of(int(obj.get("post_owner_id") or obj["owner_id"]), int(obj["post_id"]))
     comment = int(obj["id"])
+    kind = kind.replace("board_post_", "wall_reply_")  # one code path from here on
     if kind == "wall_reply_delete":
         deleter = int(obj.get("deleter_id") or obj.get("user_id") or 0)
         return InboundEvent(event_id=event_id, conversation=conv, kind="edit",

@@ -12,6 +12,10 @@ community's messages) is told in the topic.
 Token types (VKCOM/vk-api-schema): wall.createComment and messages.send take the community
 token; wall.deleteComment and groups.ban only a user token (`VK_ADMIN_TOKEN`, a community
 administrator's). Without it those actions are refused at the desk and here.
+
+A board topic's thread (`vk-wall:topic-77_5`) is answered with board.createComment (`group_id`,
+`topic_id`, `message`, `from_group=1`, `guid`) and its comments deleted with board.deleteComment,
+both with the community token (user or group per the schema); a ban is groups.ban as above.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from bots.vk.client import VkClient, VkError
 from bots.vk.outgoing import random_id
 from bots.vk.sender import classify_vk
 from bots.vk.wall import MISSING_ADMIN
-from bots.vk.wall_events import DELETED, post_of
+from bots.vk.wall_events import DELETED, is_topic, post_of
 from handoff.conversations import ConversationStore
 from handoff.events import OutboundMessage
 from handoff.keys import Keys
@@ -81,13 +85,16 @@ class WallSender(LaneSender):
         return []
 
     # --- actions ----------------------------------------------------------------------
-    async def _public_answer(self, message: OutboundMessage) -> None:
+    async def _public_answer(self, message: OutboundMessage, text: str | None = None,
+                             comment: int = 0) -> None:
         conv = message.conversation
-        if not message.text:
+        text = message.text if text is None else text
+        if not text:
             await self._store.report_to_desk(conv, "⚠️ На стену уходит только текст.")
             return
-        comment, _author = await self._last_comment(conv)
-        failure = await self._run(message, lambda: self._comment(conv, message.text, comment,
+        if not comment:
+            comment, _author = await self._last_comment(conv)
+        failure = await self._run(message, lambda: self._comment(conv, text, comment,
                                                                  message.id))
         if failure is not None:
             await self._store.report_to_desk(
@@ -105,6 +112,8 @@ class WallSender(LaneSender):
             return
         if what == "dm":
             await self._dm(message, author, comment, str(action.get("text") or ""))
+        elif what == "reply":  # an automation rule's template, replying to its comment
+            await self._public_answer(message, str(action.get("text") or ""), comment)
         elif what == "delete":
             await self._delete(message, comment)
         elif what == "ban":
@@ -134,7 +143,13 @@ class WallSender(LaneSender):
 
     async def _delete(self, message: OutboundMessage, comment: int) -> None:
         conv = message.conversation
-        owner, _post = post_of(conv)
+        owner, post = post_of(conv)
+        if is_topic(conv):  # board.deleteComment takes the community token
+            failure = await self._run(message, lambda: self._call(
+                self._client, "board.deleteComment", group_id=-owner, topic_id=post,
+                comment_id=comment))
+            await self._deleted(message, comment, failure)
+            return
         admin = self._admin
         if admin is None:
             await self._store.report_to_desk(conv, MISSING_ADMIN)
@@ -143,6 +158,11 @@ class WallSender(LaneSender):
             return
         failure = await self._run(message, lambda: self._call(
             admin, "wall.deleteComment", owner_id=owner, comment_id=comment))
+        await self._deleted(message, comment, failure)
+
+    async def _deleted(self, message: OutboundMessage, comment: int,
+                       failure: VkError | None) -> None:
+        conv = message.conversation
         await self._store.report_to_desk(conv, (
             f"🗑 Комментарий {comment} удалён." if failure is None
             else f"⚠️ Комментарий не удалён ({_reason(failure)})."))
@@ -173,6 +193,10 @@ class WallSender(LaneSender):
     # --- helpers ----------------------------------------------------------------------
     async def _comment(self, conv: str, text: str, reply_to: int, guid: str) -> Any:
         owner, post = post_of(conv)
+        if is_topic(conv):  # a board topic: no reply_to there, the comment goes to the end
+            return await self._call(
+                self._client, "board.createComment", group_id=-owner, topic_id=post,
+                message=text, from_group=1, guid=guid)
         return await self._call(
             self._client, "wall.createComment", owner_id=owner, post_id=post,
             from_group=self._client.group_id, message=text, reply_to_comment=reply_to or None,
