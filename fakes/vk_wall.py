@@ -7,8 +7,9 @@ authorization failed: method is unavailable with group auth."). The fake's user 
 `admin_token` (an administrator of the community).
 
 The discussion board: `board_post_*` events (objects with `topic_id`, `topic_owner_id`, and on
-deletion `id` and `deleter_id`), board.createComment and board.deleteComment, which the schema
-lets a community token call (`group_id` positive; `from_group=1` posts as the community).
+deletion `id` and `deleter_id`), board.createComment — a user token only in the schema (5.199):
+error 27 with the community token; `from_group=1` posts as the community — and
+board.deleteComment, which takes a user or a community token (`group_id` positive).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ ERRORS.update({
     27: "Group authorization failed: method is unavailable with group auth.",
     211: "Access to wall's comment denied",
 })
-USER_ONLY = frozenset({"wall.deleteComment", "wall.restoreComment", "groups.ban"})
+USER_ONLY = frozenset({"wall.deleteComment", "wall.restoreComment", "groups.ban",
+                       "board.createComment"})
 
 
 @dataclass

@@ -76,7 +76,9 @@ async def test_a_community_token_cannot_delete_or_ban_a_user_token_can() -> None
 
             for method, params in (
                     ("wall.deleteComment", {"owner_id": -GROUP, "comment_id": troll.id}),
-                    ("groups.ban", {"group_id": GROUP, "owner_id": TROLL})):
+                    ("groups.ban", {"group_id": GROUP, "owner_id": TROLL}),
+                    ("board.createComment", {"group_id": GROUP, "topic_id": 5,
+                                             "message": "Ответ", "from_group": 1})):
                 with pytest.raises(VkError) as caught:
                     await group.call(method, **params)
                 assert caught.value.code == 27

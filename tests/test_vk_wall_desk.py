@@ -218,16 +218,17 @@ async def test_callback_api_comments_edits_and_deletions_reach_the_topic(
             assert sum(1 for e in entries if e.get("text") == "третий") == 1
 
 
-async def test_a_board_topics_comment_answered_and_deleted_with_the_community_token(
+async def test_a_board_topics_comment_answered_and_deleted(
     settings: Settings, brain: Brain
 ) -> None:
     """A board topic's comments are a thread like a post's (`vk-wall:topic-77_5`): the card
-    links the topic, the answer is board.createComment and /delete board.deleteComment, both
-    with the community token (no VK_ADMIN_TOKEN configured here)."""
+    links the topic; the answer is board.createComment, a user token only in the schema
+    (VK_ADMIN_TOKEN, `from_group=1`), and /delete board.deleteComment with the community token."""
     topic_conv = "vk-wall:topic-77_5"
     async with FakeTelegram(token=FAKE_TOKEN) as tg:
         tg.add_group(DESK, "Поддержка", is_forum=True)
-        async with running_vk_bot(settings, brain, telegram=tg, operator_chat_id=DESK) as bot:
+        async with running_vk_bot(settings, brain, telegram=tg, operator_chat_id=DESK,
+                                  vk_admin_token="vk-admin-user-token") as bot:
             bot.vk.add_user(TROLL, "Тролль", "Троллев")
             await bot.deliver(bot.vk.board_post_new(TROLL, 5, "когда будет скидка?"))
             (comment,) = [c.id for c in bot.vk.comments_on(5, topic=True)]
@@ -238,7 +239,7 @@ async def test_a_board_topics_comment_answered_and_deleted_with_the_community_to
                 bool, 5, "the card")
             assert "https://vk.com/topic-77_5" in cards[-1]["text"]
             assert "когда будет скидка?" in cards[-1]["text"]
-            assert MISSING_ADMIN_BAN in cards[-1]["text"] and MISSING_ADMIN not in cards[-1]["text"]
+            assert MISSING_ADMIN_BAN not in cards[-1]["text"]
             assert (await bot.runtime.store.load(topic_conv)).state == "queued"
             assert not bot.vk.calls_of("board.createComment")
 
@@ -248,7 +249,7 @@ async def test_a_board_topics_comment_answered_and_deleted_with_the_community_to
             assert (answer["group_id"], answer["topic_id"], answer["from_group"]) == (
                 "77", "5", "1")
             assert answer["message"] == "Скидки — в пятницу, следите за новостями!"
-            assert answer["access_token"] == bot.vk.token and answer["guid"]
+            assert answer["access_token"] == bot.vk.admin_token and answer["guid"]
             (ours,) = [c for c in bot.vk.comments_on(5, topic=True) if c.from_id == -77]
             await bot.deliver(bot.vk.board_post_new(-77, 5, ours.text))  # ours: not a customer
 
@@ -259,7 +260,7 @@ async def test_a_board_topics_comment_answered_and_deleted_with_the_community_to
             (deleted,) = bot.vk.calls_of("board.deleteComment")
             assert (deleted["group_id"], deleted["topic_id"], deleted["comment_id"]) == (
                 "77", "5", str(comment))
-            assert deleted["access_token"] == bot.vk.token
+            assert deleted["access_token"] == bot.vk.token  # the community's token
             assert bot.vk.wall.comments[comment].deleted
             raw = await bot.runtime.redis.xrange(bot.runtime.keys.journal())
             actions = {f.get("action"): f for _, f in raw if f.get("conv") == topic_conv}
@@ -268,6 +269,30 @@ async def test_a_board_topics_comment_answered_and_deleted_with_the_community_to
             await bot.deliver(bot.vk.board_post_delete(comment, deleter_id=1))
             await topic_says(tg, thread, "[комментарий удалён]")
             assert not bot.vk.calls_of("wall.createComment")
+
+
+async def test_without_an_admin_token_a_board_answer_is_refused_and_delete_still_works(
+    settings: Settings, brain: Brain
+) -> None:
+    async with FakeTelegram(token=FAKE_TOKEN) as tg:
+        tg.add_group(DESK, "Поддержка", is_forum=True)
+        async with running_vk_bot(settings, brain, telegram=tg, operator_chat_id=DESK) as bot:
+            await bot.deliver(bot.vk.board_post_new(TROLL, 5, "спам спам"))
+            (comment,) = [c.id for c in bot.vk.comments_on(5, topic=True)]
+            await wait_until(lambda: tg.topics_of(DESK), bool, 5, "the thread's topic")
+            (thread,) = tg.topics_of(DESK)
+            cards = await wait_until(
+                lambda: [m for m in tg.messages_to(DESK, thread) if "Взять" in buttons(m)],
+                bool, 5, "the card")
+            assert MISSING_ADMIN_BAN in cards[-1]["text"]
+            assert MISSING_ADMIN not in cards[-1]["text"]
+            say(tg, thread, "Добрый день!")
+            note = await topic_says(tg, thread, "Публичный ответ не опубликован")
+            assert "VK error 27" in note and not bot.vk.calls_of("board.createComment")
+            say(tg, thread, "/delete")
+            await topic_says(tg, thread, f"Комментарий {comment} удалён")
+            (deleted,) = bot.vk.calls_of("board.deleteComment")
+            assert deleted["access_token"] == bot.vk.token
 
 
 async def test_an_admins_ban_in_vk_is_journaled_and_told_in_the_authors_topic(

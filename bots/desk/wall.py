@@ -9,7 +9,8 @@ An operator's plain text in the topic is the public answer (bots/desk/turns.py r
 Each becomes a `wall` outbox item for bots/vk/wall_sender.py, committed only while the
 operator owns the conversation; the sender journals it with the operator and tells the topic
 how it went. Deleting and banning need VK_ADMIN_TOKEN: without it they are refused here
-(a board topic's comment is deleted with the community token: only /ban needs it there).
+(a board topic's comment is deleted with the community token: /ban needs it there, and so
+does the public answer, board.createComment, which the sender refuses without it).
 """
 
 from __future__ import annotations

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 REASON = "wall comment"
 MISSING_ADMIN = ("⚠️ Нет прав администратора сообщества (VK_ADMIN_TOKEN): удалить комментарий "
                  "и заблокировать автора отсюда нельзя — только в самом ВКонтакте.")
-MISSING_ADMIN_BAN = ("⚠️ Нет прав администратора сообщества (VK_ADMIN_TOKEN): заблокировать "
-                     "автора отсюда нельзя — только в самом ВКонтакте.")  # a board topic's card
+MISSING_ADMIN_BAN = ("⚠️ Нет прав администратора сообщества (VK_ADMIN_TOKEN): ответить в "
+                     "обсуждении и заблокировать автора отсюда нельзя — только в самом "
+                     "ВКонтакте.")  # a board topic's card: board.createComment takes a user token
 
 
 class _Rights:

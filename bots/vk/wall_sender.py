@@ -14,8 +14,9 @@ token; wall.deleteComment and groups.ban only a user token (`VK_ADMIN_TOKEN`, a 
 administrator's). Without it those actions are refused at the desk and here.
 
 A board topic's thread (`vk-wall:topic-77_5`) is answered with board.createComment (`group_id`,
-`topic_id`, `message`, `from_group=1`, `guid`) and its comments deleted with board.deleteComment,
-both with the community token (user or group per the schema); a ban is groups.ban as above.
+`topic_id`, `message`, `from_group=1`, `guid`), which the schema (5.199) allows a user token
+only — so VK_ADMIN_TOKEN, `from_group=1` posting as the community — and its comments are
+deleted with board.deleteComment, which takes the community token; a ban is groups.ban as above.
 """
 
 from __future__ import annotations
@@ -194,8 +195,10 @@ class WallSender(LaneSender):
     async def _comment(self, conv: str, text: str, reply_to: int, guid: str) -> Any:
         owner, post = post_of(conv)
         if is_topic(conv):  # a board topic: no reply_to there, the comment goes to the end
+            if self._admin is None:  # board.createComment: a user token only (error 27)
+                raise VkError(27, "no VK_ADMIN_TOKEN (board.createComment takes a user token)")
             return await self._call(
-                self._client, "board.createComment", group_id=-owner, topic_id=post,
+                self._admin, "board.createComment", group_id=-owner, topic_id=post,
                 message=text, from_group=1, guid=guid)
         return await self._call(
             self._client, "wall.createComment", owner_id=owner, post_id=post,
