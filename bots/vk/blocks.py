@@ -25,6 +25,7 @@ JOURNAL_MAXLEN = 100_000
 REASONS = {0: "другое", 1: "спам", 2: "оскорбления", 3: "нецензурная брань",
            4: "сообщения не по теме"}
 OPEN = ("queued", "assigned")
+DEDUP_SECONDS = 24 * 3600
 
 
 async def note_author(redis: Redis, keys: Keys, event: InboundEvent) -> None:
@@ -36,6 +37,17 @@ async def note_author(redis: Redis, keys: Keys, event: InboundEvent) -> None:
         pipe.sadd(key, event.conversation)
         pipe.expire(key, THREADS_TTL)
         await pipe.execute()
+
+
+async def first_delivery(redis: Redis, keys: Keys, raw: dict[str, Any]) -> bool:
+    """Whether this is the first delivery of the event: VK delivers again what was not
+    acknowledged in time, and these events bypass the ingest's dedup (they are not stored as
+    a conversation's events). Keyed by VK's `event_id`, kept as long as the ingest's markers."""
+    event_id = str(raw.get("event_id") or "")
+    if not event_id:
+        return True  # an old API version without ids: nothing to tell repeats apart by
+    return bool(await redis.set(keys.seen(0, f"vk-{raw['type']}:{event_id}"), "1", nx=True,
+                                ex=DEDUP_SECONDS))
 
 
 def line(kind: str, obj: dict[str, Any]) -> str:

@@ -52,8 +52,9 @@ class VkIngress:
                     and isinstance(raw.get("object"), dict) \
                     and raw.get("group_id") in (None, self.group_id):
                 try:
-                    await blocks.blocked(self._redis, self._keys, self._store, raw["type"],
-                                         raw["object"])
+                    if await blocks.first_delivery(self._redis, self._keys, raw):
+                        await blocks.blocked(self._redis, self._keys, self._store,
+                                             raw["type"], raw["object"])
                 except (KeyError, TypeError, ValueError) as exc:
                     log.warning("vk %s rejected: malformed (%s)", raw["type"], exc)
                 continue
