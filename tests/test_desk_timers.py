@@ -145,11 +145,13 @@ async def test_waiting_customers_hear_only_meaningful_position_changes(
         fake.add_group(DESK, "Поддержка", is_forum=True)
         async with running_bot(settings, brain, fake=fake, operator_chat_id=DESK,
                                tuning=Tuning(desk_tick=3600)) as bot:
-            for customer in customers:
-                await bot.say(customer, "позовите оператора", first_name=f"К{customer}")
             service = bot.runtime.handoff
-            queue = await wait_until(lambda: service.queue(), lambda q: len(q) == 4, 5,
-                                     "four waiting customers")
+            for number, customer in enumerate(customers, 1):
+                # One after another: the place each is told is the place they keep (workers
+                # on other shards could otherwise commit them in another order).
+                await bot.say(customer, "позовите оператора", first_name=f"К{customer}")
+                queue = await wait_until(lambda: service.queue(),
+                                         lambda q, n=number: len(q) == n, 5, f"#{number} queued")
             first, second, third, fourth = (item.conv for item in queue)
             last = int(fourth.split(":")[1])
             await wait_until(lambda: bot.texts_to(last),
