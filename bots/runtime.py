@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bots.callbacks import CallbackSigner
 from bots.channels import Channel, ChannelContext
 from bots.desk.human import ServiceHumanSide
+from bots.desk.notice_cmd import DeskNotices
 from bots.desk.notices import CustomerNotices, DeskEcho
 from bots.desk.scheduler import DeskScheduler
 from bots.desk.templates import Templates
@@ -219,7 +220,9 @@ class Runtime:
                 self.handoff, self.store, signer, self.templates, settings.language,
                 supervisors=[f"tg:{uid}" for uid in settings.supervisor_ids],
                 bot_username=desk_bot, desks=settings.desk_routing(), access=self.access,
-                trainer=self.trainer_desk())
+                trainer=self.trainer_desk(),
+                notices=DeskNotices(self.redis, self.keys, self.scripts, self.store,
+                                    settings.language))
         return Worker(
             self.redis, self.keys, self.scripts, self.store,
             TurnDecider(self.brain, signer, human, desk=settings.operator_chat_id is not None,

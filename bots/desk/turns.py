@@ -24,6 +24,7 @@ from typing import Any
 
 from bots.callbacks import CallbackSigner, ForgedCallback
 from bots.desk.commands import Command, command_hint, is_note, parse_command
+from bots.desk.notice_cmd import DeskNotices
 from bots.desk.notices import CustomerNotices
 from bots.desk.report_text import stats_text
 from bots.desk.routing import DeskRouting
@@ -94,7 +95,7 @@ class DeskDecider:
         self, service: HandoffService, store: ConversationStore, signer: CallbackSigner,
         templates: Templates, language: str = "ru", *, supervisors: Iterable[str] = (),
         bot_username: str = "", desks: DeskRouting | None = None, access: Access | None = None,
-        trainer: TrainerDesk | None = None,
+        trainer: TrainerDesk | None = None, notices: DeskNotices | None = None,
     ) -> None:
         self._service = service
         self.desks = desks  # the desk groups, for /transfer desk
@@ -109,6 +110,7 @@ class DeskDecider:
         # Our @username: a command addressed to another bot in the group is not for us.
         self.bot_username = bot_username.lstrip("@")
         self.trainer = trainer  # /learn, /totemplate, /toflow, /reload
+        self.notices_desk = notices  # /notice: supervisors' proactive notices
         self.access = access  # who may act (handoff/access.py); None: every member may
 
     async def decide(self, conv: Conversation, event: InboundEvent) -> DeskDecision:
@@ -515,6 +517,15 @@ class DeskDecider:
         """Refreshes the one summary in the General topic (edited in place, never re-posted)."""
         decision.desk.append(summary_item(conv.id, asked=True))
 
+    async def _cmd_notice(self, conv: Conversation, event: InboundEvent, command: Command,
+                          decision: DeskDecision) -> None:
+        """`/notice …`: a proactive notice to a segment, for supervisors (notice_cmd.py)."""
+        if not await self._supervisor(conv, event, command, decision):
+            return
+        text = ("Рассылки здесь не подключены." if self.notices_desk is None
+                else await self.notices_desk.handle(command.args, event.actor, conv.id))
+        decision.desk.append(desk_item(conv.id, "text", text))
+
     async def _cmd_console(self, conv: Conversation, event: InboundEvent, command: Command,
                            decision: DeskDecision) -> None:
         """`/console`: a one-time link to the web console, sent in the operator's private chat
@@ -680,7 +691,8 @@ class DeskDecider:
         return self.notices.joined(conv, event.actor, event.profile.first_name)
 
 
-DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "shift", "templates",
+DESK_WIDE = frozenset({"queue", "stats", "online", "offline", "pause", "shift", "notice",
+                       "templates",
                        "reload", "console",
                        "grant", "revoke"})
 
