@@ -227,7 +227,7 @@ async def test_a_rule_hides_a_wall_comment_with_profanity(
         settings: Settings, brain: Brain, tmp_path: Path) -> None:
     from tests.test_vk_wall_desk import CONV as WALL_CONV
     from tests.test_vk_wall_desk import DESK as WALL_DESK
-    from tests.test_vk_wall_desk import POST, topic_says, trolled
+    from tests.test_vk_wall_desk import OPERATOR, POST, TROLL, journal, say, topic_says, trolled
     from tests.vk_harness import running_vk_bot
 
     ruled = with_rules(brain, tmp_path, """
@@ -256,6 +256,14 @@ async def test_a_rule_hides_a_wall_comment_with_profanity(
             await bot.deliver(bot.vk.wall_reply_new(7302, POST, "а когда доставка?"))
             await topic_says(tg, thread, "а когда доставка?")
             assert len(bot.vk.calls_of("wall.deleteComment")) == 1
+            # and an operator bans the troll the rule caught, for a week: named by their
+            # comment, since someone else wrote in the thread after them
+            say(tg, thread, "/take")
+            say(tg, thread, f"/ban #{comment} 7 оскорбления")
+            await topic_says(tg, thread, "заблокирован в сообществе")
+            (ban,) = bot.vk.wall.bans
+            assert (ban.owner_id, ban.reason) == (TROLL, 2)
+            assert (await journal(bot, "wall_ban"))["actor"] == f"tg:{OPERATOR}"
 
 
 async def test_a_rule_answers_a_wall_comment_in_public_and_the_rest_go_to_the_desk(

@@ -1,9 +1,12 @@
 """Desk commands for VK wall comment threads (`vk-wall:` topics, bots/vk/wall.py).
 
-    /dm [текст]          the author gets a private message (a prepared one without text),
-                         and a short public reply says so («В личку» on the card)
-    /hide, /delete [id]  the comment is deleted (the thread's last one, or the given id)
-    /ban [дни] [причина] the author is banned from the community («Бан автора» on the card)
+    /dm [#id] [текст]          the author gets a private message (a prepared one without
+                               text), and a short public reply says so («В личку» on the card)
+    /hide, /delete [id]        the comment is deleted (the thread's last one, or the given id)
+    /ban [#id] [дни] [причина] the author is banned from the community («Бан автора»)
+
+The author is the one of the thread's last comment, or of comment `#id` (a post's thread has
+many authors: name the comment to act on someone else).
 
 An operator's plain text in the topic is the public answer (bots/desk/turns.py relays it).
 Each becomes a `wall` outbox item for bots/vk/wall_sender.py, committed only while the
@@ -53,9 +56,14 @@ def wall_command(conv: Conversation, event: InboundEvent, command: Command,
     if command.name in admin_only and not RIGHTS.admin:
         _say(conv, decision, MISSING_ADMIN, refusal=True)
         return
+    words = command.words
+    named = int(words[0][1:]) if words and words[0][:1] == "#" and words[0][1:].isdigit() else 0
+    if named:
+        words = words[1:]
     if command.name == "dm":
-        text = command.args or DM_TEXT
-        action: dict[str, object] = {"do": "dm", "text": text}
+        text = " ".join(words) if named else command.args
+        text = text or DM_TEXT
+        action: dict[str, object] = {"do": "dm", "text": text, "comment": named}
         decision.transcript.append(_entry(event, "out", text, "dm"))
     elif command.name in ("hide", "delete"):
         target = command.words[0] if command.words and command.words[0].isdigit() else ""
@@ -63,7 +71,7 @@ def wall_command(conv: Conversation, event: InboundEvent, command: Command,
         decision.transcript.append(_entry(event, "system", f"удаление комментария {target}"
                                           .strip(), "delete"))
     else:
-        action = {"do": "ban", **ban_terms(command.words)}
+        action = {"do": "ban", "comment": named, **ban_terms(words)}
         decision.transcript.append(_entry(event, "system", f"бан автора: {command.args}"
                                           .strip(": "), "ban"))
     decision.relay_as = event.actor  # committed only while this operator owns the thread

@@ -107,7 +107,9 @@ class WallSender(LaneSender):
         action: dict[str, Any] = json.loads(message.text)
         conv, what = message.conversation, str(action.get("do"))
         comment, author = await self._last_comment(conv)
-        comment = int(action.get("comment") or comment)
+        if action.get("comment"):  # the operator named the comment: its author, not the last
+            comment = int(action["comment"])
+            author = await self._author_of(conv, comment)
         if not comment or not author:
             await self._store.report_to_desk(conv, "⚠️ В этом разговоре нет комментария автора.")
             return
@@ -240,6 +242,14 @@ class WallSender(LaneSender):
             if comment not in gone:
                 return comment, int(entry.get("author") or 0)
         return 0, 0
+
+    async def _author_of(self, conv: str, comment: int) -> int:
+        """Who wrote `comment` in this thread (0: not a comment of this thread)."""
+        for entry in await self._store.transcript(conv, last=200):
+            if entry.get("dir") == "in" and int(entry.get("comment") or 0) == comment \
+                    and "edit_of" not in entry:
+                return int(entry.get("author") or 0)
+        return 0
 
     async def _journal(self, conv: str, action: str, actor: str, failure: VkError | None,
                        **details: str) -> None:
