@@ -28,7 +28,7 @@ ERRORS.update({
     211: "Access to wall's comment denied",
 })
 USER_ONLY = frozenset({"wall.deleteComment", "wall.restoreComment", "groups.ban",
-                       "board.createComment"})
+                       "board.createComment", "wall.getById"})
 
 
 @dataclass
@@ -57,6 +57,7 @@ class Ban:
 class WallState:
     comments: dict[int, Comment] = field(default_factory=dict)
     bans: list[Ban] = field(default_factory=list)
+    posts: dict[int, str] = field(default_factory=dict)  # the community's posts: id -> text
 
 
 class Wall:
@@ -195,6 +196,18 @@ class Wall:
         return 1
 
     # --- methods ---------------------------------------------------------------------------
+    def m_wall_getById(self, p: dict[str, str]) -> dict[str, Any]:
+        """`posts=-77_12,-77_13` (a user or service token: error 27 for the community's).
+        Posts that do not exist are left out, as VK does."""
+        items = []
+        for wanted in p.get("posts", "").split(","):
+            owner, _, post = wanted.partition("_")
+            if post.isdigit() and owner == str(-self.group_id) \
+                    and int(post) in self.wall.posts:
+                items.append({"id": int(post), "owner_id": -self.group_id,
+                              "from_id": -self.group_id, "text": self.wall.posts[int(post)]})
+        return {"items": items}
+
     def m_wall_createComment(self, p: dict[str, str]) -> dict[str, Any]:
         if not p.get("message") and not p.get("attachments"):
             raise VkApiFailure(100, "message is empty or invalid")

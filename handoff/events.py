@@ -75,7 +75,8 @@ class InboundEvent:
     album: str = ""  # media group id: parts of one album
     thread_id: int = 0  # desk events: the forum topic the message is in
     reply_to: int = 0  # desk events: the message replied to (reply-thread fallback)
-    reply_text: str = ""  # desk events: that message's text or caption (/learn by reply)
+    reply_text: str = ""  # desk events: that message's text or caption (/learn by reply);
+    # a VK wall comment: its post's text
     files: tuple[MediaFile, ...] = ()  # photos and documents (re-sent across platforms)
     # The bot that received it when that is not the main bot: a press on a card a desk relay
     # posted reaches only that relay, and only that relay may answer it.

@@ -265,6 +265,10 @@ class Keys:
         """The key that signs visitors' widget tokens, made once and shared by every process."""
         return f"{self.prefix}web:secret"
 
+    def vk_post(self, thread: str) -> str:
+        """String: a wall post's text, fetched once for the cards of its comments (a day)."""
+        return f"{self.prefix}vk:post:{thread}"
+
     def vk_author_threads(self, user: int) -> str:
         """Set: the VK wall and board threads (`vk-wall:` conversations) a user commented in,
         kept a while (bots/vk/blocks.py: an admin's ban in VK is told in their topics)."""

@@ -37,6 +37,7 @@ async def trolled(bot: VkBot, text: str = "вы все жулики, товар 
     assert bot.telegram is not None
     tg = bot.telegram
     bot.vk.add_user(TROLL, "Тролль", "Троллев")
+    bot.vk.wall.posts[POST] = "Новая коллекция кружек уже в продаже!"
     await bot.deliver(bot.vk.wall_reply_new(TROLL, POST, text))
     (comment,) = [c.id for c in bot.vk.comments_on(POST)]
     await wait_until(lambda: tg.topics_of(DESK), bool, 5, "the thread's topic")
@@ -88,6 +89,10 @@ async def test_a_trolls_comment_answered_in_public_then_deleted_and_the_author_b
             assert f"https://vk.com/id{TROLL}" in text and "Тролль Троллев" in text
             assert "wall comment" in text and "вы все жулики" in text
             assert MISSING_ADMIN not in text and "В личку" in buttons(card)
+            # the post's text, fetched with the admin's token (the community's cannot)
+            assert "📝 Пост: «Новая коллекция кружек уже в продаже!»" in text
+            (fetched,) = bot.vk.calls_of("wall.getById")
+            assert fetched["access_token"] == bot.vk.admin_token
             conv = await bot.runtime.store.load(CONV)
             assert conv.state == "queued"
             # the bot said nothing in public, nor in private
@@ -131,6 +136,7 @@ async def test_a_trolls_comment_answered_in_public_then_deleted_and_the_author_b
                 f"tg:{OPERATOR}", str(TROLL), "30")
             # only the operator's one answer was ever posted in public
             assert len(bot.vk.calls_of("wall.createComment")) == 1
+            assert len(bot.vk.calls_of("wall.getById")) == 1  # the post's text, once a day
 
 
 async def test_without_an_admin_token_the_card_and_the_ban_button_say_the_right_is_missing(
@@ -141,6 +147,8 @@ async def test_without_an_admin_token_the_card_and_the_ban_button_say_the_right_
         async with running_vk_bot(settings, brain, telegram=tg, operator_chat_id=DESK) as bot:
             _comment, thread, card = await trolled(bot)
             assert MISSING_ADMIN in card["text"]
+            assert "📝 Пост" not in card["text"]  # wall.getById needs the admin's token
+            assert not bot.vk.calls_of("wall.getById")
             press(tg, card, "Взять")
             cards = await wait_until(
                 lambda: [m for m in tg.messages_to(DESK, thread)

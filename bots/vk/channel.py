@@ -37,11 +37,11 @@ class VkChannel:
         self._keys = context.keys
         self._scripts = context.scripts
         self._files = files
-        self.ingress = VkIngress(context.ingestor, self.client, context.redis, context.keys,
-                                 context.store)
         admin = settings.vk_admin_token
         self.admin_client = None if admin is None else VkClient(
             admin.get_secret_value(), settings.vk_group_id, settings.vk_api_url)
+        self.ingress = VkIngress(context.ingestor, self.client, context.redis, context.keys,
+                                 context.store, self.admin_client)
         configure_wall(admin=admin is not None)
 
     async def prepare(self) -> None:

@@ -21,6 +21,8 @@ from bots import metrics
 from bots.vk import blocks
 from bots.vk.client import VkClient, VkError
 from bots.vk.updates import EventRejected, button_actions, parse_event
+from bots.vk.wall import is_wall
+from bots.vk.wall_events import is_topic, post_of
 from handoff.conversations import ConversationStore
 from handoff.events import InboundEvent, Profile
 from handoff.ingest import Ingestor
@@ -29,12 +31,14 @@ from handoff.keys import Keys
 log = logging.getLogger(__name__)
 
 PROFILE_FIELDS = "city,screen_name"
+POST_SHOWN = 500  # characters of a wall post on its comments' card
 
 
 class VkIngress:
     def __init__(self, ingestor: Ingestor, client: VkClient, redis: Redis, keys: Keys,
-                 store: ConversationStore | None = None) -> None:
+                 store: ConversationStore | None = None, admin: VkClient | None = None) -> None:
         self._ingestor = ingestor
+        self._admin = admin  # a community admin's user token: wall.getById for posts' texts
         self._store = store  # for user_block's line in the author's topics (bots/vk/blocks.py)
         self._client = client
         self._redis = redis
@@ -70,7 +74,7 @@ class VkIngress:
             events.append(event)
             await self._note_buttons(event, raw)
             await blocks.note_author(self._redis, self._keys, event)
-        events = await self._with_profiles(events)
+        events = await self._with_posts(await self._with_profiles(events))
         stored = 0
         for entry in await self._ingestor.ingest(events):
             metrics.INBOUND.labels("vk", "stored" if entry else "duplicate").inc()
@@ -108,6 +112,39 @@ class VkIngress:
                 event = dataclasses.replace(event, profile=profile)
             result.append(event)
         return result
+
+    async def _with_posts(self, events: list[InboundEvent]) -> list[InboundEvent]:
+        """A wall comment carries its post's text (`reply_text`: what it replies to), for the
+        card. wall.getById takes a user token (VK_ADMIN_TOKEN): without one the card shows
+        the post's link only. Fetched once a day per post, whatever the comments."""
+        if self._admin is None:
+            return events
+        result = []
+        for event in events:
+            if is_wall(event.conversation) and not is_topic(event.conversation) \
+                    and event.kind in ("text", "media") and not event.reply_text:
+                event = dataclasses.replace(event, reply_text=await self._post_text(
+                    event.conversation))
+            result.append(event)
+        return result
+
+    async def _post_text(self, thread: str) -> str:
+        key = self._keys.vk_post(thread)
+        known = await self._redis.get(key)
+        if known is not None:
+            return str(known)
+        owner, post = post_of(thread)
+        try:
+            found = await self._admin.call("wall.getById",  # type: ignore[union-attr]
+                                           posts=f"{owner}_{post}")
+        except VkError as exc:
+            log.warning("vk wall.getById %s_%s failed (%s): the card shows the link only",
+                        owner, post, exc)
+            return ""
+        items = found.get("items", found) if isinstance(found, dict) else found
+        text = str(items[0].get("text") or "")[:POST_SHOWN] if items else ""
+        await self._redis.set(key, text, ex=86400)
+        return text
 
     async def _users(self, user_ids: list[str]) -> dict[str, Profile]:
         try:

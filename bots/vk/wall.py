@@ -52,6 +52,8 @@ def wall_entry(event: InboundEvent, entry: dict[str, Any]) -> None:
     if event.channel == CHANNEL and event.message_id:
         entry["comment"] = event.message_id
         entry["author"] = event.chat_id
+        if event.reply_text:  # the post's text (bots/vk/ingress.py, with VK_ADMIN_TOKEN)
+            entry["post"] = event.reply_text
         if event.reply_to:
             entry["reply_to"] = event.reply_to
 
@@ -81,6 +83,9 @@ def card_lines(conv: str, transcript: list[dict[str, Any]]) -> list[str]:
         return []
     lines = [f"💬 Обсуждение: {post_link(conv)}" if is_topic(conv)
              else f"💬 Комментарии к посту: {post_link(conv)}"]
+    post = next((e["post"] for e in reversed(transcript) if e.get("post")), "")
+    if post:
+        lines.append(f"📝 Пост: «{post}»")
     authors = [e.get("author") for e in transcript if e.get("dir") == "in" and e.get("author")]
     if authors:
         lines.append(f"✍️ Автор последнего комментария: https://vk.com/id{authors[-1]}")
