@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from bots import texts
@@ -118,29 +119,27 @@ class DeskScheduler:
         """Level 1: the owner, or for a queued conversation the operators online; level 2:
         the supervisors; level 3: both. Only people on shift; when level 1 finds nobody,
         the supervisors are called at once."""
+        # One read of everyone's status: the operators and the supervisors alike.
+        status = {o.id: o.status for o in await self._service.operators()}
         first: list[str] = []
         if level != 2:
-            operators = await self._service.operators()
             if owner:
-                first = [o.id for o in operators if o.id == owner and o.status != "offline"]
+                first = [owner] if status.get(owner, "offline") != "offline" else []
             else:
-                first = [o.id for o in operators if o.status == "online"][:MAX_MENTIONS]
+                first = sorted(op for op, now in status.items() if now == "online")
+                first = first[:MAX_MENTIONS]
         people = first
         if level >= 2 or not first:
-            people = list(dict.fromkeys(first + await self._supervisors_on_shift()))
+            people = list(dict.fromkeys(first + await self._supervisors_on_shift(status)))
         return [int(op.split(":", 1)[1]) for op in people
                 if op.startswith("tg:") and op[3:].isdigit()]
 
-    async def _supervisors_on_shift(self) -> list[str]:
+    async def _supervisors_on_shift(self, status: Mapping[str, str]) -> list[str]:
+        """Supervisors not offline; one who never set a status counts as reachable."""
         listed = {f"tg:{uid}" for uid in self.supervisors}
         if self.access is not None:
             listed |= await self.access.members("supervisor")
-        on_shift = []
-        for op in sorted(listed):
-            known = await self._service.operator(op)
-            if known is None or known.status != "offline":
-                on_shift.append(op)
-        return on_shift
+        return sorted(op for op in listed if status.get(op) != "offline")
 
     async def _shift_note(self, op: str, started: bool, status: str) -> None:
         """A line in the General topic, so the team sees who came and went."""
