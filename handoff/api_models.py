@@ -75,16 +75,8 @@ class ReturnToBotBody(_ActBody):
     reason: str = Field(default="", max_length=REASON_MAX)
 
 
-class NoteBody(_Body):
-    operator: OperatorId
-    text: str = Field(min_length=1, max_length=TEXT_MAX)
-
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("text is blank")
-        return value
+class NoteBody(ReplyBody):
+    """An internal note: the same shape as a reply, never sent to the customer."""
 
 
 class TagsBody(_Body):
