@@ -181,9 +181,11 @@ class Notices:
         return Preview(recipients, opted_out, unreachable,
                        unknown if segment.ids else [], shown)
 
-    async def create(self, segment: Segment, text: str, created_by: str) -> Notice:
-        """A notice to the segment as it is now (its recipients do not change later)."""
-        preview = await self.preview(segment, text)
+    async def create(self, segment: Segment, text: str, created_by: str,
+                     preview: Preview | None = None) -> Notice:
+        """A notice to the segment as it is now (its recipients do not change later);
+        `preview`: that segment's, when the caller has just shown it."""
+        preview = preview or await self.preview(segment, text)
         if not preview.recipients:
             raise NoticeError("nobody is in this segment")
         notice_id = time.strftime("%Y%m%d", time.gmtime()) + "-" + secrets.token_hex(3)

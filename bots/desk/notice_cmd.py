@@ -72,8 +72,8 @@ class DeskNotices:
         segment = segment_of([i for i in found.get("ids", "").split(",") if i],
                              found.get("channel", ""), found.get("since", ""),
                              found.get("tag", ""))
-        notice = await self._notices.create(segment, text.strip(), by)
         preview = await self._notices.preview(segment, text.strip())
+        notice = await self._notices.create(segment, text.strip(), by, preview)
         first = ", ".join(preview.recipients[:SHOWN])
         return (f"📣 Рассылка {notice.id}: получат {notice.total} ({segment.describe()}); "
                 f"отказались от рассылок: {preview.opted_out}, недоступны: "
